@@ -1,1 +1,18 @@
-pub fn _x() {}
+//! The Portico node: an API gateway compatible with Amazon API Gateway's REST APIs.
+//!
+//! The modules follow the request path (see ARCHITECTURE.md): `accept` (listeners, TLS, HTTP)
+//! → `pipeline` (one request end to end) → `route` → `integrate` → `respond`, with `config`
+//! compiling replicated state into the snapshot those stages read, and `observe` writing the
+//! access log. `config` feeds the data path and never imports from it.
+
+pub mod accept;
+pub mod body;
+pub mod config;
+pub mod ids;
+pub mod integrate;
+pub mod observe;
+pub mod pipeline;
+pub mod respond;
+pub mod route;
+pub mod time;
+pub mod tls;

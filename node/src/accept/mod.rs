@@ -1,0 +1,181 @@
+//! Listeners: TCP accept, TLS, HTTP/1.1 and HTTP/2, limits, and graceful drain.
+//!
+//! Each listener runs one accept loop; every connection gets its own task, which does the TLS
+//! handshake (bounded in time, so a silent client cannot hold a slot) and then serves HTTP with
+//! hyper-util's auto builder (HTTP/2 by ALPN or preface, HTTP/1.1 otherwise). Header sizes are
+//! bounded per protocol; hyper answers a malformed or oversized request head with 400/431
+//! itself, and a connection error ends only that connection. Shutdown stops accepting, asks
+//! every connection to finish its in-flight requests (GOAWAY / close after response), and waits
+//! up to a drain deadline.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+use crate::pipeline::Gateway;
+
+/// Request heads above this many bytes are refused (API Gateway's own limit is 10 KB of
+/// headers; this leaves room for large cookies and tokens while bounding memory).
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+pub const MAX_HEADERS: usize = 200;
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A running listener.
+#[derive(Debug)]
+pub struct Listener {
+    pub local_addr: SocketAddr,
+    pub tls: bool,
+    task: JoinHandle<()>,
+}
+
+/// Signals every listener to stop and drain.
+#[derive(Debug, Clone)]
+pub struct Shutdown {
+    sender: Arc<watch::Sender<bool>>,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Shutdown {
+            sender: Arc::new(watch::channel(false).0),
+        }
+    }
+}
+
+impl Shutdown {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn trigger(&self) {
+        self.sender.send_replace(true);
+    }
+
+    fn subscribe(&self) -> watch::Receiver<bool> {
+        self.sender.subscribe()
+    }
+}
+
+fn http_builder() -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEADER_BYTES)
+        .max_headers(MAX_HEADERS);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_HEADER_BYTES as u32)
+        .max_concurrent_streams(256)
+        .keep_alive_interval(Duration::from_secs(30));
+    builder
+}
+
+/// Starts serving `gateway` on `listener`, over TLS when `tls` is given.
+pub fn serve(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    gateway: Arc<Gateway>,
+    shutdown: &Shutdown,
+    drain_timeout: Duration,
+) -> std::io::Result<Listener> {
+    let local_addr = listener.local_addr()?;
+    let is_tls = tls.is_some();
+    let mut stop = shutdown.subscribe();
+    let task = tokio::spawn(async move {
+        let builder = Arc::new(http_builder());
+        let acceptor = tls.map(TlsAcceptor::from);
+        let graceful = GracefulShutdown::new();
+        loop {
+            let (stream, remote) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = async { stop.wait_for(|stopped| *stopped).await.map(|_| ()) } => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let gateway = gateway.clone();
+            let builder = builder.clone();
+            let acceptor = acceptor.clone();
+            let watcher = graceful.watcher();
+            tokio::spawn(async move {
+                let service = service_fn(move |request| {
+                    let gateway = gateway.clone();
+                    async move { Ok::<_, Infallible>(gateway.handle(request, remote).await) }
+                });
+                let result = match acceptor {
+                    None => {
+                        let connection =
+                            builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                        watcher.watch(connection.into_owned()).await
+                    }
+                    Some(acceptor) => {
+                        let stream = match tokio::time::timeout(
+                            TLS_HANDSHAKE_TIMEOUT,
+                            acceptor.accept(stream),
+                        )
+                        .await
+                        {
+                            Ok(Ok(stream)) => stream,
+                            Ok(Err(error)) => {
+                                tracing::debug!(%remote, %error, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%remote, "TLS handshake timed out");
+                                return;
+                            }
+                        };
+                        let connection =
+                            builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                        watcher.watch(connection.into_owned()).await
+                    }
+                };
+                if let Err(error) = result {
+                    tracing::debug!(%remote, %error, "connection ended with an error");
+                }
+            });
+        }
+        drop(listener);
+        if tokio::time::timeout(drain_timeout, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                %local_addr,
+                "connections still open after the drain deadline; closing them"
+            );
+        }
+    });
+    Ok(Listener {
+        local_addr,
+        tls: is_tls,
+        task,
+    })
+}
+
+impl Listener {
+    /// Waits until the listener has stopped and drained (after [`Shutdown::trigger`]).
+    pub async fn stopped(self) {
+        let _ = self.task.await;
+    }
+}

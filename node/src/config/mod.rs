@@ -1,0 +1,3 @@
+//! Configuration: from replicated state to the compiled snapshot the data plane serves.
+
+pub mod compile;

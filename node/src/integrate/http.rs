@@ -1,0 +1,412 @@
+//! HTTP_PROXY and HTTP integrations.
+//!
+//! HTTP_PROXY streams: the client's body goes to the backend as it arrives (bounded by the
+//! payload limit) and the backend's body comes back the same way, so a large upload or
+//! download never sits in the gateway's memory. The non-proxy HTTP integration buffers,
+//! because passthrough rules, templates and `method.request.body` mappings need the whole body,
+//! and maps the backend's status through the integration responses.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response};
+use hyper::body::Incoming;
+
+use super::params::{self, Mapped};
+use super::{Failure, Integrations, MAX_REQUEST_BODY_BYTES, RequestView};
+use crate::body::{self, Body};
+use crate::config::compile::{
+    CompiledIntegrationResponse, HttpIntegration, MappingTemplate, ValueSource,
+};
+use crate::respond::GatewayError;
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) never cross the proxy.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Backend response headers API Gateway renames to `x-amzn-Remapped-*` because the gateway
+/// sets its own.
+const REMAPPED: [&str; 2] = ["date", "server"];
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let listed: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in listed {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+pub async fn invoke(
+    integrations: &Integrations,
+    integration: &HttpIntegration,
+    view: &RequestView<'_>,
+    body: Incoming,
+) -> Result<Response<Body>, Failure> {
+    if integration.proxy {
+        proxy(integrations, integration, view, body).await
+    } else {
+        non_proxy(integrations, integration, view, body).await
+    }
+}
+
+fn backend_method(integration: &HttpIntegration, view: &RequestView<'_>) -> http::Method {
+    integration
+        .method
+        .clone()
+        .unwrap_or_else(|| view.parts.method.clone())
+}
+
+/// Headers API Gateway adds to every HTTP integration request.
+fn add_gateway_headers(headers: &mut HeaderMap, view: &RequestView<'_>) {
+    if let Ok(value) = HeaderValue::from_str(&view.stage().api_id) {
+        headers.insert("x-amzn-apigateway-api-id", value);
+    }
+    if let Ok(value) = HeaderValue::from_str(view.trace_id) {
+        headers.insert("x-amzn-trace-id", value);
+    }
+}
+
+fn apply_mapped_headers(headers: &mut HeaderMap, mapped: &Mapped) {
+    let mut seen: Vec<&HeaderName> = Vec::new();
+    for (name, value) in &mapped.headers {
+        let Ok(value) = HeaderValue::from_str(value) else {
+            continue;
+        };
+        // The first mapping of a name replaces what the client sent; later ones add to it.
+        if seen.contains(&name) {
+            headers.append(name.clone(), value);
+        } else {
+            headers.insert(name.clone(), value);
+            seen.push(name);
+        }
+    }
+}
+
+async fn send(
+    integrations: &Integrations,
+    integration: &HttpIntegration,
+    request: Request<Body>,
+    timeout: Duration,
+) -> Result<Response<Incoming>, Failure> {
+    let uri = request.uri().clone();
+    let pool = integrations
+        .client
+        .pool(integration.insecure_skip_verification);
+    match tokio::time::timeout(timeout, pool.request(request)).await {
+        Err(_) => Err(Failure::new(
+            GatewayError::IntegrationTimeout,
+            format!("no response from {uri} within {} ms", timeout.as_millis()),
+        )),
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(error)) => {
+            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+            while let Some(current) = source {
+                if current.is::<http_body_util::LengthLimitError>() {
+                    return Err(Failure::new(
+                        GatewayError::RequestTooLarge,
+                        "request body over 10 MB",
+                    ));
+                }
+                source = current.source();
+            }
+            Err(Failure::new(
+                GatewayError::IntegrationFailure,
+                format!("request to {uri} failed: {}", error_chain(&error)),
+            ))
+        }
+    }
+}
+
+/// An error and its causes on one line, for the log.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+async fn proxy(
+    integrations: &Integrations,
+    integration: &HttpIntegration,
+    view: &RequestView<'_>,
+    body: Incoming,
+) -> Result<Response<Body>, Failure> {
+    let query = if integration.parameters.is_empty() {
+        Vec::new()
+    } else {
+        params::parse_query(view.query)
+    };
+    let mapped = params::map_request(&integration.parameters, view, &query, None);
+    let uri = params::render_uri(&integration.uri, view, &mapped, view.query)?;
+
+    let mut headers = view.parts.headers.clone();
+    strip_hop_by_hop(&mut headers);
+    headers.remove(header::HOST);
+    append_forwarded_for(&mut headers, view);
+    add_gateway_headers(&mut headers, view);
+    apply_mapped_headers(&mut headers, &mapped);
+
+    let mut request = Request::new(body::boxed(http_body_util::Limited::new(
+        body,
+        MAX_REQUEST_BODY_BYTES,
+    )));
+    *request.method_mut() = backend_method(integration, view);
+    *request.uri_mut() = uri;
+    *request.headers_mut() = headers;
+
+    let response = send(integrations, integration, request, integration.timeout).await?;
+    let (mut parts, body) = response.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    remap_reserved(&mut parts.headers);
+    Ok(Response::from_parts(parts, body::boxed(body)))
+}
+
+fn append_forwarded_for(headers: &mut HeaderMap, view: &RequestView<'_>) {
+    let client = view.source_ip.to_string();
+    let value = match headers
+        .get("x-forwarded-for")
+        .and_then(|value| value.to_str().ok())
+    {
+        Some(existing) => format!("{existing}, {client}"),
+        None => client,
+    };
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        headers.insert("x-forwarded-for", value);
+    }
+}
+
+fn remap_reserved(headers: &mut HeaderMap) {
+    for name in REMAPPED {
+        let values: Vec<HeaderValue> = headers.get_all(name).iter().cloned().collect();
+        if values.is_empty() {
+            continue;
+        }
+        headers.remove(name);
+        let remapped = HeaderName::from_bytes(format!("x-amzn-remapped-{name}").as_bytes())
+            .unwrap_or(HeaderName::from_static("x-amzn-remapped"));
+        for value in values {
+            headers.append(remapped.clone(), value);
+        }
+    }
+}
+
+async fn non_proxy(
+    integrations: &Integrations,
+    integration: &HttpIntegration,
+    view: &RequestView<'_>,
+    body: Incoming,
+) -> Result<Response<Body>, Failure> {
+    let body = super::read_body(body).await?;
+    let query = params::parse_query(view.query);
+    let mapped = params::map_request(&integration.parameters, view, &query, Some(&body));
+    let uri = params::render_uri(&integration.uri, view, &mapped, None)?;
+
+    let media_type = super::request_media_type(view.parts);
+    let outgoing = request_body(
+        &integration.request_templates,
+        integration.passthrough,
+        &media_type,
+        body,
+    )?;
+
+    // A non-proxy integration sends only what is mapped, not the client's headers.
+    let mut headers = HeaderMap::new();
+    if let Some(content_type) = view.parts.headers.get(header::CONTENT_TYPE) {
+        headers.insert(header::CONTENT_TYPE, content_type.clone());
+    }
+    add_gateway_headers(&mut headers, view);
+    apply_mapped_headers(&mut headers, &mapped);
+
+    let mut request = Request::new(body::full(outgoing));
+    *request.method_mut() = backend_method(integration, view);
+    *request.uri_mut() = uri;
+    *request.headers_mut() = headers;
+
+    let response = send(integrations, integration, request, integration.timeout).await?;
+    let (parts, backend_body) = response.into_parts();
+    let backend_body = http_body_util::BodyExt::collect(backend_body)
+        .await
+        .map_err(|error| {
+            Failure::new(
+                GatewayError::IntegrationFailure,
+                format!("reading the backend body failed: {error}"),
+            )
+        })?
+        .to_bytes();
+
+    let selector = parts.status.as_str();
+    let selected = integration.responses.select(selector).ok_or_else(|| {
+        Failure::new(
+            GatewayError::ApiConfiguration,
+            format!(
+                "no integration response matches backend status {selector} and none is the default"
+            ),
+        )
+    })?;
+    respond(selected, &parts.headers, backend_body, view)
+}
+
+/// Chooses the integration request body by the passthrough rules of API Gateway.
+pub fn request_body(
+    templates: &std::collections::BTreeMap<String, MappingTemplate>,
+    passthrough: portico_proto::PassthroughBehavior,
+    media_type: &str,
+    body: Bytes,
+) -> Result<Bytes, Failure> {
+    use portico_proto::PassthroughBehavior::*;
+    match templates.get(media_type) {
+        Some(MappingTemplate::Static(text)) => Ok(Bytes::from(text.clone())),
+        Some(MappingTemplate::Expression(_)) => Err(Failure::new(
+            GatewayError::ApiConfiguration,
+            format!(
+                "the {media_type} request template uses mapping-template expressions, which are not supported yet"
+            ),
+        )),
+        None => match passthrough {
+            WhenNoMatch => Ok(body),
+            WhenNoTemplates if templates.is_empty() => Ok(body),
+            WhenNoTemplates | Never => Err(Failure::new(
+                GatewayError::UnsupportedMediaType,
+                format!("no request template for {media_type} and passthrough does not apply"),
+            )),
+        },
+    }
+}
+
+/// Builds the method response from a selected integration response.
+pub fn respond(
+    selected: &CompiledIntegrationResponse,
+    backend_headers: &HeaderMap,
+    backend_body: Bytes,
+    view: &RequestView<'_>,
+) -> Result<Response<Body>, Failure> {
+    let body = match selected.templates.get("application/json") {
+        Some(MappingTemplate::Static(text)) => Bytes::from(text.clone()),
+        Some(MappingTemplate::Expression(_)) => {
+            return Err(Failure::new(
+                GatewayError::ApiConfiguration,
+                "the response template uses mapping-template expressions, which are not supported yet",
+            ));
+        }
+        None => backend_body.clone(),
+    };
+    let mut response = Response::new(body::full(body));
+    *response.status_mut() = selected.status;
+    let headers = response.headers_mut();
+    let content_type = backend_headers
+        .get(header::CONTENT_TYPE)
+        .cloned()
+        .filter(|_| selected.templates.is_empty())
+        .unwrap_or(HeaderValue::from_static("application/json"));
+    headers.insert(header::CONTENT_TYPE, content_type);
+    for (name, source) in &selected.headers {
+        let value = match source {
+            ValueSource::IntegrationHeader(from) => backend_headers
+                .get(from.as_str())
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_string),
+            ValueSource::IntegrationBody => {
+                Some(String::from_utf8_lossy(&backend_body).into_owned())
+            }
+            other => params::resolve(other, view, &[], None).and_then(|value| value.last()),
+        };
+        if let Some(value) = value.and_then(|value| HeaderValue::from_str(&value).ok()) {
+            headers.insert(name.clone(), value);
+        }
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portico_proto::PassthroughBehavior;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn passthrough_rules() {
+        let none = BTreeMap::new();
+        let mut json_only = BTreeMap::new();
+        json_only.insert(
+            "application/json".to_string(),
+            MappingTemplate::Static("{}".into()),
+        );
+        let body = Bytes::from_static(b"raw");
+        let pass = |templates, behavior, media| {
+            request_body(templates, behavior, media, body.clone()).map_err(|failure| failure.error)
+        };
+        assert_eq!(
+            pass(&none, PassthroughBehavior::WhenNoMatch, "text/plain"),
+            Ok(body.clone())
+        );
+        assert_eq!(
+            pass(&none, PassthroughBehavior::WhenNoTemplates, "text/plain"),
+            Ok(body.clone())
+        );
+        assert_eq!(
+            pass(&none, PassthroughBehavior::Never, "text/plain"),
+            Err(GatewayError::UnsupportedMediaType)
+        );
+        assert_eq!(
+            pass(&json_only, PassthroughBehavior::WhenNoMatch, "text/plain"),
+            Ok(body.clone())
+        );
+        assert_eq!(
+            pass(
+                &json_only,
+                PassthroughBehavior::WhenNoTemplates,
+                "text/plain"
+            ),
+            Err(GatewayError::UnsupportedMediaType)
+        );
+        assert_eq!(
+            pass(&json_only, PassthroughBehavior::Never, "application/json"),
+            Ok(Bytes::from_static(b"{}"))
+        );
+    }
+
+    #[test]
+    fn hop_by_hop_and_connection_listed_headers_are_dropped() {
+        let mut headers = HeaderMap::new();
+        headers.insert("connection", HeaderValue::from_static("close, x-private"));
+        headers.insert("x-private", HeaderValue::from_static("1"));
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut headers);
+        assert_eq!(headers.len(), 1);
+        assert!(headers.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn date_and_server_are_remapped() {
+        let mut headers = HeaderMap::new();
+        headers.insert("server", HeaderValue::from_static("backend"));
+        headers.insert("date", HeaderValue::from_static("yesterday"));
+        remap_reserved(&mut headers);
+        assert_eq!(headers["x-amzn-remapped-server"], "backend");
+        assert_eq!(headers["x-amzn-remapped-date"], "yesterday");
+        assert!(!headers.contains_key("server"));
+    }
+}

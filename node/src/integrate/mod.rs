@@ -1,0 +1,188 @@
+//! Integrations: how a routed request reaches its backend and how the answer comes back.
+//!
+//! One module per integration type (`http` for HTTP and HTTP_PROXY, `lambda` for AWS_PROXY,
+//! `mock` for MOCK), sharing the request view in this module and the pooled client in
+//! `client`. Each returns either a response or an [`Failure`]: the client-visible error plus the
+//! operator-visible detail, which goes to the access log and never to the client.
+
+pub mod client;
+pub mod http;
+pub mod lambda;
+pub mod mock;
+pub mod params;
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::SystemTime;
+
+use ::http::request::Parts;
+use hyper::body::Incoming;
+
+use crate::body::Body;
+use crate::config::compile::{CompiledIntegration, CompiledMethod, CompiledStage};
+use crate::respond::GatewayError;
+use crate::route::Routed;
+
+/// The API Gateway payload limit for REST APIs.
+pub const MAX_REQUEST_BODY_BYTES: usize = 10 * 1024 * 1024;
+
+/// An error for the client plus the detail for the operator.
+#[derive(Debug)]
+pub struct Failure {
+    pub error: GatewayError,
+    pub detail: Cow<'static, str>,
+}
+
+impl Failure {
+    pub fn new(error: GatewayError, detail: impl Into<Cow<'static, str>>) -> Self {
+        Failure {
+            error,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Where functions live: the Lambda Invoke API endpoint per function name.
+#[derive(Debug, Clone, Default)]
+pub struct FunctionEndpoints {
+    /// Function name → endpoint base URL (`http://127.0.0.1:9001`).
+    pub by_name: HashMap<String, String>,
+    /// Used for every function `by_name` does not list.
+    pub default: Option<String>,
+}
+
+impl FunctionEndpoints {
+    pub fn endpoint_for(&self, function_name: &str) -> Option<&str> {
+        self.by_name
+            .get(function_name)
+            .or(self.default.as_ref())
+            .map(String::as_str)
+    }
+}
+
+/// Node-wide integration settings.
+#[derive(Debug, Clone)]
+pub struct IntegrationSettings {
+    pub functions: FunctionEndpoints,
+    /// The account id reported in proxy events (`requestContext.accountId`).
+    pub account_id: String,
+}
+
+impl Default for IntegrationSettings {
+    fn default() -> Self {
+        IntegrationSettings {
+            functions: FunctionEndpoints::default(),
+            account_id: "000000000000".to_string(),
+        }
+    }
+}
+
+/// The shared machinery integrations use.
+#[derive(Debug)]
+pub struct Integrations {
+    pub client: client::BackendClient,
+    pub settings: IntegrationSettings,
+}
+
+/// Everything about the request that integrations read, computed once by the pipeline.
+#[derive(Debug)]
+pub struct RequestView<'a> {
+    pub request_id: &'a str,
+    pub extended_request_id: &'a str,
+    pub trace_id: &'a str,
+    pub routed: &'a Routed,
+    pub parts: &'a Parts,
+    /// The request path (with the stage prefix), undecoded.
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub host: Option<&'a str>,
+    pub source_ip: IpAddr,
+    pub received_at: SystemTime,
+}
+
+impl RequestView<'_> {
+    pub fn stage(&self) -> &CompiledStage {
+        &self.routed.stage
+    }
+
+    pub fn method(&self) -> &CompiledMethod {
+        &self.routed.method
+    }
+
+    pub fn stage_path(&self) -> &str {
+        self.routed.stage_path(self.path)
+    }
+
+    pub fn protocol(&self) -> &'static str {
+        match self.parts.version {
+            ::http::Version::HTTP_2 => "HTTP/2.0",
+            ::http::Version::HTTP_10 => "HTTP/1.0",
+            ::http::Version::HTTP_3 => "HTTP/3.0",
+            _ => "HTTP/1.1",
+        }
+    }
+
+    pub fn user_agent(&self) -> Option<&str> {
+        self.parts
+            .headers
+            .get(::http::header::USER_AGENT)
+            .and_then(|value| value.to_str().ok())
+    }
+}
+
+/// Sends the request to the method's integration.
+pub async fn invoke(
+    integrations: &Integrations,
+    view: &RequestView<'_>,
+    body: Incoming,
+) -> Result<::http::Response<Body>, Failure> {
+    match &view.method().integration {
+        Err(reason) => Err(Failure::new(GatewayError::ApiConfiguration, reason.clone())),
+        Ok(CompiledIntegration::Http(integration)) => {
+            http::invoke(integrations, integration, view, body).await
+        }
+        Ok(CompiledIntegration::Lambda(integration)) => {
+            lambda::invoke(integrations, integration, view, body).await
+        }
+        Ok(CompiledIntegration::Mock(integration)) => mock::invoke(integration, view, body).await,
+    }
+}
+
+/// Reads the whole request body, refusing more than the payload limit.
+pub async fn read_body(body: Incoming) -> Result<bytes::Bytes, Failure> {
+    use http_body_util::BodyExt;
+    match http_body_util::Limited::new(body, MAX_REQUEST_BODY_BYTES)
+        .collect()
+        .await
+    {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(Failure::new(
+            GatewayError::RequestTooLarge,
+            "request body over 10 MB",
+        )),
+        Err(error) => Err(Failure::new(
+            GatewayError::BadRequest,
+            format!("reading the request body failed: {error}"),
+        )),
+    }
+}
+
+/// The request's content type for template selection: its media type, lower-cased, without
+/// parameters; `application/json` when absent, as API Gateway assumes.
+pub fn request_media_type(parts: &Parts) -> String {
+    parts
+        .headers
+        .get(::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(|value| {
+            value
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .filter(|media| !media.is_empty())
+        .unwrap_or_else(|| "application/json".to_string())
+}

@@ -1,0 +1,151 @@
+//! The request pipeline of an edge: one function from request to response.
+//!
+//! ```text
+//! request ─▶ limits ─▶ route (host, stage, resource, method) ─▶ integrate ─▶ stamp ids ─▶ log
+//!              │             │                                     │
+//!              └─────────────┴──── GatewayError ──▶ respond ◀──────┘
+//! ```
+//!
+//! The compiled snapshot is loaded once per request from an `ArcSwap`: no lock, no wait, and a
+//! request that started on one snapshot finishes on it even if a new deployment is swapped in
+//! meanwhile. Later issues insert their stages (authorize, throttle, cache) between route and
+//! integrate.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use arc_swap::ArcSwap;
+use http::{HeaderValue, Request, Response};
+use hyper::body::Incoming;
+
+use crate::body::Body;
+use crate::config::compile::Snapshot;
+use crate::integrate::{self, Failure, Integrations, RequestView};
+use crate::observe::{self, AccessRecord};
+use crate::respond::GatewayError;
+use crate::route;
+
+/// The data plane of one node: the live snapshot plus the integration machinery.
+#[derive(Debug)]
+pub struct Gateway {
+    snapshot: ArcSwap<Snapshot>,
+    integrations: Integrations,
+}
+
+impl Gateway {
+    pub fn new(snapshot: Snapshot, integrations: Integrations) -> Self {
+        Gateway {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            integrations,
+        }
+    }
+
+    /// Publishes a new snapshot; requests in flight keep the one they loaded.
+    pub fn swap(&self, snapshot: Snapshot) {
+        self.snapshot.store(Arc::new(snapshot));
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    /// Serves one request from a client at `remote`.
+    pub async fn handle(&self, request: Request<Incoming>, remote: SocketAddr) -> Response<Body> {
+        let started = Instant::now();
+        let received_at = SystemTime::now();
+        let (request_id, extended_request_id, trace_id) =
+            crate::ids::request_ids(crate::time::epoch_seconds(received_at));
+        let (parts, body) = request.into_parts();
+        let path = parts.uri.path().to_string();
+        let query = parts.uri.query().map(str::to_string);
+        let host = parts
+            .headers
+            .get(http::header::HOST)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string)
+            .or_else(|| parts.uri.authority().map(|authority| authority.to_string()));
+        let protocol = match parts.version {
+            http::Version::HTTP_2 => "HTTP/2.0",
+            http::Version::HTTP_10 => "HTTP/1.0",
+            _ => "HTTP/1.1",
+        };
+
+        let snapshot = self.snapshot.load();
+        let mut integration_latency_ms = None;
+        let (outcome, routed) = match declared_length_too_large(&parts.headers) {
+            true => (
+                Err(Failure::new(
+                    GatewayError::RequestTooLarge,
+                    "Content-Length over 10 MB",
+                )),
+                None,
+            ),
+            false => match route::resolve(&snapshot, host.as_deref(), &path, parts.method.as_str())
+            {
+                Err(error) => (Err(Failure::new(error, "no route")), None),
+                Ok(routed) => {
+                    let view = RequestView {
+                        request_id: &request_id,
+                        extended_request_id: &extended_request_id,
+                        trace_id: &trace_id,
+                        routed: &routed,
+                        parts: &parts,
+                        path: &path,
+                        query: query.as_deref(),
+                        host: host.as_deref(),
+                        source_ip: remote.ip(),
+                        received_at,
+                    };
+                    let integration_started = Instant::now();
+                    let outcome = integrate::invoke(&self.integrations, &view, body).await;
+                    integration_latency_ms =
+                        Some(integration_started.elapsed().as_secs_f64() * 1000.0);
+                    (outcome, Some(routed))
+                }
+            },
+        };
+
+        let (mut response, failure) = match outcome {
+            Ok(response) => (response, None),
+            Err(failure) => (failure.error.into_response(), Some(failure)),
+        };
+        let headers = response.headers_mut();
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            headers.insert("x-amzn-requestid", value);
+        }
+        if let Ok(value) = HeaderValue::from_str(&extended_request_id) {
+            headers.insert("x-amz-apigw-id", value);
+        }
+        if let Ok(value) = HeaderValue::from_str(&trace_id) {
+            headers.entry("x-amzn-trace-id").or_insert(value);
+        }
+
+        observe::log_access(&AccessRecord {
+            request_id: &request_id,
+            source_ip: remote.ip(),
+            method: parts.method.as_str(),
+            resource_path: routed
+                .as_ref()
+                .map(|routed| routed.method.resource_path.as_ref()),
+            path: &path,
+            protocol,
+            status: response.status().as_u16(),
+            latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+            integration_latency_ms,
+            api_id: routed.as_ref().map(|routed| routed.stage.api_id.as_ref()),
+            stage: routed.as_ref().map(|routed| routed.stage.name.as_ref()),
+            error: failure.as_ref().map(|failure| failure.error.kind()),
+            error_detail: failure.as_ref().map(|failure| failure.detail.as_ref()),
+        });
+        response
+    }
+}
+
+fn declared_length_too_large(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok())
+        .is_some_and(|length| length > integrate::MAX_REQUEST_BODY_BYTES as u64)
+}

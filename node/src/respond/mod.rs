@@ -1,0 +1,159 @@
+//! Every error the gateway itself answers with, mapped to a response in one place.
+//!
+//! Pipeline stages return a [`GatewayError`]; only this module decides the status, the
+//! client-visible message and the `x-amzn-ErrorType` header, so that what a client sees matches
+//! Amazon API Gateway's recorded behaviour (see `../shared/AWS-FACTS.md` §2) and cannot drift
+//! between stages. The internal detail an operator needs goes to the log, never to the client.
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+
+use crate::body::{self, Body};
+
+/// The gateway responses of API Gateway (`GatewayResponseType`) that this node can produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GatewayError {
+    /// No such resource, method or stage (API Gateway answers 403, not 404).
+    MissingAuthenticationToken,
+    /// The Host names no API this node serves.
+    UnknownApi,
+    /// The integration is misconfigured (e.g. a stage variable it needs is missing).
+    ApiConfiguration,
+    /// The backend could not be reached or failed at the transport level.
+    IntegrationFailure,
+    /// The backend did not answer within the integration timeout.
+    IntegrationTimeout,
+    /// A function's reply was malformed, or the function raised.
+    BadFunctionResponse,
+    /// The request body exceeds the 10 MB payload limit.
+    RequestTooLarge,
+    /// No mapping template matches the request's content type and passthrough is off.
+    UnsupportedMediaType,
+    /// The request could not be understood (bad path encoding and the like).
+    BadRequest,
+}
+
+/// What a client sees for one error: status, `x-amzn-ErrorType` and message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorView {
+    pub status: StatusCode,
+    pub error_type: &'static str,
+    pub message: &'static str,
+}
+
+impl GatewayError {
+    pub fn view(self) -> ErrorView {
+        let (status, error_type, message) = match self {
+            GatewayError::MissingAuthenticationToken => (
+                StatusCode::FORBIDDEN,
+                "MissingAuthenticationTokenException",
+                "Missing Authentication Token",
+            ),
+            GatewayError::UnknownApi => (StatusCode::FORBIDDEN, "ForbiddenException", "Forbidden"),
+            // API Gateway answers configuration errors and transport failures alike with a
+            // bare 500 (recorded: HTTP_PROXY to an unreachable backend).
+            GatewayError::ApiConfiguration | GatewayError::IntegrationFailure => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerErrorException",
+                "Internal server error",
+            ),
+            GatewayError::IntegrationTimeout => (
+                StatusCode::GATEWAY_TIMEOUT,
+                "InternalServerErrorException",
+                "Endpoint request timed out",
+            ),
+            GatewayError::BadFunctionResponse => (
+                StatusCode::BAD_GATEWAY,
+                "InternalServerErrorException",
+                "Internal server error",
+            ),
+            GatewayError::RequestTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestTooLargeException",
+                "Request Too Long",
+            ),
+            GatewayError::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UnsupportedMediaTypeException",
+                "Unsupported Media Type",
+            ),
+            GatewayError::BadRequest => (
+                StatusCode::BAD_REQUEST,
+                "BadRequestException",
+                "Bad Request",
+            ),
+        };
+        ErrorView {
+            status,
+            error_type,
+            message,
+        }
+    }
+
+    /// A stable, low-cardinality name for logs and metrics.
+    pub fn kind(self) -> &'static str {
+        match self {
+            GatewayError::MissingAuthenticationToken => "MISSING_AUTHENTICATION_TOKEN",
+            GatewayError::UnknownApi => "UNKNOWN_API",
+            GatewayError::ApiConfiguration => "API_CONFIGURATION_ERROR",
+            GatewayError::IntegrationFailure => "INTEGRATION_FAILURE",
+            GatewayError::IntegrationTimeout => "INTEGRATION_TIMEOUT",
+            GatewayError::BadFunctionResponse => "BAD_FUNCTION_RESPONSE",
+            GatewayError::RequestTooLarge => "REQUEST_TOO_LARGE",
+            GatewayError::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            GatewayError::BadRequest => "BAD_REQUEST",
+        }
+    }
+
+    /// The response API Gateway would send: JSON `{"message": ...}` plus `x-amzn-ErrorType`.
+    pub fn into_response(self) -> Response<Body> {
+        let view = self.view();
+        json_error(view.status, view.error_type, view.message)
+    }
+}
+
+/// A JSON error body in API Gateway's shape.
+pub fn json_error(status: StatusCode, error_type: &'static str, message: &str) -> Response<Body> {
+    let payload = serde_json::json!({ "message": message }).to_string();
+    let mut response = Response::new(body::full(Bytes::from(payload)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert("x-amzn-errortype", HeaderValue::from_static(error_type));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_route_is_403_with_aws_error_type() {
+        let response = GatewayError::MissingAuthenticationToken.into_response();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            response.headers()["x-amzn-errortype"],
+            "MissingAuthenticationTokenException"
+        );
+        assert_eq!(response.headers()["content-type"], "application/json");
+    }
+
+    #[test]
+    fn timeouts_are_504_and_function_errors_502() {
+        assert_eq!(
+            GatewayError::IntegrationTimeout.view().message,
+            "Endpoint request timed out"
+        );
+        assert_eq!(
+            GatewayError::IntegrationTimeout.view().status,
+            StatusCode::GATEWAY_TIMEOUT
+        );
+        assert_eq!(
+            GatewayError::BadFunctionResponse.view().status,
+            StatusCode::BAD_GATEWAY
+        );
+    }
+}
