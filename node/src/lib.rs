@@ -8,9 +8,11 @@
 pub mod accept;
 pub mod body;
 pub mod config;
+pub mod dev;
 pub mod ids;
 pub mod integrate;
 pub mod observe;
+pub mod openapi;
 pub mod pipeline;
 pub mod respond;
 pub mod route;

@@ -1,1 +1,245 @@
-fn main() {}
+//! The `portico` command: parse arguments, validate them, run. Everything else is the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use portico::dev::{DevNode, DevOptions};
+use portico::integrate::FunctionEndpoints;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "portico",
+    version,
+    about = "A self-hosted, multi-region API gateway compatible with Amazon API Gateway"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve one OpenAPI-defined REST API from a single process (origin and edge in one).
+    Dev(DevArgs),
+    /// Check an OpenAPI 3.0 / Swagger 2.0 definition; print every problem.
+    Validate {
+        /// The definition (JSON or YAML).
+        file: PathBuf,
+        /// Treat warnings (unsupported features) as problems too.
+        #[arg(long)]
+        strict: bool,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct DevArgs {
+    /// The API definition (OpenAPI 3.0 / Swagger 2.0, JSON or YAML). Without it, the bundled
+    /// example (deploy/examples/petstore.yaml) is served with demo backends.
+    #[arg(long)]
+    api: Option<PathBuf>,
+    /// The stage name: requests go to /{stage}/...
+    #[arg(long, default_value = "dev")]
+    stage: String,
+    /// A stage variable, NAME=VALUE (repeatable).
+    #[arg(long = "stage-var", value_name = "NAME=VALUE", value_parser = parse_pair)]
+    stage_vars: Vec<(String, String)>,
+    /// Plaintext HTTP listener address, or "off".
+    #[arg(long, default_value = "127.0.0.1:8080", value_parser = parse_listen)]
+    http: Listen,
+    /// HTTPS listener address (self-signed certificate kept in the data dir), or "off".
+    #[arg(long, default_value = "127.0.0.1:8443", value_parser = parse_listen)]
+    https: Listen,
+    /// Lambda Invoke API endpoint for every function --function does not map.
+    #[arg(long, value_name = "URL", value_parser = parse_endpoint)]
+    lambda_endpoint: Option<String>,
+    /// Invoke API endpoint of one function, NAME=URL (repeatable).
+    #[arg(long = "function", value_name = "NAME=URL", value_parser = parse_function)]
+    functions: Vec<(String, String)>,
+    /// Where the node keeps its certificate and state.
+    #[arg(long, default_value = "portico-data")]
+    data_dir: PathBuf,
+    /// Extra PEM CA certificates to trust for HTTPS backends (beside the system roots).
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<PathBuf>,
+    /// Seconds SIGTERM waits for in-flight requests.
+    #[arg(long, default_value_t = 30)]
+    drain_seconds: u64,
+}
+
+#[derive(Clone, Debug)]
+struct Listen(Option<SocketAddr>);
+
+fn parse_listen(text: &str) -> Result<Listen, String> {
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(Listen(None));
+    }
+    text.parse::<SocketAddr>()
+        .map(|addr| Listen(Some(addr)))
+        .map_err(|_| format!("{text:?} is not an address like 127.0.0.1:8080 (or \"off\")"))
+}
+
+fn parse_pair(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not NAME=VALUE"))?;
+    let valid_name =
+        !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid_name {
+        return Err(format!(
+            "{name:?} is not a valid name (letters, digits and '_')"
+        ));
+    }
+    Ok((name.to_string(), value.to_string()))
+}
+
+fn parse_endpoint(text: &str) -> Result<String, String> {
+    let uri: http::Uri = text
+        .parse()
+        .map_err(|error| format!("{text:?} is not a URL: {error}"))?;
+    match uri.scheme_str() {
+        Some("http") | Some("https") if uri.authority().is_some() => {
+            Ok(text.trim_end_matches('/').to_string())
+        }
+        _ => Err(format!("{text:?} must be an http:// or https:// URL")),
+    }
+}
+
+fn parse_function(text: &str) -> Result<(String, String), String> {
+    let (name, url) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not NAME=URL"))?;
+    if name.is_empty() {
+        return Err(format!("{text:?} names no function"));
+    }
+    Ok((name.to_string(), parse_endpoint(url)?))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Validate { file, strict } => validate(&file, strict),
+        Command::Dev(args) => {
+            portico::observe::init_logging();
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    eprintln!("error: cannot start the runtime: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(dev(args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("error: {error:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn validate(file: &std::path::Path, strict: bool) -> ExitCode {
+    let name = file.display().to_string();
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(error) => {
+            eprintln!("{name}: cannot read: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match portico::dev::build_state(&name, &text, "validate", &[], 0) {
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::FAILURE
+        }
+        Ok((state, warnings)) => {
+            for warning in &warnings {
+                eprintln!("warning: {warning}");
+            }
+            if let Err(error) = portico::config::compile::compile(&state, true) {
+                eprintln!("{name}: {error}");
+                return ExitCode::FAILURE;
+            }
+            if strict && !warnings.is_empty() {
+                eprintln!("{name}: {} warning(s), failing (--strict)", warnings.len());
+                return ExitCode::FAILURE;
+            }
+            println!("{name}: OK ({} warning(s))", warnings.len());
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+async fn dev(args: DevArgs) -> anyhow::Result<()> {
+    let mut options = DevOptions::new(args.data_dir);
+    options.api_file = args.api;
+    options.stage = args.stage;
+    options.stage_variables = args.stage_vars;
+    options.http = args.http.0;
+    options.https = args.https.0;
+    options.functions = FunctionEndpoints {
+        by_name: args.functions.into_iter().collect(),
+        default: args.lambda_endpoint,
+    };
+    options.ca_file = args.ca_file;
+    options.drain_timeout = Duration::from_secs(args.drain_seconds);
+    anyhow::ensure!(
+        options.http.is_some() || options.https.is_some(),
+        "--http and --https are both off: nothing to serve"
+    );
+
+    let node = DevNode::start(options).await?;
+    for warning in &node.warnings {
+        eprintln!("warning: {warning}");
+    }
+    println!(
+        "Serving API {:?} (id {}) on stage {:?}",
+        node.api_name, node.api_id, node.stage
+    );
+    let bases: Vec<String> = [("http", node.http_addr), ("https", node.https_addr)]
+        .into_iter()
+        .filter_map(|(scheme, addr)| addr.map(|addr| format!("{scheme}://{addr}/{}", node.stage)))
+        .collect();
+    for base in &bases {
+        println!("  {base}");
+    }
+    if let Some(base) = bases.first() {
+        for (verb, path, kind) in &node.routes {
+            println!("  {verb:<7} {base}{path}  ({kind})");
+        }
+    }
+    println!("Stop with Ctrl-C (in-flight requests are drained).");
+
+    wait_for_signal().await;
+    eprintln!("shutting down: draining in-flight requests");
+    node.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = terminate.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

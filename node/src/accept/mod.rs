@@ -9,6 +9,7 @@
 //! up to a drain deadline.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +23,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
+use http::{Request, Response};
+use hyper::body::Incoming;
+
+use crate::body::Body;
 use crate::pipeline::Gateway;
 
 /// Request heads above this many bytes are refused (API Gateway's own limit is 10 KB of
@@ -85,13 +90,39 @@ fn http_builder() -> auto::Builder<TokioExecutor> {
 }
 
 /// Starts serving `gateway` on `listener`, over TLS when `tls` is given.
-pub fn serve(
+pub fn serve_gateway(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     gateway: Arc<Gateway>,
     shutdown: &Shutdown,
     drain_timeout: Duration,
 ) -> std::io::Result<Listener> {
+    serve(
+        listener,
+        tls,
+        shutdown,
+        drain_timeout,
+        move |request, remote| {
+            let gateway = gateway.clone();
+            async move { gateway.handle(request, remote).await }
+        },
+    )
+}
+
+/// Serves any request handler with the same loop, limits and drain as the gateway (the demo
+/// backends and function endpoint of `dev` use it too).
+pub fn serve<H, F>(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: &Shutdown,
+    drain_timeout: Duration,
+    handler: H,
+) -> std::io::Result<Listener>
+where
+    H: Fn(Request<Incoming>, SocketAddr) -> F + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
+    let handler = Arc::new(handler);
     let local_addr = listener.local_addr()?;
     let is_tls = tls.is_some();
     let mut stop = shutdown.subscribe();
@@ -113,14 +144,14 @@ pub fn serve(
                 _ = async { stop.wait_for(|stopped| *stopped).await.map(|_| ()) } => break,
             };
             let _ = stream.set_nodelay(true);
-            let gateway = gateway.clone();
+            let handler = handler.clone();
             let builder = builder.clone();
             let acceptor = acceptor.clone();
             let watcher = graceful.watcher();
             tokio::spawn(async move {
                 let service = service_fn(move |request| {
-                    let gateway = gateway.clone();
-                    async move { Ok::<_, Infallible>(gateway.handle(request, remote).await) }
+                    let response = handler(request, remote);
+                    async move { Ok::<_, Infallible>(response.await) }
                 });
                 let result = match acceptor {
                     None => {

@@ -1,0 +1,257 @@
+//! `portico dev`: one process that is both origin and edge, serving one OpenAPI-defined API.
+//!
+//! Boot is "apply the first change": the definition is imported into the same replicated-state
+//! shape a cluster holds (an API, a deployment, a stage), compiled into a snapshot, and served
+//! by the same pipeline an edge runs. Nothing here is a shortcut the cluster will not take.
+
+pub mod demo;
+pub mod functions;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+use portico_proto::{ApiState, Deployment, GatewayState, Stage};
+
+use crate::accept::{self, Listener, Shutdown};
+use crate::config::compile;
+use crate::integrate::{
+    FunctionEndpoints, IntegrationSettings, Integrations, client::BackendClient,
+};
+use crate::openapi;
+use crate::pipeline::Gateway;
+
+/// Validated options of `portico dev`.
+#[derive(Debug, Clone)]
+pub struct DevOptions {
+    /// The definition to serve; `None` serves the bundled example with its demo backends.
+    pub api_file: Option<PathBuf>,
+    pub stage: String,
+    pub stage_variables: Vec<(String, String)>,
+    pub http: Option<SocketAddr>,
+    pub https: Option<SocketAddr>,
+    pub functions: FunctionEndpoints,
+    pub data_dir: PathBuf,
+    pub ca_file: Option<PathBuf>,
+    /// How long SIGTERM waits for in-flight requests.
+    pub drain_timeout: Duration,
+}
+
+impl DevOptions {
+    /// Options with the defaults of the CLI.
+    pub fn new(data_dir: PathBuf) -> Self {
+        DevOptions {
+            api_file: None,
+            stage: "dev".to_string(),
+            stage_variables: Vec::new(),
+            http: Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            https: Some(SocketAddr::from(([127, 0, 0, 1], 8443))),
+            functions: FunctionEndpoints::default(),
+            data_dir,
+            ca_file: None,
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A stage name as API Gateway accepts it.
+pub fn validate_stage_name(name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "stage name {name:?} must be 1 to 128 letters, digits, '-' or '_'"
+        ))
+    }
+}
+
+/// A running `dev` node.
+#[derive(Debug)]
+pub struct DevNode {
+    pub gateway: Arc<Gateway>,
+    pub api_id: String,
+    pub api_name: String,
+    pub stage: String,
+    pub warnings: Vec<String>,
+    pub http_addr: Option<SocketAddr>,
+    pub https_addr: Option<SocketAddr>,
+    /// `(verb, path template, integration type)` of every route, for the banner.
+    pub routes: Vec<(String, String, String)>,
+    listeners: Vec<Listener>,
+    shutdown: Shutdown,
+}
+
+/// Imports the definition into a one-API state with one deployment and one stage.
+pub fn build_state(
+    source_name: &str,
+    text: &str,
+    stage_name: &str,
+    variables: &[(String, String)],
+    now: i64,
+) -> Result<(GatewayState, Vec<String>), openapi::ImportError> {
+    let api_id = crate::ids::new_id();
+    let imported = openapi::import(source_name, text, &api_id, now, &mut crate::ids::new_id)?;
+    let warnings = imported
+        .warnings
+        .iter()
+        .map(|warning| format!("{source_name}: {warning}"))
+        .collect();
+    let deployment = Deployment {
+        id: crate::ids::new_id(),
+        description: Some("portico dev".to_string()),
+        created_date: now,
+        definition: imported.definition.clone(),
+    };
+    let mut stage = Stage::new(stage_name, deployment.id.clone(), now);
+    stage.variables = variables.iter().cloned().collect();
+    let mut state = GatewayState {
+        version: 1,
+        ..GatewayState::default()
+    };
+    state.apis.insert(
+        api_id,
+        ApiState {
+            definition: imported.definition,
+            deployments: vec![deployment],
+            stages: vec![stage],
+        },
+    );
+    Ok((state, warnings))
+}
+
+impl DevNode {
+    /// Imports, compiles and starts serving. Fails with a message naming the file and every
+    /// problem when the definition is broken.
+    pub async fn start(mut options: DevOptions) -> anyhow::Result<DevNode> {
+        validate_stage_name(&options.stage).map_err(anyhow::Error::msg)?;
+        let shutdown = Shutdown::new();
+        let mut listeners = Vec::new();
+
+        let (source_name, text) = match &options.api_file {
+            Some(path) => (
+                path.display().to_string(),
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?,
+            ),
+            None => {
+                // The bundled example reaches demo backends through stage variables.
+                let (pets, function_endpoint) = demo::start(&shutdown).await?;
+                let defaults = [
+                    ("petsBackend", pets.local_addr.to_string()),
+                    ("helloFunction", "hello".to_string()),
+                ];
+                for (name, value) in defaults {
+                    if !options.stage_variables.iter().any(|(n, _)| n == name) {
+                        options.stage_variables.push((name.to_string(), value));
+                    }
+                }
+                options
+                    .functions
+                    .default
+                    .get_or_insert_with(|| format!("http://{}", function_endpoint.local_addr));
+                listeners.push(pets);
+                listeners.push(function_endpoint);
+                (
+                    demo::EXAMPLE_API_NAME.to_string(),
+                    demo::EXAMPLE_API.to_string(),
+                )
+            }
+        };
+
+        let now = crate::time::epoch_seconds(SystemTime::now());
+        let (state, warnings) = build_state(
+            &source_name,
+            &text,
+            &options.stage,
+            &options.stage_variables,
+            now,
+        )?;
+        let snapshot = compile::compile(&state, true)?;
+        let (api_id, api_state) = state
+            .apis
+            .iter()
+            .next()
+            .context("the imported state holds no API")?;
+        let mut routes = Vec::new();
+        for resource in &api_state.definition.resources {
+            for (verb, method) in &resource.resource_methods {
+                let kind = method
+                    .method_integration
+                    .as_ref()
+                    .map(|integration| integration.integration_type.as_str())
+                    .unwrap_or("none");
+                routes.push((verb.clone(), resource.path.clone(), kind.to_string()));
+            }
+        }
+
+        let integrations = Integrations {
+            client: BackendClient::new(options.ca_file.as_deref())?,
+            settings: IntegrationSettings {
+                functions: options.functions.clone(),
+                ..IntegrationSettings::default()
+            },
+        };
+        let gateway = Arc::new(Gateway::new(snapshot, integrations));
+
+        let mut http_addr = None;
+        if let Some(addr) = options.http {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the HTTP listener to {addr}"))?;
+            let listener = accept::serve_gateway(
+                listener,
+                None,
+                gateway.clone(),
+                &shutdown,
+                options.drain_timeout,
+            )?;
+            http_addr = Some(listener.local_addr);
+            listeners.push(listener);
+        }
+        let mut https_addr = None;
+        if let Some(addr) = options.https {
+            let key = crate::tls::load_or_create_self_signed(&options.data_dir)?;
+            let tls = Arc::new(crate::tls::server_config(key)?);
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the HTTPS listener to {addr}"))?;
+            let listener = accept::serve_gateway(
+                listener,
+                Some(tls),
+                gateway.clone(),
+                &shutdown,
+                options.drain_timeout,
+            )?;
+            https_addr = Some(listener.local_addr);
+            listeners.push(listener);
+        }
+
+        Ok(DevNode {
+            gateway,
+            api_id: api_id.clone(),
+            api_name: api_state.definition.api.name.clone(),
+            stage: options.stage.clone(),
+            warnings,
+            http_addr,
+            https_addr,
+            routes,
+            listeners,
+            shutdown,
+        })
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to the drain timeout), and returns.
+    pub async fn shutdown(self) {
+        self.shutdown.trigger();
+        for listener in self.listeners {
+            listener.stopped().await;
+        }
+    }
+}
