@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Serve one OpenAPI-defined REST API from a single process (origin and edge in one).
-    Dev(DevArgs),
+    Dev(Box<DevArgs>),
     /// Check an OpenAPI 3.0 / Swagger 2.0 definition; print every problem.
     Validate {
         /// The definition (JSON or YAML).
@@ -122,6 +122,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Validate { file, strict } => validate(&file, strict),
         Command::Dev(args) => {
+            let args = *args;
             portico::observe::init_logging();
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

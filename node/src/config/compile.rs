@@ -189,32 +189,26 @@ impl Template {
         let mut literal = String::new();
         let mut rest = text;
         while !rest.is_empty() {
-            if let Some(after) = rest.strip_prefix("${stageVariables.") {
-                if let Some(end) = after.find('}') {
-                    if !literal.is_empty() {
-                        parts.push(TemplatePart::Literal(std::mem::take(&mut literal)));
-                    }
-                    parts.push(TemplatePart::StageVariable(after[..end].to_string()));
-                    rest = &after[end + 1..];
-                    continue;
+            if let Some(after) = rest.strip_prefix("${stageVariables.")
+                && let Some(end) = after.find('}')
+            {
+                if !literal.is_empty() {
+                    parts.push(TemplatePart::Literal(std::mem::take(&mut literal)));
                 }
+                parts.push(TemplatePart::StageVariable(after[..end].to_string()));
+                rest = &after[end + 1..];
+                continue;
             }
-            if let Some(after) = rest.strip_prefix('{') {
-                if let Some(end) = after.find('}') {
-                    let name = &after[..end];
-                    let plain = !name.is_empty()
-                        && name
-                            .chars()
-                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
-                    if plain {
-                        if !literal.is_empty() {
-                            parts.push(TemplatePart::Literal(std::mem::take(&mut literal)));
-                        }
-                        parts.push(TemplatePart::PathParameter(name.to_string()));
-                        rest = &after[end + 1..];
-                        continue;
-                    }
+            if let Some(after) = rest.strip_prefix('{')
+                && let Some(end) = after.find('}')
+                && is_variable_name(&after[..end])
+            {
+                if !literal.is_empty() {
+                    parts.push(TemplatePart::Literal(std::mem::take(&mut literal)));
                 }
+                parts.push(TemplatePart::PathParameter(after[..end].to_string()));
+                rest = &after[end + 1..];
+                continue;
             }
             let mut chars = rest.chars();
             if let Some(c) = chars.next() {
@@ -236,6 +230,13 @@ impl Template {
             _ => None,
         }
     }
+}
+
+fn is_variable_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
 }
 
 /// Where a mapped parameter's value comes from.

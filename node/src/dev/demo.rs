@@ -50,7 +50,10 @@ async fn pets(request: Request<Incoming>) -> Response<Body> {
         }
         ("GET", ["pets", id]) => {
             let all: Vec<serde_json::Value> = serde_json::from_str(PETS).unwrap_or_default();
-            match all.iter().find(|pet| pet["id"].to_string() == *id) {
+            match all
+                .iter()
+                .find(|pet| id.parse::<u64>().is_ok_and(|id| pet["id"] == id))
+            {
                 Some(pet) => json(StatusCode::OK, pet.to_string()),
                 None => json(
                     StatusCode::NOT_FOUND,

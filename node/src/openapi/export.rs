@@ -504,15 +504,13 @@ fn operation(
     if matches!(
         method.authorization_type.as_str(),
         "CUSTOM" | "COGNITO_USER_POOLS"
-    ) {
-        if let Some(authorizer) = method.authorizer_id.as_deref().and_then(|id| {
-            definition
-                .authorizers
-                .iter()
-                .find(|authorizer| authorizer.id == id)
-        }) {
-            requirement.insert(authorizer.name.clone(), json!(method.authorization_scopes));
-        }
+    ) && let Some(authorizer) = method.authorizer_id.as_deref().and_then(|id| {
+        definition
+            .authorizers
+            .iter()
+            .find(|authorizer| authorizer.id == id)
+    }) {
+        requirement.insert(authorizer.name.clone(), json!(method.authorization_scopes));
     }
     if method.api_key_required {
         requirement.insert(api_key_scheme.to_string(), json!([]));

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::LazyLock;
 
+use percent_encoding::percent_decode_str;
 use portico_proto::{
     ApiDefinition, ApiKeySource, Authorizer, ContentHandling, EndpointConfiguration,
     GatewayResponse, INTEGRATION_TIMEOUT_MS_MAX, INTEGRATION_TIMEOUT_MS_MIN, Integration,
@@ -649,14 +650,12 @@ impl<'a> Importer<'a> {
     fn model_for_schema(&mut self, schema: &Value) -> String {
         if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
             for prefix in ["#/components/schemas/", "#/definitions/"] {
-                if let Some(name) = reference.strip_prefix(prefix) {
-                    if !name.contains('/') {
-                        let name = unescape(
-                            &local_ref_pointer(&format!("#/{name}")).unwrap_or_default()[1..],
-                        );
-                        if self.models.iter().any(|model| model.name == name) {
-                            return name;
-                        }
+                if let Some(name) = reference.strip_prefix(prefix)
+                    && !name.contains('/')
+                {
+                    let name = unescape(&percent_decode_str(name).decode_utf8_lossy());
+                    if self.models.iter().any(|model| model.name == name) {
+                        return name;
                     }
                 }
             }
@@ -798,10 +797,11 @@ impl<'a> Importer<'a> {
             map.get("identitySource"),
             &child(&pointer, "identitySource"),
         );
-        if identity_source.is_none() && matches!(authorizer_type, "TOKEN" | "COGNITO_USER_POOLS") {
-            if let Some(header) = scheme.get("name").and_then(Value::as_str) {
-                identity_source = Some(format!("method.request.header.{header}"));
-            }
+        if identity_source.is_none()
+            && matches!(authorizer_type, "TOKEN" | "COGNITO_USER_POOLS")
+            && let Some(header) = scheme.get("name").and_then(Value::as_str)
+        {
+            identity_source = Some(format!("method.request.header.{header}"));
         }
         let ttl = match map.get("authorizerResultTtlInSeconds") {
             None | Some(Value::Null) => None,
@@ -1060,13 +1060,13 @@ impl<'a> Importer<'a> {
                 continue;
             };
             let status_code = response.get("statusCode").map(scalar_text);
-            if let Some(code) = &status_code {
-                if !STATUS_CODE.is_match(code) {
-                    self.error(
-                        child(&at, "statusCode"),
-                        "statusCode must be a 3-digit HTTP status",
-                    );
-                }
+            if let Some(code) = &status_code
+                && !STATUS_CODE.is_match(code)
+            {
+                self.error(
+                    child(&at, "statusCode"),
+                    "statusCode must be a 3-digit HTTP status",
+                );
             }
             let response_parameters = self.string_map(
                 response.get("responseParameters"),
@@ -1126,9 +1126,9 @@ impl<'a> Importer<'a> {
         };
         for (template, item) in paths {
             let pointer = child("/paths", template);
-            let Some(resource_index) = self.ensure_resource(template, &pointer) else {
-                continue;
-            };
+            // An invalid template still has its operations checked, so that one import
+            // reports every problem; their methods are then discarded.
+            let resource_index = self.ensure_resource(template, &pointer);
             let Some((item, item_pointer)) = self.deref(item, &pointer) else {
                 continue;
             };
@@ -1156,10 +1156,13 @@ impl<'a> Importer<'a> {
                                 .map(|p| (p, child(&item_pointer, "parameters"))),
                             global_security,
                             global_validator: global_validator.clone(),
-                            resource_id: self.resources[resource_index].id.clone(),
+                            resource_id: resource_index
+                                .map(|i| self.resources[i].id.clone())
+                                .unwrap_or_default(),
                         };
-                        if let Some(method) = self.import_operation(value, &at, &context) {
-                            self.resources[resource_index]
+                        let method = self.import_operation(value, &at, &context);
+                        if let (Some(method), Some(i)) = (method, resource_index) {
+                            self.resources[i]
                                 .resource_methods
                                 .insert(verb.to_string(), method);
                         }
@@ -1825,21 +1828,20 @@ impl<'a> Importer<'a> {
                         );
                         continue;
                     }
-                    if let Some(name) = source.strip_prefix("method.request.path.") {
-                        if !context
+                    if let Some(name) = source.strip_prefix("method.request.path.")
+                        && !context
                             .path_variables
                             .iter()
                             .any(|variable| variable == name)
-                        {
-                            self.error(
+                    {
+                        self.error(
                                 at,
                                 format!(
                                     "{source} names a path parameter {name} that the path {} does not have",
                                     context.template
                                 ),
                             );
-                            continue;
-                        }
+                        continue;
                     }
                     integration
                         .request_parameters
@@ -2011,14 +2013,14 @@ impl<'a> Importer<'a> {
                 );
                 continue;
             }
-            if pattern != "default" {
-                if let Err(error) = Regex::new(pattern) {
-                    self.error(
-                        at.clone(),
-                        format!("selection pattern is not a valid regular expression: {error}"),
-                    );
-                    continue;
-                }
+            if pattern != "default"
+                && let Err(error) = Regex::new(pattern)
+            {
+                self.error(
+                    at.clone(),
+                    format!("selection pattern is not a valid regular expression: {error}"),
+                );
+                continue;
             }
             if integration.integration_responses.contains_key(&status_code) {
                 self.error(

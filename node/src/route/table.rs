@@ -292,9 +292,15 @@ impl<T> RouteTable<T> {
         } else {
             path
         };
-        let rest_start = if trimmed.starts_with('/') { 1 } else { 0 };
+        // `at` is where the next segment starts; one past the end means "no segments left"
+        // (the root), so that an empty segment at the end (`/pets//`) stays distinguishable.
+        let start = match trimmed {
+            "/" | "" => trimmed.len() + 1,
+            _ if trimmed.starts_with('/') => 1,
+            _ => 0,
+        };
         let mut captures = Captures::new();
-        let node = self.walk(0, trimmed, rest_start, &mut captures)?;
+        let node = self.walk(0, trimmed, start, &mut captures)?;
         let node = &self.nodes[node];
         Some(Match {
             value: node.value.as_ref()?,
@@ -303,16 +309,18 @@ impl<T> RouteTable<T> {
         })
     }
 
-    /// Matches `path[at..]` below `node`; returns the node holding the value.
+    /// Matches the segments of `path` from byte `at` below `node`; returns the node holding
+    /// the value. `at > path.len()` means every segment has been consumed.
     fn walk(&self, node: usize, path: &str, at: usize, captures: &mut Captures) -> Option<usize> {
         let current = &self.nodes[node];
-        if at >= path.len() {
+        if at > path.len() {
             return current.value.is_some().then_some(node);
         }
         let rest = &path[at..];
-        let segment_len = rest.find('/').unwrap_or(rest.len());
-        let segment = &rest[..segment_len];
-        let next_at = at + segment_len + 1;
+        let (segment, next_at) = match rest.find('/') {
+            Some(slash) => (&rest[..slash], at + slash + 1),
+            None => (rest, path.len() + 1),
+        };
 
         if !segment.is_empty() {
             if let Ok(found) = current
@@ -327,7 +335,7 @@ impl<T> RouteTable<T> {
             }
             if let Some((_, child)) = &current.param {
                 let mark = captures.len;
-                captures.push(at..at + segment_len);
+                captures.push(at..at + segment.len());
                 if let Some(hit) = self.walk(*child, path, next_at, captures) {
                     return Some(hit);
                 }
@@ -335,8 +343,9 @@ impl<T> RouteTable<T> {
             }
         }
         if let Some((_, child)) = &current.greedy {
-            // The greedy variable takes everything left, inner slashes included.
-            if self.nodes[*child].value.is_some() {
+            // The greedy variable takes everything left, inner slashes included, but never
+            // nothing.
+            if self.nodes[*child].value.is_some() && at < path.len() {
                 captures.push(at..path.len());
                 return Some(*child);
             }
