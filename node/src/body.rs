@@ -28,3 +28,59 @@ where
 {
     body.map_err(Into::into).boxed_unsync()
 }
+
+/// A body that fails once `deadline` passes, so a backend that sends headers and then stalls
+/// cannot hold a client forever: the integration timeout covers the whole response, as on API
+/// Gateway, even when the body is streamed.
+pub struct DeadlineBody<B> {
+    inner: B,
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl<B> DeadlineBody<B> {
+    pub fn new(inner: B, deadline: tokio::time::Instant) -> Self {
+        DeadlineBody {
+            inner,
+            sleep: Box::pin(tokio::time::sleep_until(deadline)),
+        }
+    }
+}
+
+/// The error a [`DeadlineBody`] ends with.
+#[derive(Debug, thiserror::Error)]
+#[error("the integration response body was not complete within the integration timeout")]
+pub struct DeadlineElapsed;
+
+impl<B> http_body::Body for DeadlineBody<B>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        use std::future::Future as _;
+        let this = &mut *self;
+        if let std::task::Poll::Ready(frame) =
+            std::pin::Pin::new(&mut this.inner).poll_frame(context)
+        {
+            return std::task::Poll::Ready(frame.map(|result| result.map_err(Into::into)));
+        }
+        if this.sleep.as_mut().poll(context).is_ready() {
+            return std::task::Poll::Ready(Some(Err(Box::new(DeadlineElapsed))));
+        }
+        std::task::Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}

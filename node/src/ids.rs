@@ -16,7 +16,7 @@ pub fn new_id() -> String {
 pub fn request_ids(epoch_seconds: i64) -> (String, String, String) {
     let uuid = uuid::Uuid::new_v4();
     let bytes = uuid.as_bytes();
-    let extended = base64::engine::general_purpose::STANDARD_NO_PAD.encode(&bytes[..12]);
+    let extended = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes[..12]);
     let trace = format!(
         "Root=1-{:08x}-{}",
         epoch_seconds as u32,

@@ -11,7 +11,6 @@
 //! meanwhile. Later issues insert their stages (authorize, throttle, cache) between route and
 //! integrate.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -19,6 +18,7 @@ use arc_swap::ArcSwap;
 use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
 
+use crate::accept::ConnectionInfo;
 use crate::body::Body;
 use crate::config::compile::Snapshot;
 use crate::integrate::{self, Failure, Integrations, RequestView};
@@ -50,8 +50,13 @@ impl Gateway {
         self.snapshot.load_full()
     }
 
-    /// Serves one request from a client at `remote`.
-    pub async fn handle(&self, request: Request<Incoming>, remote: SocketAddr) -> Response<Body> {
+    /// Serves one request that arrived on `connection`.
+    pub async fn handle(
+        &self,
+        request: Request<Incoming>,
+        connection: ConnectionInfo,
+    ) -> Response<Body> {
+        let remote = connection.remote;
         let started = Instant::now();
         let received_at = SystemTime::now();
         let (request_id, extended_request_id, trace_id) =
@@ -71,7 +76,6 @@ impl Gateway {
             _ => "HTTP/1.1",
         };
 
-        let snapshot = self.snapshot.load();
         let mut integration_latency_ms = None;
         let (outcome, routed) = match declared_length_too_large(&parts.headers) {
             true => (
@@ -81,8 +85,14 @@ impl Gateway {
                 )),
                 None,
             ),
-            false => match route::resolve(&snapshot, host.as_deref(), &path, parts.method.as_str())
-            {
+            // The routed request holds its own references into the snapshot, so the ArcSwap
+            // guard is released before the integration call.
+            false => match route::resolve(
+                &self.snapshot.load(),
+                host.as_deref(),
+                &path,
+                parts.method.as_str(),
+            ) {
                 Err(error) => (Err(Failure::new(error, "no route")), None),
                 Ok(routed) => {
                     let view = RequestView {
@@ -95,6 +105,8 @@ impl Gateway {
                         query: query.as_deref(),
                         host: host.as_deref(),
                         source_ip: remote.ip(),
+                        local_port: connection.local.port(),
+                        secure: connection.tls,
                         received_at,
                     };
                     let integration_started = Instant::now();

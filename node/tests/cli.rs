@@ -119,6 +119,24 @@ async fn dev_serves_the_bundled_example_with_every_integration_type() {
     // The self-signed certificate is in the data dir.
     assert!(data_dir.path().join("cert.pem").exists());
 
+    // One JSON access-log line per request on stdout, with the fields the issue names.
+    let log = node.line_starting("{");
+    let record: serde_json::Value = serde_json::from_str(&log).unwrap();
+    assert_eq!(
+        record["requestId"],
+        pets.headers["x-amzn-requestid"].to_str().unwrap()
+    );
+    assert_eq!(record["ip"], "127.0.0.1");
+    assert_eq!(record["httpMethod"], "GET");
+    assert_eq!(record["resourcePath"], "/pets");
+    assert_eq!(record["path"], "/dev/pets");
+    assert_eq!(record["status"], 200);
+    assert_eq!(record["stage"], "dev");
+    assert!(record["apiId"].as_str().unwrap().len() == 10);
+    assert!(
+        record["latencyMs"].as_f64().unwrap() >= record["integrationLatencyMs"].as_f64().unwrap()
+    );
+
     let status = node.terminate();
     assert!(status.success(), "exit status {status}");
 }

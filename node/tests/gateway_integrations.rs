@@ -144,6 +144,50 @@ paths:
         httpMethod: POST
         timeoutInMillis: 200
         uri: arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/slow/invocations
+  /stall-proxy:
+    get:
+      x-amazon-apigateway-integration:
+        type: http_proxy
+        httpMethod: GET
+        uri: http://{{BACKEND}}/stall
+        timeoutInMillis: 300
+  /stall-http:
+    get:
+      x-amazon-apigateway-integration:
+        type: http
+        httpMethod: GET
+        uri: http://{{BACKEND}}/stall
+        timeoutInMillis: 300
+        responses: { default: { statusCode: "200" } }
+  /inject:
+    get:
+      x-amazon-apigateway-integration:
+        type: http
+        httpMethod: GET
+        uri: http://{{BACKEND}}/items/{item}
+        requestParameters:
+          integration.request.path.item: method.request.querystring.id
+        responses: { default: { statusCode: "200" } }
+  /bad-header-mapping:
+    get:
+      x-amazon-apigateway-integration:
+        type: http_proxy
+        httpMethod: GET
+        uri: http://{{BACKEND}}/x
+        requestParameters:
+          integration.request.header.Content-Length: "'5'"
+  /fn-get-verb:
+    get:
+      x-amazon-apigateway-integration:
+        type: aws_proxy
+        httpMethod: GET
+        uri: arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/echo/invocations
+  /fn-lying:
+    get:
+      x-amazon-apigateway-integration:
+        type: aws_proxy
+        httpMethod: POST
+        uri: arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/lying_length/invocations
   /mock:
     get:
       x-amazon-apigateway-integration:
@@ -356,6 +400,11 @@ async fn aws_proxy_sends_the_v1_event() {
         serde_json::json!(["one", "two"])
     );
     assert_eq!(event["headers"]["X-Forwarded-For"], "127.0.0.1");
+    assert_eq!(event["headers"]["X-Forwarded-Proto"], "http");
+    assert_eq!(
+        event["headers"]["X-Forwarded-Port"],
+        gw.node.http_addr.unwrap().port().to_string()
+    );
     assert_eq!(event["body"], r#"{"hello":"world"}"#);
     assert_eq!(event["isBase64Encoded"], false);
     assert_eq!(
@@ -473,5 +522,146 @@ async fn mock_answers_from_integration_responses() {
     assert_eq!(reply.headers["x-mock"], "mocked");
     assert_eq!(reply.headers["content-type"], "application/json");
     assert_eq!(reply.json(), serde_json::json!({"mocked": true}));
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn https_backends_are_verified_against_system_roots_plus_the_ca_file() {
+    let backend_shutdown = portico::accept::Shutdown::new();
+    let cert_dir = tempfile::tempdir().unwrap();
+    let key = portico::tls::load_or_create_self_signed(cert_dir.path()).unwrap();
+    let tls = std::sync::Arc::new(portico::tls::server_config(key).unwrap());
+    let backend = start_echo_backend_with_tls(&backend_shutdown, Some(tls)).await;
+    let definition = format!(
+        r#"
+openapi: 3.0.1
+info: {{ title: tls, version: "1" }}
+paths:
+  /verified:
+    get:
+      x-amazon-apigateway-integration:
+        type: http_proxy
+        httpMethod: GET
+        uri: https://127.0.0.1:{port}/verified
+  /insecure:
+    get:
+      x-amazon-apigateway-integration:
+        type: http_proxy
+        httpMethod: GET
+        uri: https://127.0.0.1:{port}/insecure
+        tlsConfig: {{ insecureSkipVerification: true }}
+"#,
+        port = backend.local_addr.port()
+    );
+
+    // The backend's certificate is not signed by any system root: refused, unless the
+    // integration opts out of verification.
+    let untrusting = TestGateway::start(&definition, &[]).await;
+    assert_gateway_error(
+        &get(&untrusting.url("/verified")).await,
+        500,
+        "InternalServerErrorException",
+        "Internal server error",
+    );
+    let reply = get(&untrusting.url("/insecure")).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json()["path"], "/insecure");
+    untrusting.shutdown().await;
+
+    // With the certificate in --ca-file, verification succeeds.
+    let ca_file = cert_dir.path().join("cert.pem");
+    let trusting = TestGateway::start_with(&definition, &[], |options| {
+        options.ca_file = Some(ca_file);
+    })
+    .await;
+    let reply = get(&trusting.url("/verified")).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json()["path"], "/verified");
+    trusting.shutdown().await;
+    backend_shutdown.trigger();
+}
+
+#[tokio::test]
+async fn the_integration_timeout_covers_the_whole_response() {
+    let gw = gateway().await;
+    // Streamed: the headers arrive, then the body is cut when the deadline passes, instead of
+    // holding the client forever.
+    let response = tokio::time::timeout(
+        TEST_TIMEOUT,
+        client().request(
+            Request::get(gw.url("/stall-proxy"))
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        ),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    let body = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        http_body_util::BodyExt::collect(response.into_body()),
+    )
+    .await
+    .expect("the stalled body ends within the deadline");
+    assert!(
+        body.is_err(),
+        "a cut body is an error, not a complete response"
+    );
+    // Buffered: the whole call is one deadline, answered with 504.
+    assert_gateway_error(
+        &get(&gw.url("/stall-http")).await,
+        504,
+        "InternalServerErrorException",
+        "Endpoint request timed out",
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn decoded_values_mapped_into_a_path_stay_one_segment() {
+    let gw = gateway().await;
+    for (query, expected) in [
+        ("id=x%3Fadmin%3Dtrue", "/items/x%3Fadmin%3Dtrue"),
+        ("id=..%2F..%2Fsecret", "/items/..%2F..%2Fsecret"),
+        ("id=a%20b", "/items/a%20b"),
+    ] {
+        let reply = get(&gw.url(&format!("/inject?{query}"))).await;
+        assert_eq!(reply.status, 200, "{query}: {}", reply.text());
+        assert_eq!(reply.json()["path"], expected, "{query}");
+        assert!(
+            reply.json()["query"].is_null(),
+            "{query}: nothing injected into the query"
+        );
+    }
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn framing_headers_never_pass_through() {
+    let gw = gateway().await;
+    // A function that declares a wrong Content-Length: the body still arrives whole, and the
+    // declared value comes back renamed, as API Gateway does.
+    let reply = get(&gw.url("/fn-lying")).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.text(), "hello");
+    assert_eq!(reply.headers["x-amzn-remapped-content-length"], "1");
+    assert!(!reply.headers.contains_key("transfer-encoding"));
+    // The keep-alive connection is still in sync: the next request on the pool works.
+    assert_eq!(get(&gw.url("/mock")).await.status, 202);
+    // Mapping a framing header into the integration request is refused (500), as recorded.
+    assert_gateway_error(
+        &get(&gw.url("/bad-header-mapping")).await,
+        500,
+        "InternalServerErrorException",
+        "Internal server error",
+    );
+    // A Lambda proxy integration with another verb than POST fails, as recorded on AWS.
+    assert_gateway_error(
+        &get(&gw.url("/fn-get-verb")).await,
+        500,
+        "InternalServerErrorException",
+        "Internal server error",
+    );
     gw.shutdown().await;
 }

@@ -36,6 +36,14 @@ pub const MAX_HEADERS: usize = 200;
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// What the pipeline knows of the connection a request came on.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionInfo {
+    pub remote: SocketAddr,
+    pub local: SocketAddr,
+    pub tls: bool,
+}
+
 /// A running listener.
 #[derive(Debug)]
 pub struct Listener {
@@ -119,7 +127,7 @@ pub fn serve<H, F>(
     handler: H,
 ) -> std::io::Result<Listener>
 where
-    H: Fn(Request<Incoming>, SocketAddr) -> F + Send + Sync + 'static,
+    H: Fn(Request<Incoming>, ConnectionInfo) -> F + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
     let handler = Arc::new(handler);
@@ -130,7 +138,11 @@ where
         let builder = Arc::new(http_builder());
         let acceptor = tls.map(TlsAcceptor::from);
         let graceful = GracefulShutdown::new();
+        // Connection tasks are owned here so that any still open after the drain deadline can
+        // be aborted rather than left behind.
+        let mut connections = tokio::task::JoinSet::new();
         loop {
+            while connections.try_join_next().is_some() {}
             let (stream, remote) = tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok(accepted) => accepted,
@@ -148,9 +160,14 @@ where
             let builder = builder.clone();
             let acceptor = acceptor.clone();
             let watcher = graceful.watcher();
-            tokio::spawn(async move {
+            connections.spawn(async move {
+                let connection = ConnectionInfo {
+                    remote,
+                    local: local_addr,
+                    tls: is_tls,
+                };
                 let service = service_fn(move |request| {
-                    let response = handler(request, remote);
+                    let response = handler(request, connection);
                     async move { Ok::<_, Infallible>(response.await) }
                 });
                 let result = match acceptor {
@@ -193,9 +210,13 @@ where
         {
             tracing::warn!(
                 %local_addr,
+                open = connections.len(),
                 "connections still open after the drain deadline; closing them"
             );
         }
+        // Whatever is left (a connection still in its TLS handshake, or past the deadline).
+        connections.abort_all();
+        while connections.join_next().await.is_some() {}
     });
     Ok(Listener {
         local_addr,

@@ -318,6 +318,10 @@ pub struct ParameterMapping {
     pub source: ValueSource,
 }
 
+/// Integration request headers a mapping may not set: they would desynchronise the framing of
+/// the request (API Gateway fails such calls with 500).
+const UNMAPPABLE_REQUEST_HEADERS: [&str; 2] = ["content-length", "transfer-encoding"];
+
 /// Why a whole stage could not be compiled.
 #[derive(Debug, thiserror::Error)]
 pub enum CompileError {
@@ -472,6 +476,13 @@ fn compile_integration(integration: &Integration) -> Result<CompiledIntegration,
             }))
         }
         IntegrationType::AwsProxy => {
+            // Recorded AWS behaviour: a Lambda proxy integration with another verb fails (500).
+            let verb = integration.http_method.as_deref().unwrap_or("POST");
+            if !verb.eq_ignore_ascii_case("POST") {
+                return Err(format!(
+                    "AWS_PROXY integrations must use httpMethod POST, not {verb}"
+                ));
+            }
             let uri = integration
                 .uri
                 .as_deref()
@@ -531,6 +542,12 @@ fn compile_parameters(
         {
             ParameterTarget::MultiQuery(name.to_string())
         } else if let Some(name) = target.strip_prefix("integration.request.header.") {
+            if UNMAPPABLE_REQUEST_HEADERS
+                .iter()
+                .any(|reserved| name.eq_ignore_ascii_case(reserved))
+            {
+                return Err(format!("the request header {name} cannot be mapped"));
+            }
             ParameterTarget::Header(header(name)?)
         } else if let Some(name) = target.strip_prefix("integration.request.multivalueheader.") {
             ParameterTarget::MultiHeader(header(name)?)
@@ -582,6 +599,10 @@ fn compile_responses(integration: &Integration) -> Result<IntegrationResponses, 
         };
         if compiled.pattern.is_some() {
             responses.patterned.push(compiled);
+        } else if responses.default.is_some() {
+            return Err(format!(
+                "more than one integration response has no selectionPattern (status {status_text})"
+            ));
         } else {
             responses.default = Some(compiled);
         }

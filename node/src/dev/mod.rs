@@ -86,6 +86,10 @@ pub struct DevNode {
     pub routes: Vec<(String, String, String)>,
     listeners: Vec<Listener>,
     shutdown: Shutdown,
+    /// The bundled example's demo backends; stopped only after the edge has drained, so that
+    /// in-flight requests can still reach them.
+    demo_backends: Vec<Listener>,
+    demo_shutdown: Shutdown,
 }
 
 /// Imports the definition into a one-API state with one deployment and one stage.
@@ -132,7 +136,9 @@ impl DevNode {
     pub async fn start(mut options: DevOptions) -> anyhow::Result<DevNode> {
         validate_stage_name(&options.stage).map_err(anyhow::Error::msg)?;
         let shutdown = Shutdown::new();
+        let demo_shutdown = Shutdown::new();
         let mut listeners = Vec::new();
+        let mut demo_backends = Vec::new();
 
         let (source_name, text) = match &options.api_file {
             Some(path) => (
@@ -142,7 +148,7 @@ impl DevNode {
             ),
             None => {
                 // The bundled example reaches demo backends through stage variables.
-                let (pets, function_endpoint) = demo::start(&shutdown).await?;
+                let (pets, function_endpoint) = demo::start(&demo_shutdown).await?;
                 let defaults = [
                     ("petsBackend", pets.local_addr.to_string()),
                     ("helloFunction", "hello".to_string()),
@@ -156,8 +162,8 @@ impl DevNode {
                     .functions
                     .default
                     .get_or_insert_with(|| format!("http://{}", function_endpoint.local_addr));
-                listeners.push(pets);
-                listeners.push(function_endpoint);
+                demo_backends.push(pets);
+                demo_backends.push(function_endpoint);
                 (
                     demo::EXAMPLE_API_NAME.to_string(),
                     demo::EXAMPLE_API.to_string(),
@@ -244,6 +250,8 @@ impl DevNode {
             routes,
             listeners,
             shutdown,
+            demo_backends,
+            demo_shutdown,
         })
     }
 
@@ -252,6 +260,10 @@ impl DevNode {
         self.shutdown.trigger();
         for listener in self.listeners {
             listener.stopped().await;
+        }
+        self.demo_shutdown.trigger();
+        for backend in self.demo_backends {
+            backend.stopped().await;
         }
     }
 }

@@ -15,6 +15,10 @@ use hyper::body::Incoming;
 
 use super::params::{self, Mapped};
 use super::{Failure, Integrations, MAX_REQUEST_BODY_BYTES, RequestView};
+
+/// Integration responses a non-proxy integration buffers are bounded like requests (API
+/// Gateway's payload limit is 10 MB both ways).
+const MAX_INTEGRATION_RESPONSE_BYTES: usize = 10 * 1024 * 1024;
 use crate::body::{self, Body};
 use crate::config::compile::{
     CompiledIntegrationResponse, HttpIntegration, MappingTemplate, ValueSource,
@@ -34,21 +38,36 @@ const HOP_BY_HOP: [&str; 9] = [
     "upgrade",
 ];
 
-/// Backend response headers API Gateway renames to `x-amzn-Remapped-*` because the gateway
-/// sets its own.
-const REMAPPED: [&str; 2] = ["date", "server"];
+/// Response headers API Gateway renames to `x-amzn-Remapped-*` because the gateway sets its
+/// own: they would otherwise contradict the framing or identity of the gateway's response.
+const REMAPPED: [&str; 4] = ["connection", "content-length", "date", "server"];
 
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
+/// Makes a backend's, function's or mapping's response headers safe to send as the gateway's
+/// own: `Connection`, `Content-Length`, `Date` and `Server` are renamed `x-amzn-Remapped-*` (as
+/// API Gateway does), other hop-by-hop headers dropped. The gateway frames the body itself.
+pub fn sanitize_response_headers(headers: &mut HeaderMap) {
+    remove_connection_listed(headers);
+    remap_reserved(headers);
+    strip_hop_by_hop(headers);
+}
+
+/// Removes the headers a `Connection` header names (they are hop-by-hop by declaration).
+fn remove_connection_listed(headers: &mut HeaderMap) {
     let listed: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
         .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .filter(|name| *name != header::CONNECTION)
         .collect();
     for name in listed {
         headers.remove(name);
     }
+}
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    remove_connection_listed(headers);
     for name in HOP_BY_HOP {
         headers.remove(name);
     }
@@ -100,20 +119,28 @@ fn apply_mapped_headers(headers: &mut HeaderMap, mapped: &Mapped) {
     }
 }
 
+/// The failure for an integration that missed its deadline.
+pub fn timed_out(what: std::fmt::Arguments<'_>, timeout: Duration) -> Failure {
+    Failure::new(
+        GatewayError::IntegrationTimeout,
+        format!("{what} within {} ms", timeout.as_millis()),
+    )
+}
+
 async fn send(
     integrations: &Integrations,
     integration: &HttpIntegration,
     request: Request<Body>,
-    timeout: Duration,
+    deadline: tokio::time::Instant,
 ) -> Result<Response<Incoming>, Failure> {
     let uri = request.uri().clone();
     let pool = integrations
         .client
         .pool(integration.insecure_skip_verification);
-    match tokio::time::timeout(timeout, pool.request(request)).await {
-        Err(_) => Err(Failure::new(
-            GatewayError::IntegrationTimeout,
-            format!("no response from {uri} within {} ms", timeout.as_millis()),
+    match tokio::time::timeout_at(deadline, pool.request(request)).await {
+        Err(_) => Err(timed_out(
+            format_args!("no response from {uri}"),
+            integration.timeout,
         )),
         Ok(Ok(response)) => Ok(response),
         Ok(Err(error)) => {
@@ -176,23 +203,32 @@ async fn proxy(
     *request.uri_mut() = uri;
     *request.headers_mut() = headers;
 
-    let response = send(integrations, integration, request, integration.timeout).await?;
+    let deadline = tokio::time::Instant::now() + integration.timeout;
+    let response = send(integrations, integration, request, deadline).await?;
     let (mut parts, body) = response.into_parts();
-    strip_hop_by_hop(&mut parts.headers);
-    remap_reserved(&mut parts.headers);
-    Ok(Response::from_parts(parts, body::boxed(body)))
+    sanitize_response_headers(&mut parts.headers);
+    Ok(Response::from_parts(
+        parts,
+        body::boxed(body::DeadlineBody::new(body, deadline)),
+    ))
+}
+
+/// The client's `X-Forwarded-For` chain (every line of it) with the client's address appended.
+pub fn forwarded_for(view: &RequestView<'_>) -> String {
+    let mut chain: Vec<String> = view
+        .parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).trim().to_string())
+        .filter(|value| !value.is_empty())
+        .collect();
+    chain.push(view.source_ip.to_string());
+    chain.join(", ")
 }
 
 fn append_forwarded_for(headers: &mut HeaderMap, view: &RequestView<'_>) {
-    let client = view.source_ip.to_string();
-    let value = match headers
-        .get("x-forwarded-for")
-        .and_then(|value| value.to_str().ok())
-    {
-        Some(existing) => format!("{existing}, {client}"),
-        None => client,
-    };
-    if let Ok(value) = HeaderValue::from_str(&value) {
+    if let Ok(value) = HeaderValue::from_str(&forwarded_for(view)) {
         headers.insert("x-forwarded-for", value);
     }
 }
@@ -244,10 +280,21 @@ async fn non_proxy(
     *request.uri_mut() = uri;
     *request.headers_mut() = headers;
 
-    let response = send(integrations, integration, request, integration.timeout).await?;
+    let deadline = tokio::time::Instant::now() + integration.timeout;
+    let response = send(integrations, integration, request, deadline).await?;
     let (parts, backend_body) = response.into_parts();
-    let backend_body = http_body_util::BodyExt::collect(backend_body)
+    let collect = http_body_util::BodyExt::collect(http_body_util::Limited::new(
+        backend_body,
+        MAX_INTEGRATION_RESPONSE_BYTES,
+    ));
+    let backend_body = tokio::time::timeout_at(deadline, collect)
         .await
+        .map_err(|_| {
+            timed_out(
+                format_args!("the backend body was not complete"),
+                integration.timeout,
+            )
+        })?
         .map_err(|error| {
             Failure::new(
                 GatewayError::IntegrationFailure,
@@ -295,6 +342,31 @@ pub fn request_body(
     }
 }
 
+/// Picks the response template for a client: the one for its `Accept` media type, else
+/// `application/json`, else the first. Returns the content type and the template.
+fn response_template<'t>(
+    templates: &'t std::collections::BTreeMap<String, MappingTemplate>,
+    accept: &str,
+) -> Option<(&'t str, &'t MappingTemplate)> {
+    let wanted = accept.split(',').map(|media| {
+        media
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    });
+    for media in wanted {
+        if let Some((key, template)) = templates.get_key_value(&media) {
+            return Some((key, template));
+        }
+    }
+    templates
+        .get_key_value("application/json")
+        .or_else(|| templates.iter().next())
+        .map(|(key, template)| (key.as_str(), template))
+}
+
 /// Builds the method response from a selected integration response.
 pub fn respond(
     selected: &CompiledIntegrationResponse,
@@ -302,25 +374,33 @@ pub fn respond(
     backend_body: Bytes,
     view: &RequestView<'_>,
 ) -> Result<Response<Body>, Failure> {
-    let body = match selected.templates.get("application/json") {
-        Some(MappingTemplate::Static(text)) => Bytes::from(text.clone()),
-        Some(MappingTemplate::Expression(_)) => {
+    let accept = view
+        .parts
+        .headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    let (body, content_type) = match response_template(&selected.templates, accept) {
+        Some((media, MappingTemplate::Static(text))) => {
+            (Bytes::from(text.clone()), HeaderValue::from_str(media).ok())
+        }
+        Some((media, MappingTemplate::Expression(_))) => {
             return Err(Failure::new(
                 GatewayError::ApiConfiguration,
-                "the response template uses mapping-template expressions, which are not supported yet",
+                format!(
+                    "the {media} response template uses mapping-template expressions, which are not supported yet"
+                ),
             ));
         }
-        None => backend_body.clone(),
+        // No template: the backend's body passes through with its content type.
+        None => (
+            backend_body.clone(),
+            backend_headers.get(header::CONTENT_TYPE).cloned(),
+        ),
     };
     let mut response = Response::new(body::full(body));
     *response.status_mut() = selected.status;
     let headers = response.headers_mut();
-    let content_type = backend_headers
-        .get(header::CONTENT_TYPE)
-        .cloned()
-        .filter(|_| selected.templates.is_empty())
-        .unwrap_or(HeaderValue::from_static("application/json"));
-    headers.insert(header::CONTENT_TYPE, content_type);
     for (name, source) in &selected.headers {
         let value = match source {
             ValueSource::IntegrationHeader(from) => backend_headers
@@ -335,6 +415,13 @@ pub fn respond(
         if let Some(value) = value.and_then(|value| HeaderValue::from_str(&value).ok()) {
             headers.insert(name.clone(), value);
         }
+    }
+    sanitize_response_headers(headers);
+    if !headers.contains_key(header::CONTENT_TYPE) {
+        headers.insert(
+            header::CONTENT_TYPE,
+            content_type.unwrap_or(HeaderValue::from_static("application/json")),
+        );
     }
     Ok(response)
 }
@@ -400,13 +487,57 @@ mod tests {
     }
 
     #[test]
-    fn date_and_server_are_remapped() {
+    fn reserved_response_headers_are_remapped_and_hop_by_hop_dropped() {
         let mut headers = HeaderMap::new();
         headers.insert("server", HeaderValue::from_static("backend"));
         headers.insert("date", HeaderValue::from_static("yesterday"));
-        remap_reserved(&mut headers);
+        headers.insert("content-length", HeaderValue::from_static("1"));
+        headers.insert("connection", HeaderValue::from_static("x-private"));
+        headers.insert("x-private", HeaderValue::from_static("secret"));
+        headers.insert("transfer-encoding", HeaderValue::from_static("chunked"));
+        headers.insert("x-kept", HeaderValue::from_static("1"));
+        sanitize_response_headers(&mut headers);
         assert_eq!(headers["x-amzn-remapped-server"], "backend");
         assert_eq!(headers["x-amzn-remapped-date"], "yesterday");
-        assert!(!headers.contains_key("server"));
+        assert_eq!(headers["x-amzn-remapped-content-length"], "1");
+        assert_eq!(headers["x-amzn-remapped-connection"], "x-private");
+        for gone in [
+            "server",
+            "date",
+            "content-length",
+            "connection",
+            "x-private",
+            "transfer-encoding",
+        ] {
+            assert!(!headers.contains_key(gone), "{gone}");
+        }
+        assert_eq!(headers["x-kept"], "1");
+    }
+
+    #[test]
+    fn response_template_follows_accept() {
+        let mut templates = BTreeMap::new();
+        templates.insert(
+            "text/html".to_string(),
+            MappingTemplate::Static("<p/>".into()),
+        );
+        templates.insert(
+            "application/json".to_string(),
+            MappingTemplate::Static("{}".into()),
+        );
+        assert_eq!(
+            response_template(&templates, "text/html").unwrap().0,
+            "text/html"
+        );
+        assert_eq!(
+            response_template(&templates, "*/*").unwrap().0,
+            "application/json"
+        );
+        let mut only_html = BTreeMap::new();
+        only_html.insert(
+            "text/html".to_string(),
+            MappingTemplate::Static("<p/>".into()),
+        );
+        assert_eq!(response_template(&only_html, "").unwrap().0, "text/html");
     }
 }

@@ -36,6 +36,29 @@ impl<V: Serialize> Serialize for OrderedMap<'_, V> {
     }
 }
 
+/// Repeated names grouped in first-seen order, as the event's single-value map (the last value
+/// wins, as API Gateway does) and multi-value map (every value, in order).
+#[derive(Default)]
+struct Grouped {
+    last: Vec<(String, String)>,
+    all: Vec<(String, Vec<String>)>,
+}
+
+impl Grouped {
+    fn push(&mut self, name: String, value: String) {
+        match self.all.iter().position(|(existing, _)| *existing == name) {
+            Some(index) => {
+                self.all[index].1.push(value.clone());
+                self.last[index].1 = value;
+            }
+            None => {
+                self.all.push((name.clone(), vec![value.clone()]));
+                self.last.push((name, value));
+            }
+        }
+    }
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ProxyEvent<'a> {
@@ -127,18 +150,6 @@ pub fn is_binary(binary_media_types: &[String], media_type: &str) -> bool {
 /// Builds the proxy event for a request whose body has been read.
 pub fn encode_event(view: &RequestView<'_>, account_id: &str, body: &[u8]) -> Vec<u8> {
     let h1 = view.parts.version < http::Version::HTTP_2;
-    let mut single: Vec<(String, String)> = Vec::new();
-    let mut multi: Vec<(String, Vec<String>)> = Vec::new();
-    let mut add_header = |name: String, value: String| {
-        match multi.iter_mut().find(|(existing, _)| *existing == name) {
-            Some((_, values)) => values.push(value.clone()),
-            None => multi.push((name.clone(), vec![value.clone()])),
-        }
-        match single.iter_mut().find(|(existing, _)| *existing == name) {
-            Some((_, last)) => *last = value,
-            None => single.push((name, value)),
-        }
-    };
     let header_name = |name: &str| {
         if h1 {
             canonical_case(name)
@@ -146,41 +157,32 @@ pub fn encode_event(view: &RequestView<'_>, account_id: &str, body: &[u8]) -> Ve
             name.to_string()
         }
     };
+    let mut headers = Grouped::default();
     for (name, value) in &view.parts.headers {
         // Rewritten below with the client's address appended, as a load balancer would.
         if name == "x-forwarded-for" {
             continue;
         }
-        add_header(
+        headers.push(
             header_name(name.as_str()),
             String::from_utf8_lossy(value.as_bytes()).into_owned(),
         );
     }
-    let client = view.source_ip.to_string();
-    let forwarded_for = match view.parts.headers.get("x-forwarded-for") {
-        Some(existing) => format!("{}, {client}", String::from_utf8_lossy(existing.as_bytes())),
-        None => client,
-    };
-    add_header(header_name("x-forwarded-for"), forwarded_for);
+    headers.push(
+        header_name("x-forwarded-for"),
+        super::http::forwarded_for(view),
+    );
+    if !view.parts.headers.contains_key("x-forwarded-port") {
+        headers.push(header_name("x-forwarded-port"), view.local_port.to_string());
+    }
+    if !view.parts.headers.contains_key("x-forwarded-proto") {
+        let scheme = if view.secure { "https" } else { "http" };
+        headers.push(header_name("x-forwarded-proto"), scheme.to_string());
+    }
 
-    let query = params::parse_query(view.query);
-    let mut query_single: Vec<(String, String)> = Vec::new();
-    let mut query_multi: Vec<(String, Vec<String>)> = Vec::new();
-    for (name, value) in query {
-        match query_multi
-            .iter_mut()
-            .find(|(existing, _)| *existing == name)
-        {
-            Some((_, values)) => values.push(value.clone()),
-            None => query_multi.push((name.clone(), vec![value.clone()])),
-        }
-        match query_single
-            .iter_mut()
-            .find(|(existing, _)| *existing == name)
-        {
-            Some((_, last)) => *last = value,
-            None => query_single.push((name, value)),
-        }
+    let mut query = Grouped::default();
+    for (name, value) in params::parse_query(view.query) {
+        query.push(name, value);
     }
     let path_parameters: Vec<(String, String)> = view
         .routed
@@ -204,17 +206,17 @@ pub fn encode_event(view: &RequestView<'_>, account_id: &str, body: &[u8]) -> Ve
     } else {
         Some(String::from_utf8_lossy(body).into_owned())
     };
-    let domain_name = view.host.map(|host| host.split(':').next().unwrap_or(host));
+    let domain_name = view.host.map(crate::route::host_without_port);
 
     let event = ProxyEvent {
         resource: &method.resource_path,
         path: view.stage_path(),
         http_method: view.parts.method.as_str(),
-        headers: OrderedMap(&single),
-        multi_value_headers: OrderedMap(&multi),
-        query_string_parameters: (!query_single.is_empty()).then_some(OrderedMap(&query_single)),
-        multi_value_query_string_parameters: (!query_multi.is_empty())
-            .then_some(OrderedMap(&query_multi)),
+        headers: OrderedMap(&headers.last),
+        multi_value_headers: OrderedMap(&headers.all),
+        query_string_parameters: (!query.last.is_empty()).then_some(OrderedMap(&query.last)),
+        multi_value_query_string_parameters: (!query.all.is_empty())
+            .then_some(OrderedMap(&query.all)),
         path_parameters: (!path_parameters.is_empty()).then_some(OrderedMap(&path_parameters)),
         stage_variables: (!stage.variables.is_empty()).then_some(&stage.variables),
         request_context: EventContext {
@@ -343,14 +345,12 @@ pub async fn invoke(
     );
 
     let pool = integrations.client.pool(false);
-    let response = match tokio::time::timeout(integration.timeout, pool.request(request)).await {
+    let deadline = tokio::time::Instant::now() + integration.timeout;
+    let response = match tokio::time::timeout_at(deadline, pool.request(request)).await {
         Err(_) => {
-            return Err(Failure::new(
-                GatewayError::IntegrationTimeout,
-                format!(
-                    "function {name} did not answer within {} ms",
-                    integration.timeout.as_millis()
-                ),
+            return Err(super::http::timed_out(
+                format_args!("function {name} did not answer"),
+                integration.timeout,
             ));
         }
         Ok(Err(error)) => {
@@ -365,18 +365,25 @@ pub async fn invoke(
         Ok(Ok(response)) => response,
     };
     let (parts, reply) = response.into_parts();
-    let reply = http_body_util::BodyExt::collect(http_body_util::Limited::new(
+    let collect = http_body_util::BodyExt::collect(http_body_util::Limited::new(
         reply,
         MAX_FUNCTION_RESPONSE_BYTES,
-    ))
-    .await
-    .map_err(|error| {
-        Failure::new(
-            GatewayError::BadFunctionResponse,
-            format!("reading the reply of {name} failed: {error}"),
-        )
-    })?
-    .to_bytes();
+    ));
+    let reply = tokio::time::timeout_at(deadline, collect)
+        .await
+        .map_err(|_| {
+            super::http::timed_out(
+                format_args!("the reply of function {name} was not complete"),
+                integration.timeout,
+            )
+        })?
+        .map_err(|error| {
+            Failure::new(
+                GatewayError::BadFunctionResponse,
+                format!("reading the reply of {name} failed: {error}"),
+            )
+        })?
+        .to_bytes();
     if !parts.status.is_success() {
         return Err(Failure::new(
             GatewayError::IntegrationFailure,
@@ -534,6 +541,7 @@ pub fn decode_reply(
             out.append(name.clone(), value);
         }
     }
+    super::http::sanitize_response_headers(out);
     if !out.contains_key(header::CONTENT_TYPE) {
         out.insert(
             header::CONTENT_TYPE,

@@ -98,6 +98,9 @@ pub struct RequestView<'a> {
     pub query: Option<&'a str>,
     pub host: Option<&'a str>,
     pub source_ip: IpAddr,
+    /// The port and scheme the client connected to (for `X-Forwarded-Port`/`-Proto`).
+    pub local_port: u16,
+    pub secure: bool,
     pub received_at: SystemTime,
 }
 

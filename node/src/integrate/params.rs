@@ -33,6 +33,10 @@ const QUERY_COMPONENT: &AsciiSet = &CONTROLS
     .add(b'\\')
     .add(b'^');
 
+/// Characters escaped in a value placed into a path segment: everything that would end the
+/// segment or change the URI's structure (`/`, `?`, `#`, `%`).
+const PATH_SEGMENT: &AsciiSet = &QUERY_COMPONENT.add(b'/').add(b'?').add(b';');
+
 /// The query string decoded into `(name, value)` pairs, in request order, repeats kept.
 pub fn parse_query(query: Option<&str>) -> Vec<(String, String)> {
     let Some(query) = query else {
@@ -189,6 +193,13 @@ pub fn map_request(
         match &mapping.target {
             ParameterTarget::Path(name) => {
                 if let Some(value) = value.last() {
+                    // A method path parameter is passed as the client sent it (already encoded);
+                    // anything decoded (query, header, literal, stage variable) is encoded again
+                    // so it stays one segment and cannot inject a query or `..`.
+                    let value = match mapping.source {
+                        ValueSource::MethodPath(_) => value,
+                        _ => utf8_percent_encode(&value, PATH_SEGMENT).to_string(),
+                    };
                     mapped.path.push((name.clone(), value));
                 }
             }
@@ -300,6 +311,17 @@ mod tests {
             ]
         );
         assert!(parse_query(None).is_empty());
+    }
+
+    #[test]
+    fn decoded_values_cannot_escape_their_path_segment() {
+        for (raw, encoded) in [
+            ("x?admin=true", "x%3Fadmin%3Dtrue"),
+            ("../../secret", "..%2F..%2Fsecret"),
+            ("a b#c", "a%20b%23c"),
+        ] {
+            assert_eq!(utf8_percent_encode(raw, PATH_SEGMENT).to_string(), encoded);
+        }
     }
 
     #[test]

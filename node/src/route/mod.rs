@@ -53,9 +53,23 @@ impl Routed {
     }
 }
 
+/// The host name of a `Host` header value, without the port (`[::1]:8443` → `[::1]`).
+pub fn host_without_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return match host.find(']') {
+            Some(end) => &host[..=end],
+            None => host,
+        };
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    }
+}
+
 /// Extracts the API id from an `execute-api` Host (`abc123defg.execute-api.example.com`).
 pub fn api_id_from_host(host: &str) -> Option<&str> {
-    let host = host.split(':').next().unwrap_or(host);
+    let host = host_without_port(host);
     let (api_id, rest) = host.split_once('.')?;
     let rest_lower = rest.get(..12)?;
     (rest_lower.eq_ignore_ascii_case("execute-api.") && !api_id.is_empty()).then_some(api_id)
@@ -125,5 +139,14 @@ mod tests {
         assert_eq!(api_id_from_host("localhost:8080"), None);
         assert_eq!(api_id_from_host("api.example.com"), None);
         assert_eq!(api_id_from_host(".execute-api.x"), None);
+        assert_eq!(api_id_from_host("[::1]:8443"), None);
+    }
+
+    #[test]
+    fn hosts_without_ports() {
+        assert_eq!(host_without_port("example.com:8080"), "example.com");
+        assert_eq!(host_without_port("example.com"), "example.com");
+        assert_eq!(host_without_port("[::1]:8443"), "[::1]");
+        assert_eq!(host_without_port("[::1]"), "[::1]");
     }
 }

@@ -27,12 +27,20 @@ pub const TEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// A backend that answers with a JSON description of the request it received.
 ///
 /// Paths steer it: `/status/{code}` answers that status, `/slow/{ms}` waits first,
-/// `/big/{bytes}` answers that many bytes.
+/// `/big/{bytes}` answers that many bytes, `/stall` sends a first chunk and then hangs.
 pub async fn start_echo_backend(shutdown: &Shutdown) -> Listener {
+    start_echo_backend_with_tls(shutdown, None).await
+}
+
+/// The same backend over TLS (HTTP/1.1 or HTTP/2 by ALPN) when `tls` is given.
+pub async fn start_echo_backend_with_tls(
+    shutdown: &Shutdown,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> Listener {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     accept::serve(
         listener,
-        None,
+        tls,
         shutdown,
         Duration::from_secs(1),
         |request, _| echo(request),
@@ -58,6 +66,14 @@ async fn echo(request: Request<hyper::body::Incoming>) -> Response<Body> {
     }
     if let Some(ms) = path.strip_prefix("/slow/") {
         tokio::time::sleep(Duration::from_millis(ms.parse().unwrap_or(0))).await;
+    }
+    if path.starts_with("/stall") {
+        // Headers and a first chunk, then nothing: a backend that hangs mid-body.
+        let first = futures_util::stream::iter([Ok::<_, std::io::Error>(
+            hyper::body::Frame::data(Bytes::from_static(b"partial")),
+        )]);
+        let stream = futures_util::StreamExt::chain(first, futures_util::stream::pending());
+        return Response::new(body::boxed(http_body_util::StreamBody::new(stream)));
     }
     if let Some(size) = path.strip_prefix("/big/") {
         let size: usize = size.parse().unwrap_or(0);
@@ -123,6 +139,17 @@ pub async fn start_functions(shutdown: &Shutdown) -> Listener {
                 "statusCode": "201",
                 "multiValueHeaders": {"X-Multi": ["a", "b"]},
                 "headers": {"x-multi": "c", "x-flag": true},
+            }))
+        }),
+    );
+    // Declares a Content-Length that contradicts its body.
+    map.insert(
+        "lying_length".into(),
+        Arc::new(|_| {
+            Ok(serde_json::json!({
+                "statusCode": 200,
+                "headers": {"Content-Length": "1", "Connection": "close", "Transfer-Encoding": "chunked"},
+                "body": "hello",
             }))
         }),
     );
