@@ -665,3 +665,42 @@ async fn framing_headers_never_pass_through() {
     );
     gw.shutdown().await;
 }
+
+/// The event has exactly the fields of a real one: top level as in AWS's published sample event
+/// (`aws-lambda-go-events/apigw-request.json`), `requestContext` and `identity` as in an event
+/// recorded from real API Gateway without authorizer or key
+/// (`localstack-aws-snapshots/test_apigateway_lambda.snapshot.json`).
+#[tokio::test]
+async fn aws_proxy_event_has_the_fields_of_real_aws_events() {
+    let read = |path: &str| -> serde_json::Value {
+        let full = format!(
+            "{}/../../shared/fixtures/{path}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_str(&std::fs::read_to_string(full).unwrap()).unwrap()
+    };
+    let sample = read("aws-lambda-go-events/apigw-request.json");
+    let recorded = read("localstack-aws-snapshots/test_apigateway_lambda.snapshot.json");
+    let recorded_context = &recorded["tests/aws/services/apigateway/test_apigateway_lambda.py::test_lambda_aws_proxy_integration"]
+        ["recorded-content"]["invocation-payload-without-trailing-slash"]["requestContext"];
+    assert!(
+        recorded_context.is_object(),
+        "the recorded event is where this test expects it"
+    );
+
+    let gw = gateway().await;
+    let event = get(&gw.url("/fn/x?name=me")).await.json();
+    let keys = |value: &serde_json::Value| -> std::collections::BTreeSet<String> {
+        value.as_object().unwrap().keys().cloned().collect()
+    };
+    // The sample predates `isBase64Encoded`, which recorded AWS events carry (AWS-FACTS §3).
+    let mut expected = keys(&sample);
+    expected.insert("isBase64Encoded".to_string());
+    assert_eq!(keys(&event), expected);
+    assert_eq!(keys(&event["requestContext"]), keys(recorded_context));
+    assert_eq!(
+        keys(&event["requestContext"]["identity"]),
+        keys(&recorded_context["identity"])
+    );
+    gw.shutdown().await;
+}
