@@ -1,0 +1,493 @@
+//! Replicated commands, the deterministic function that applies them, and the messages nodes
+//! exchange.
+//!
+//! Every change to the gateway's state is a [`Command`]. Origins agree on their order through
+//! Raft and apply them with [`apply`]; edges receive the same commands (or a snapshot) from an
+//! origin and apply them with the same function, so an edge at version V holds exactly the state
+//! an origin held at Raft index V. `apply` is pure: ids and timestamps are chosen by the node
+//! that proposes a command and travel inside it, never read while applying.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{ApiDefinition, ApiState, Deployment, GatewayState, Stage, StringMap};
+
+/// A change to the replicated state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Command {
+    /// Creates the API or replaces its working definition (deployments are untouched).
+    PutApi {
+        definition: ApiDefinition,
+    },
+    DeleteApi {
+        api_id: String,
+    },
+    /// Freezes the API's current working definition as a new deployment.
+    CreateDeployment {
+        api_id: String,
+        deployment_id: String,
+        description: Option<String>,
+        created_date: i64,
+    },
+    DeleteDeployment {
+        api_id: String,
+        deployment_id: String,
+    },
+    /// Creates or replaces a stage.
+    PutStage {
+        api_id: String,
+        stage: Stage,
+    },
+    DeleteStage {
+        api_id: String,
+        stage_name: String,
+    },
+    /// `portico ctl apply`: put the definition, deploy it, and point the stage at the
+    /// deployment, in one step so no edge ever sees a stage without its deployment.
+    ApplyDefinition {
+        definition: ApiDefinition,
+        deployment_id: String,
+        stage_name: String,
+        /// Variables for a stage that does not exist yet; an existing stage keeps its own.
+        stage_variables: StringMap,
+        now: i64,
+    },
+}
+
+/// What applying a command produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CommandOutcome {
+    Applied,
+    /// The command was valid Raft-wise but refused by the state (unknown API, ...). The state
+    /// is unchanged.
+    Refused(Refusal),
+}
+
+/// Why a command left the state unchanged, in the terms of API Gateway's errors.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Refusal {
+    NotFound(String),
+    Conflict(String),
+    BadRequest(String),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::NotFound(message) => write!(f, "not found: {message}"),
+            Refusal::Conflict(message) => write!(f, "conflict: {message}"),
+            Refusal::BadRequest(message) => write!(f, "bad request: {message}"),
+        }
+    }
+}
+
+fn api_mut<'s>(state: &'s mut GatewayState, api_id: &str) -> Result<&'s mut ApiState, Refusal> {
+    state
+        .apis
+        .get_mut(api_id)
+        .ok_or_else(|| Refusal::NotFound(format!("Invalid API identifier specified {api_id}")))
+}
+
+/// Applies `command` at log index `index`: the state's version becomes `index` whether the
+/// command was applied or refused, so every replica agrees on the version too.
+pub fn apply(state: &mut GatewayState, index: u64, command: &Command) -> CommandOutcome {
+    let outcome = match apply_inner(state, command) {
+        Ok(()) => CommandOutcome::Applied,
+        Err(refusal) => CommandOutcome::Refused(refusal),
+    };
+    state.version = index;
+    outcome
+}
+
+fn apply_inner(state: &mut GatewayState, command: &Command) -> Result<(), Refusal> {
+    match command {
+        Command::PutApi { definition } => {
+            let api_id = definition.api.id.clone();
+            match state.apis.get_mut(&api_id) {
+                Some(existing) => existing.definition = definition.clone(),
+                None => {
+                    state.apis.insert(
+                        api_id,
+                        ApiState {
+                            definition: definition.clone(),
+                            deployments: Vec::new(),
+                            stages: Vec::new(),
+                        },
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::DeleteApi { api_id } => {
+            state.apis.remove(api_id).map(|_| ()).ok_or_else(|| {
+                Refusal::NotFound(format!("Invalid API identifier specified {api_id}"))
+            })
+        }
+        Command::CreateDeployment {
+            api_id,
+            deployment_id,
+            description,
+            created_date,
+        } => {
+            let api = api_mut(state, api_id)?;
+            if api.deployment(deployment_id).is_some() {
+                return Err(Refusal::Conflict(format!(
+                    "deployment {deployment_id} already exists"
+                )));
+            }
+            let deployment = Deployment {
+                id: deployment_id.clone(),
+                description: description.clone(),
+                created_date: *created_date,
+                definition: api.definition.clone(),
+            };
+            api.deployments.push(deployment);
+            Ok(())
+        }
+        Command::DeleteDeployment {
+            api_id,
+            deployment_id,
+        } => {
+            let api = api_mut(state, api_id)?;
+            if api
+                .stages
+                .iter()
+                .any(|stage| &stage.deployment_id == deployment_id)
+            {
+                return Err(Refusal::BadRequest(
+                    "Active stages pointing to this deployment must be moved or deleted"
+                        .to_string(),
+                ));
+            }
+            let before = api.deployments.len();
+            api.deployments
+                .retain(|deployment| &deployment.id != deployment_id);
+            if api.deployments.len() == before {
+                return Err(Refusal::NotFound(format!(
+                    "Invalid Deployment identifier specified {deployment_id}"
+                )));
+            }
+            Ok(())
+        }
+        Command::PutStage { api_id, stage } => {
+            let api = api_mut(state, api_id)?;
+            if api.deployment(&stage.deployment_id).is_none() {
+                return Err(Refusal::BadRequest(format!(
+                    "Invalid deployment identifier specified {}",
+                    stage.deployment_id
+                )));
+            }
+            match api
+                .stages
+                .iter_mut()
+                .find(|existing| existing.stage_name == stage.stage_name)
+            {
+                Some(existing) => *existing = stage.clone(),
+                None => api.stages.push(stage.clone()),
+            }
+            Ok(())
+        }
+        Command::DeleteStage { api_id, stage_name } => {
+            let api = api_mut(state, api_id)?;
+            let before = api.stages.len();
+            api.stages.retain(|stage| &stage.stage_name != stage_name);
+            if api.stages.len() == before {
+                return Err(Refusal::NotFound(format!(
+                    "Invalid Stage identifier specified {stage_name}"
+                )));
+            }
+            Ok(())
+        }
+        Command::ApplyDefinition {
+            definition,
+            deployment_id,
+            stage_name,
+            stage_variables,
+            now,
+        } => {
+            let api_id = definition.api.id.clone();
+            // Checked before anything changes, so a refusal leaves the state as it was.
+            if state
+                .apis
+                .get(&api_id)
+                .is_some_and(|api| api.deployment(deployment_id).is_some())
+            {
+                return Err(Refusal::Conflict(format!(
+                    "deployment {deployment_id} already exists"
+                )));
+            }
+            apply_inner(
+                state,
+                &Command::PutApi {
+                    definition: definition.clone(),
+                },
+            )?;
+            apply_inner(
+                state,
+                &Command::CreateDeployment {
+                    api_id: api_id.clone(),
+                    deployment_id: deployment_id.clone(),
+                    description: Some("portico ctl apply".to_string()),
+                    created_date: *now,
+                },
+            )?;
+            let api = api_mut(state, &api_id)?;
+            match api
+                .stages
+                .iter_mut()
+                .find(|stage| &stage.stage_name == stage_name)
+            {
+                Some(stage) => {
+                    stage.deployment_id = deployment_id.clone();
+                    stage.last_updated_date = *now;
+                }
+                None => {
+                    let mut stage = Stage::new(stage_name.clone(), deployment_id.clone(), *now);
+                    stage.variables = stage_variables.clone();
+                    api.stages.push(stage);
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The id of a node in the cluster (never reused).
+pub type NodeId = u64;
+
+/// What an edge sends an origin when it connects.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Subscribe {
+    pub edge_id: NodeId,
+    pub region: String,
+    /// The version the edge already serves (from its disk snapshot), if any.
+    pub have_version: Option<u64>,
+}
+
+/// What an origin streams to a subscribed edge: one snapshot, then changes in index order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum EdgeUpdate {
+    Snapshot(GatewayState),
+    /// Entries `(index, command)` in order; `None` marks an index that changed no gateway
+    /// state (a Raft membership or blank entry), which still advances the version.
+    Entries(Vec<(u64, Option<Command>)>),
+}
+
+/// The Raft RPCs. Their payloads are openraft's own request and response types, encoded by the
+/// node's `raft` module: they are openraft's contract, not Portico's, and keeping them opaque
+/// here keeps this crate free of openraft (and of tokio, which openraft pulls in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RaftRpc {
+    AppendEntries,
+    Vote,
+    InstallSnapshot,
+}
+
+/// A request from one node (or `portico ctl`) to another, one per QUIC stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum NodeRequest {
+    Raft {
+        rpc: RaftRpc,
+        payload: Vec<u8>,
+    },
+    /// Propose a command; a follower forwards it to the leader.
+    Write(Command),
+    /// Start streaming [`EdgeUpdate`]s on this stream.
+    Subscribe(Subscribe),
+    Status,
+    /// Add a node as a non-voting member; it catches up through the log or a snapshot.
+    AddLearner {
+        node_id: NodeId,
+        addr: String,
+    },
+    /// Make exactly these nodes the voters (each must already be a member).
+    ChangeVoters {
+        voters: Vec<NodeId>,
+    },
+    /// An edge reports the version it serves (shown by `ctl status`).
+    EdgeReport {
+        edge_id: NodeId,
+        region: String,
+        version: u64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum NodeResponse {
+    Raft(Result<Vec<u8>, String>),
+    Written {
+        index: u64,
+        outcome: CommandOutcome,
+    },
+    /// This node cannot do it; the leader, if known, can (`(id, address)`).
+    NotLeader {
+        leader: Option<(NodeId, String)>,
+    },
+    Status(ClusterStatus),
+    Done,
+    Error(String),
+}
+
+/// What `portico ctl status` shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterStatus {
+    pub node_id: NodeId,
+    pub region: String,
+    pub leader: Option<NodeId>,
+    pub term: u64,
+    pub applied_index: u64,
+    pub members: Vec<MemberStatus>,
+    pub edges: Vec<EdgeStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberStatus {
+    pub node_id: NodeId,
+    pub addr: String,
+    pub voter: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EdgeStatus {
+    pub edge_id: NodeId,
+    pub region: String,
+    pub version: u64,
+    /// Seconds since the edge last reported, as seen by the answering origin.
+    pub last_seen_seconds_ago: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::*;
+    use std::collections::BTreeMap;
+
+    fn definition(id: &str, path: &str) -> ApiDefinition {
+        ApiDefinition {
+            api: RestApi {
+                id: id.into(),
+                name: "api".into(),
+                description: None,
+                created_date: 0,
+                version: None,
+                warnings: vec![],
+                binary_media_types: vec![],
+                minimum_compression_size: None,
+                api_key_source: ApiKeySource::Header,
+                endpoint_configuration: EndpointConfiguration::default(),
+                policy: None,
+                tags: BTreeMap::new(),
+                disable_execute_api_endpoint: false,
+                root_resource_id: "root".into(),
+            },
+            resources: vec![Resource {
+                id: "root".into(),
+                parent_id: None,
+                path_part: None,
+                path: path.into(),
+                resource_methods: BTreeMap::new(),
+            }],
+            authorizers: vec![],
+            models: vec![],
+            request_validators: vec![],
+            gateway_responses: vec![],
+        }
+    }
+
+    #[test]
+    fn apply_definition_deploys_and_points_the_stage() {
+        let mut state = GatewayState::default();
+        let command = Command::ApplyDefinition {
+            definition: definition("a", "/"),
+            deployment_id: "d1".into(),
+            stage_name: "prod".into(),
+            stage_variables: BTreeMap::from([("k".to_string(), "v".to_string())]),
+            now: 5,
+        };
+        assert_eq!(apply(&mut state, 3, &command), CommandOutcome::Applied);
+        assert_eq!(state.version, 3);
+        let api = &state.apis["a"];
+        assert_eq!(api.stages[0].deployment_id, "d1");
+        assert_eq!(api.stages[0].variables["k"], "v");
+
+        // A second apply moves the stage and keeps its variables; the first deployment stays
+        // for rollback.
+        let command = Command::ApplyDefinition {
+            definition: definition("a", "/"),
+            deployment_id: "d2".into(),
+            stage_name: "prod".into(),
+            stage_variables: BTreeMap::new(),
+            now: 6,
+        };
+        apply(&mut state, 4, &command);
+        let api = &state.apis["a"];
+        assert_eq!(api.deployments.len(), 2);
+        assert_eq!(api.stages[0].deployment_id, "d2");
+        assert_eq!(api.stages[0].variables["k"], "v");
+    }
+
+    #[test]
+    fn refusals_leave_the_state_unchanged_but_advance_the_version() {
+        let mut state = GatewayState::default();
+        apply(
+            &mut state,
+            1,
+            &Command::PutApi {
+                definition: definition("a", "/"),
+            },
+        );
+        let before = state.apis.clone();
+        let outcome = apply(
+            &mut state,
+            2,
+            &Command::PutStage {
+                api_id: "a".into(),
+                stage: Stage::new("prod", "missing", 0),
+            },
+        );
+        assert!(matches!(
+            outcome,
+            CommandOutcome::Refused(Refusal::BadRequest(_))
+        ));
+        assert_eq!(state.apis, before);
+        assert_eq!(state.version, 2);
+        let outcome = apply(
+            &mut state,
+            3,
+            &Command::DeleteApi {
+                api_id: "nope".into(),
+            },
+        );
+        assert!(matches!(
+            outcome,
+            CommandOutcome::Refused(Refusal::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn a_deployment_in_use_cannot_be_deleted() {
+        let mut state = GatewayState::default();
+        apply(
+            &mut state,
+            1,
+            &Command::ApplyDefinition {
+                definition: definition("a", "/"),
+                deployment_id: "d1".into(),
+                stage_name: "prod".into(),
+                stage_variables: BTreeMap::new(),
+                now: 0,
+            },
+        );
+        let outcome = apply(
+            &mut state,
+            2,
+            &Command::DeleteDeployment {
+                api_id: "a".into(),
+                deployment_id: "d1".into(),
+            },
+        );
+        assert!(matches!(
+            outcome,
+            CommandOutcome::Refused(Refusal::BadRequest(_))
+        ));
+    }
+}
