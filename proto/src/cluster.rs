@@ -303,6 +303,8 @@ pub enum NodeRequest {
     ChangeVoters {
         voters: Vec<NodeId>,
     },
+    /// The APIs in the replicated state, `(id, name)`, read on the leader.
+    ListApis,
     /// An edge reports the version it serves (shown by `ctl status`).
     EdgeReport {
         edge_id: NodeId,
@@ -323,6 +325,7 @@ pub enum NodeResponse {
         leader: Option<(NodeId, String)>,
     },
     Status(ClusterStatus),
+    Apis(Vec<(String, String)>),
     Done,
     Error(String),
 }
