@@ -7,6 +7,7 @@
 
 pub mod accept;
 pub mod body;
+pub mod cluster;
 pub mod config;
 pub mod dev;
 pub mod ids;

@@ -44,7 +44,7 @@ impl Failure {
 }
 
 /// Where functions live: the Lambda Invoke API endpoint per function name.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FunctionEndpoints {
     /// Function name → endpoint base URL (`http://127.0.0.1:9001`).
     pub by_name: HashMap<String, String>,

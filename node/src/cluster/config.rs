@@ -1,0 +1,502 @@
+//! Node configuration files for `portico origin` and `portico edge`.
+//!
+//! Raw TOML is parsed into serde types that reject unknown fields (a typo must not silently
+//! fall back to a default), then validated into typed settings: addresses parsed, paths checked,
+//! ids unique. Every problem is reported at once, each naming the file and the field (and the
+//! line, for syntax errors), because a cluster's config is usually written by hand or by a
+//! template, and fixing one error per restart across a dozen nodes is miserable.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use portico_proto::cluster::NodeId;
+use serde::Deserialize;
+
+/// Every problem found in a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    /// `(field path or line:column, message)`.
+    pub problems: Vec<(String, String)>,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (index, (location, message)) in self.problems.iter().enumerate() {
+            if index > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}: {location}: {message}", self.file)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    ca: String,
+    cert: String,
+    key: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPeer {
+    node_id: u64,
+    addr: String,
+    region: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRaft {
+    #[serde(default)]
+    bootstrap: bool,
+    heartbeat_ms: Option<u64>,
+    election_min_ms: Option<u64>,
+    election_max_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOrigin {
+    node_id: u64,
+    region: String,
+    data_dir: String,
+    listen: String,
+    tls: RawTls,
+    raft: Option<RawRaft>,
+    #[serde(default)]
+    peers: Vec<RawPeer>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFunctions {
+    default: Option<String>,
+    #[serde(default)]
+    by_name: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEdge {
+    node_id: u64,
+    region: String,
+    data_dir: String,
+    /// The QUIC address the edge dials origins from (port 0 picks one).
+    listen_cluster: Option<String>,
+    http: Option<String>,
+    https: Option<String>,
+    tls: RawTls,
+    origins: Vec<RawPeer>,
+    functions: Option<RawFunctions>,
+    ca_file: Option<String>,
+}
+
+/// Certificate files of a node, resolved relative to the config file's folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Another node, as a config names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub node_id: NodeId,
+    pub addr: SocketAddr,
+    pub region: String,
+}
+
+/// Raft timings. The defaults suit cross-region links: the heartbeat is also openraft's
+/// AppendEntries timeout, so it must exceed a round trip plus a follower's fsync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RaftTimings {
+    pub heartbeat: Duration,
+    pub election_min: Duration,
+    pub election_max: Duration,
+}
+
+impl Default for RaftTimings {
+    fn default() -> Self {
+        RaftTimings {
+            heartbeat: Duration::from_millis(250),
+            election_min: Duration::from_millis(1000),
+            election_max: Duration::from_millis(2000),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OriginConfig {
+    pub node_id: NodeId,
+    pub region: String,
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub tls: TlsFiles,
+    /// Initialise a new cluster with this node and `peers` as voters, if it has no state yet.
+    pub bootstrap: bool,
+    pub timings: RaftTimings,
+    pub peers: Vec<Peer>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EdgeConfig {
+    pub node_id: NodeId,
+    pub region: String,
+    pub data_dir: PathBuf,
+    pub listen_cluster: SocketAddr,
+    pub http: Option<SocketAddr>,
+    pub https: Option<SocketAddr>,
+    pub tls: TlsFiles,
+    /// In failover order: the edge's own region first, as configured.
+    pub origins: Vec<Peer>,
+    pub functions: crate::integrate::FunctionEndpoints,
+    pub ca_file: Option<PathBuf>,
+}
+
+struct Checker {
+    file: String,
+    base: PathBuf,
+    problems: Vec<(String, String)>,
+}
+
+impl Checker {
+    fn problem(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.problems.push((field.into(), message.into()));
+    }
+
+    fn addr(&mut self, field: &str, text: &str) -> Option<SocketAddr> {
+        match text.parse::<SocketAddr>() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                self.problem(
+                    field,
+                    format!("{text:?} is not an address like 127.0.0.1:7100"),
+                );
+                None
+            }
+        }
+    }
+
+    fn path(&self, text: &str) -> PathBuf {
+        let path = PathBuf::from(text);
+        if path.is_absolute() {
+            path
+        } else {
+            self.base.join(path)
+        }
+    }
+
+    fn existing_file(&mut self, field: &str, text: &str) -> PathBuf {
+        let path = self.path(text);
+        if !path.is_file() {
+            self.problem(field, format!("{} does not exist", path.display()));
+        }
+        path
+    }
+
+    fn tls(&mut self, raw: &RawTls) -> TlsFiles {
+        TlsFiles {
+            ca: self.existing_file("tls.ca", &raw.ca),
+            cert: self.existing_file("tls.cert", &raw.cert),
+            key: self.existing_file("tls.key", &raw.key),
+        }
+    }
+
+    fn node_id(&mut self, field: &str, id: u64) {
+        if id == 0 {
+            self.problem(field, "node ids start at 1");
+        }
+    }
+
+    fn region(&mut self, field: &str, region: &str) {
+        let valid = !region.is_empty()
+            && region
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !valid {
+            self.problem(field, format!("{region:?} is not a region name"));
+        }
+    }
+
+    fn peers(&mut self, field: &str, raw: &[RawPeer], own_id: u64) -> Vec<Peer> {
+        let mut seen = BTreeSet::from([own_id]);
+        let mut peers = Vec::new();
+        for (index, peer) in raw.iter().enumerate() {
+            let at = format!("{field}[{index}]");
+            self.node_id(&format!("{at}.node_id"), peer.node_id);
+            if !seen.insert(peer.node_id) {
+                self.problem(
+                    format!("{at}.node_id"),
+                    format!("node id {} appears twice", peer.node_id),
+                );
+            }
+            self.region(&format!("{at}.region"), &peer.region);
+            if let Some(addr) = self.addr(&format!("{at}.addr"), &peer.addr) {
+                peers.push(Peer {
+                    node_id: peer.node_id,
+                    addr,
+                    region: peer.region.clone(),
+                });
+            }
+        }
+        peers
+    }
+
+    fn finish<T>(self, value: T) -> Result<T, ConfigError> {
+        if self.problems.is_empty() {
+            Ok(value)
+        } else {
+            Err(ConfigError {
+                file: self.file,
+                problems: self.problems,
+            })
+        }
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(file: &Path) -> Result<(T, Checker), ConfigError> {
+    let name = file.display().to_string();
+    let text = std::fs::read_to_string(file).map_err(|error| ConfigError {
+        file: name.clone(),
+        problems: vec![("-".to_string(), format!("cannot read: {error}"))],
+    })?;
+    let raw: T = toml::from_str(&text).map_err(|error| {
+        let location = match error.span() {
+            Some(span) => {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.len() - before.rfind('\n').map_or(0, |at| at + 1) + 1;
+                format!("{line}:{column}")
+            }
+            None => "-".to_string(),
+        };
+        ConfigError {
+            file: name.clone(),
+            problems: vec![(location, error.message().to_string())],
+        }
+    })?;
+    let base = file
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    Ok((
+        raw,
+        Checker {
+            file: name,
+            base,
+            problems: Vec::new(),
+        },
+    ))
+}
+
+fn millis(checker: &mut Checker, field: &str, value: Option<u64>, default: Duration) -> Duration {
+    match value {
+        None => default,
+        Some(0) => {
+            checker.problem(field, "must be more than 0");
+            default
+        }
+        Some(ms) => Duration::from_millis(ms),
+    }
+}
+
+/// Loads and validates an origin's config file.
+pub fn load_origin(file: &Path) -> Result<OriginConfig, ConfigError> {
+    let (raw, mut checker): (RawOrigin, _) = parse(file)?;
+    checker.node_id("node_id", raw.node_id);
+    checker.region("region", &raw.region);
+    let listen = checker.addr("listen", &raw.listen);
+    let tls = checker.tls(&raw.tls);
+    let peers = checker.peers("peers", &raw.peers, raw.node_id);
+    let defaults = RaftTimings::default();
+    let (bootstrap, timings) = match &raw.raft {
+        None => (false, defaults),
+        Some(raft) => {
+            let timings = RaftTimings {
+                heartbeat: millis(
+                    &mut checker,
+                    "raft.heartbeat_ms",
+                    raft.heartbeat_ms,
+                    defaults.heartbeat,
+                ),
+                election_min: millis(
+                    &mut checker,
+                    "raft.election_min_ms",
+                    raft.election_min_ms,
+                    defaults.election_min,
+                ),
+                election_max: millis(
+                    &mut checker,
+                    "raft.election_max_ms",
+                    raft.election_max_ms,
+                    defaults.election_max,
+                ),
+            };
+            if timings.election_min <= timings.heartbeat {
+                checker.problem(
+                    "raft.election_min_ms",
+                    "must be more than raft.heartbeat_ms",
+                );
+            }
+            if timings.election_max <= timings.election_min {
+                checker.problem(
+                    "raft.election_max_ms",
+                    "must be more than raft.election_min_ms",
+                );
+            }
+            (raft.bootstrap, timings)
+        }
+    };
+    let data_dir = checker.path(&raw.data_dir);
+    let config = OriginConfig {
+        node_id: raw.node_id,
+        region: raw.region,
+        data_dir,
+        listen: listen.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
+        tls,
+        bootstrap,
+        timings,
+        peers,
+    };
+    checker.finish(config)
+}
+
+/// Loads and validates an edge's config file.
+pub fn load_edge(file: &Path) -> Result<EdgeConfig, ConfigError> {
+    let (raw, mut checker): (RawEdge, _) = parse(file)?;
+    checker.node_id("node_id", raw.node_id);
+    checker.region("region", &raw.region);
+    let listen_cluster = match &raw.listen_cluster {
+        Some(text) => checker.addr("listen_cluster", text),
+        None => Some(SocketAddr::from(([0, 0, 0, 0], 0))),
+    };
+    let http = raw
+        .http
+        .as_deref()
+        .and_then(|text| checker.addr("http", text));
+    let https = raw
+        .https
+        .as_deref()
+        .and_then(|text| checker.addr("https", text));
+    if raw.http.is_none() && raw.https.is_none() {
+        checker.problem("http", "an edge needs an http or https listener");
+    }
+    let tls = checker.tls(&raw.tls);
+    if raw.origins.is_empty() {
+        checker.problem("origins", "an edge needs at least one origin");
+    }
+    let origins = checker.peers("origins", &raw.origins, raw.node_id);
+    let mut functions = crate::integrate::FunctionEndpoints::default();
+    if let Some(raw_functions) = &raw.functions {
+        functions.default = raw_functions.default.clone();
+        functions.by_name = raw_functions.by_name.clone().into_iter().collect();
+    }
+    let ca_file = raw
+        .ca_file
+        .as_deref()
+        .map(|text| checker.existing_file("ca_file", text));
+    let data_dir = checker.path(&raw.data_dir);
+    let config = EdgeConfig {
+        node_id: raw.node_id,
+        region: raw.region,
+        data_dir,
+        listen_cluster: listen_cluster.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
+        http,
+        https,
+        tls,
+        origins,
+        functions,
+        ca_file,
+    };
+    checker.finish(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn certs(dir: &Path) {
+        for name in ["ca.pem", "node.pem", "node-key.pem"] {
+            write(dir, name, "x");
+        }
+    }
+
+    const TLS: &str = "[tls]\nca = \"ca.pem\"\ncert = \"node.pem\"\nkey = \"node-key.pem\"\n";
+
+    #[test]
+    fn a_valid_origin() {
+        let dir = tempfile::tempdir().unwrap();
+        certs(dir.path());
+        let file = write(
+            dir.path(),
+            "origin.toml",
+            &format!(
+                "node_id = 1\nregion = \"us-east\"\ndata_dir = \"data\"\nlisten = \"127.0.0.1:7100\"\n{TLS}\n[raft]\nbootstrap = true\n\n[[peers]]\nnode_id = 2\naddr = \"127.0.0.2:7100\"\nregion = \"eu-west\"\n"
+            ),
+        );
+        let config = load_origin(&file).unwrap();
+        assert_eq!(config.node_id, 1);
+        assert!(config.bootstrap);
+        assert_eq!(config.peers[0].addr, "127.0.0.2:7100".parse().unwrap());
+        assert_eq!(config.data_dir, dir.path().join("data"));
+        assert_eq!(config.tls.ca, dir.path().join("ca.pem"));
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(
+            dir.path(),
+            "origin.toml",
+            "node_id = 0\nregion = \"bad region\"\ndata_dir = \"d\"\nlisten = \"nowhere\"\n[tls]\nca = \"missing.pem\"\ncert = \"c\"\nkey = \"k\"\n[raft]\nheartbeat_ms = 500\nelection_min_ms = 400\n[[peers]]\nnode_id = 2\naddr = \"x\"\nregion = \"r\"\n[[peers]]\nnode_id = 2\naddr = \"127.0.0.1:1\"\nregion = \"r\"\n",
+        );
+        let error = load_origin(&file).unwrap_err();
+        let fields: Vec<&str> = error.problems.iter().map(|(f, _)| f.as_str()).collect();
+        for expected in [
+            "node_id",
+            "region",
+            "listen",
+            "tls.ca",
+            "tls.cert",
+            "tls.key",
+            "raft.election_min_ms",
+            "peers[0].addr",
+            "peers[1].node_id",
+        ] {
+            assert!(
+                fields.contains(&expected),
+                "{expected} missing from {fields:?}"
+            );
+        }
+        let text = error.to_string();
+        assert!(text.starts_with(&format!("{}: ", file.display())), "{text}");
+    }
+
+    #[test]
+    fn syntax_errors_and_unknown_fields_name_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(dir.path(), "edge.toml", "node_id = 3\nregoin = \"typo\"\n");
+        let error = load_edge(&file).unwrap_err();
+        assert_eq!(error.problems.len(), 1);
+        assert_eq!(error.problems[0].0, "2:1");
+        assert!(error.problems[0].1.contains("regoin"), "{error}");
+        let file = write(dir.path(), "broken.toml", "node_id = \n");
+        let error = load_edge(&file).unwrap_err();
+        assert!(error.problems[0].0.starts_with("1:"), "{error}");
+    }
+}
