@@ -2,3 +2,4 @@
 //! and serve from the replicated snapshot, surviving the loss of every origin.
 
 pub mod config;
+pub mod follow;
