@@ -5,4 +5,5 @@
 //! nodes, and bound every wait. Nothing binds outside 127.0.0.0/8, and every process a test
 //! starts is killed when its handle drops, however the test ends.
 
+pub mod harness;
 pub mod link;
