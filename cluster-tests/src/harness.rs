@@ -95,6 +95,8 @@ pub struct Topology {
     pub edges_per_region: usize,
     /// One-way delay of every inter-region link.
     pub delay: Duration,
+    /// Raft snapshot interval of the origins (entries); `None` keeps the default.
+    pub snapshot_every: Option<u64>,
 }
 
 impl Topology {
@@ -105,6 +107,7 @@ impl Topology {
             origins_per_region: 1,
             edges_per_region: 2,
             delay: Duration::from_millis(50),
+            snapshot_every: None,
         }
     }
 }
@@ -119,6 +122,7 @@ pub struct Cluster {
     binary: PathBuf,
     subnet: u8,
     next_host: u8,
+    snapshot_every: Option<u64>,
 }
 
 impl Drop for Cluster {
@@ -128,6 +132,16 @@ impl Drop for Cluster {
                 let _ = child.kill();
                 let _ = child.wait();
             }
+        }
+        // PORTICO_KEEP_CLUSTER=1 keeps configs, logs and data dirs for a post-mortem.
+        if std::env::var_os("PORTICO_KEEP_CLUSTER").is_some() {
+            let kept = std::mem::replace(
+                &mut self.dir,
+                tempfile::TempDir::new().unwrap_or_else(|_| {
+                    tempfile::TempDir::new_in(".").expect("a temporary directory")
+                }),
+            );
+            eprintln!("cluster kept in {}", kept.keep().display());
         }
     }
 }
@@ -151,6 +165,7 @@ impl Cluster {
             binary: portico_binary()?,
             subnet: next_subnet(),
             next_host: 0,
+            snapshot_every: None,
         };
 
         let mut origin_id = 1;
@@ -206,6 +221,7 @@ impl Cluster {
 
         let first_origin = origins.first().map(|(id, _, _)| *id);
         let ids: Vec<u64> = cluster.nodes.keys().copied().collect();
+        cluster.snapshot_every = topology.snapshot_every;
         for id in &ids {
             cluster.write_config(*id, Some(*id) == first_origin)?;
         }
@@ -284,11 +300,16 @@ impl Cluster {
         }
         let text = match node.role {
             Role::Origin => format!(
-                "node_id = {id}\nregion = \"{}\"\ndata_dir = {:?}\nlisten = \"{}\"\n{}\n[raft]\nbootstrap = {bootstrap}\nheartbeat_ms = 300\nelection_min_ms = 1500\nelection_max_ms = 3000\n{peers}",
+                "node_id = {id}\nregion = \"{}\"\ndata_dir = {:?}\nlisten = \"{}\"\n{}\n[raft]\nbootstrap = {bootstrap}\nheartbeat_ms = 300\nelection_min_ms = 1500\nelection_max_ms = 3000\n{}{peers}",
                 node.region,
                 node.data_dir,
                 node.cluster_addr,
                 self.tls_block(id),
+                self.snapshot_every
+                    .map(|every| format!(
+                        "snapshot_every = {every}\nlogs_kept_after_snapshot = 2\n"
+                    ))
+                    .unwrap_or_default(),
             ),
             Role::Edge => format!(
                 "node_id = {id}\nregion = \"{}\"\ndata_dir = {:?}\nlisten_cluster = \"{}\"\nhttp = \"{}\"\n{}\n{peers}",
@@ -329,6 +350,28 @@ impl Cluster {
             .with_context(|| format!("starting node {id}"))?;
         node.child = Some(child);
         Ok(())
+    }
+
+    /// Adds an origin that is not a member yet (a future learner): a certificate from the
+    /// cluster CA, a config naming the current origins, and its process.
+    pub fn add_origin(&mut self, id: u64, region: &str) -> anyhow::Result<SocketAddr> {
+        self.add_node_record(id, region, Role::Origin)?;
+        let addr = self.nodes[&id].cluster_addr;
+        let output = Command::new(&self.binary)
+            .args(["cluster", "add-node", "--dir"])
+            .arg(&self.certs)
+            .arg("--node")
+            .arg(format!("{id}={}", addr.ip()))
+            .output()?;
+        if !output.status.success() {
+            bail!(
+                "portico cluster add-node failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        self.write_config(id, false)?;
+        self.spawn(id)?;
+        Ok(addr)
     }
 
     /// SIGKILL: no shutdown, no flush, as a crash.
@@ -427,4 +470,96 @@ pub async fn http_get(addr: SocketAddr, host: &str, path: &str) -> Option<(u16, 
         .await
         .ok()
         .flatten()
+}
+
+/// An API whose only route, `GET /gen`, answers `{"gen": N}` (a MOCK): each write of a new
+/// generation is visible on an edge as a new body.
+pub fn generation_api(generation: u64) -> String {
+    format!(
+        r#"openapi: 3.0.1
+info: {{ title: gen, version: "1" }}
+paths:
+  /gen:
+    get:
+      x-amazon-apigateway-integration:
+        type: mock
+        requestTemplates: {{ application/json: '{{"statusCode": 200}}' }}
+        responses:
+          default:
+            statusCode: "200"
+            responseTemplates: {{ application/json: '{{"gen": {generation}}}' }}
+"#
+    )
+}
+
+impl Cluster {
+    /// `ctl apply` of `definition` as API `name` on stage `prod`; returns the API id.
+    pub fn apply(&self, origin: u64, name: &str, definition: &str) -> anyhow::Result<String> {
+        let file = self
+            .dir
+            .path()
+            .join(format!("def-{name}-{}.yaml", definition.len()));
+        std::fs::write(&file, definition)?;
+        let file = file.to_string_lossy().into_owned();
+        let output = self.ctl(origin, &["apply", &file, "--api", name, "--stage", "prod"])?;
+        if !output.status.success() {
+            bail!(
+                "ctl apply via node {origin} failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        stdout
+            .lines()
+            .find_map(|line| line.strip_prefix("api_id="))
+            .map(str::to_string)
+            .context("ctl apply printed no api_id")
+    }
+
+    /// `ctl status --json` through `origin`.
+    pub fn status(&self, origin: u64) -> Option<serde_json::Value> {
+        let output = self.ctl(origin, &["status", "--json"]).ok()?;
+        if !output.status.success() {
+            return None;
+        }
+        serde_json::from_slice(&output.stdout).ok()
+    }
+
+    /// The leader, as the first live origin that knows one says.
+    pub fn leader(&mut self) -> Option<u64> {
+        for id in self.origins() {
+            if !self.nodes.get_mut(&id)?.is_running() {
+                continue;
+            }
+            if let Some(leader) = self.status(id).and_then(|status| status["leader"].as_u64()) {
+                return Some(leader);
+            }
+        }
+        None
+    }
+
+    /// `[(id, name)]` of the APIs in `origin`'s own state (`local`) or through the leader.
+    pub fn apis(&self, origin: u64, local: bool) -> Option<Vec<(String, String)>> {
+        let args: &[&str] = if local {
+            &["apis", "--local"]
+        } else {
+            &["apis"]
+        };
+        let output = self.ctl(origin, args).ok()?;
+        if !output.status.success() {
+            return None;
+        }
+        serde_json::from_slice(&output.stdout).ok()
+    }
+
+    /// What an edge answers for `GET /prod/gen` of API `api_id`.
+    pub async fn edge_generation(&self, edge: u64, api_id: &str) -> Option<u64> {
+        let addr = self.nodes[&edge].http_addr?;
+        let host = format!("{api_id}.execute-api.portico.test");
+        let (status, body) = http_get(addr, &host, "/prod/gen").await?;
+        if status != 200 {
+            return None;
+        }
+        serde_json::from_str::<serde_json::Value>(&body).ok()?["gen"].as_u64()
+    }
 }

@@ -24,6 +24,21 @@ struct Cli {
 enum Command {
     /// Serve one OpenAPI-defined REST API from a single process (origin and edge in one).
     Dev(Box<DevArgs>),
+    /// Run a control-plane node: a Raft member holding the replicated state.
+    Origin {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Run a data-plane node that follows the origins and serves the APIs.
+    Edge {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Cluster set-up.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+    /// Administer a running cluster through any origin.
+    Ctl(CtlArgs),
     /// Check an OpenAPI 3.0 / Swagger 2.0 definition; print every problem.
     Validate {
         /// The definition (JSON or YAML).
@@ -31,6 +46,99 @@ enum Command {
         /// Treat warnings (unsupported features) as problems too.
         #[arg(long)]
         strict: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ClusterCommand {
+    /// Create the cluster CA and a certificate for each node and for the admin client.
+    Init {
+        /// Where the certificates go (must not hold a CA yet).
+        #[arg(long)]
+        dir: PathBuf,
+        /// A node: ID=HOST[,HOST...] (the names or IPs it is reached at; repeatable).
+        #[arg(long = "node", value_name = "ID=HOSTS", value_parser = parse_node_spec, required = true)]
+        nodes: Vec<(u64, Vec<String>)>,
+    },
+    /// Issue a certificate for a node joining later, with the existing CA.
+    AddNode {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long = "node", value_name = "ID=HOSTS", value_parser = parse_node_spec)]
+        node: (u64, Vec<String>),
+    },
+}
+
+fn parse_node_spec(text: &str) -> Result<(u64, Vec<String>), String> {
+    let (id, hosts) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not ID=HOST[,HOST...]"))?;
+    let id: u64 = id
+        .parse()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| format!("{id:?} is not a node id (1 or more)"))?;
+    let hosts: Vec<String> = hosts
+        .split(',')
+        .map(str::trim)
+        .filter(|host| !host.is_empty())
+        .map(str::to_string)
+        .collect();
+    if hosts.is_empty() {
+        return Err(format!("node {id} names no host"));
+    }
+    Ok((id, hosts))
+}
+
+#[derive(clap::Args, Debug)]
+struct CtlArgs {
+    /// Any origin's cluster address (ip:port).
+    #[arg(long, value_name = "ADDR")]
+    origin: SocketAddr,
+    /// The folder with ca.pem, admin.pem and admin-key.pem.
+    #[arg(long, value_name = "DIR")]
+    certs: PathBuf,
+    #[command(subcommand)]
+    command: CtlCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum CtlCommand {
+    /// Import a definition, deploy it, and point the stage at the deployment.
+    Apply {
+        file: PathBuf,
+        /// The API's name: an API of that name is updated, else one is created.
+        #[arg(long)]
+        api: String,
+        #[arg(long)]
+        stage: String,
+        /// A variable for a new stage, NAME=VALUE (repeatable).
+        #[arg(long = "stage-var", value_name = "NAME=VALUE", value_parser = parse_pair)]
+        stage_vars: Vec<(String, String)>,
+    },
+    /// Members, leader, term, applied index, and the version every edge serves.
+    Status {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the APIs, `[id, name]` as JSON.
+    Apis {
+        /// The answering origin's own state, without going through the leader (may be stale).
+        #[arg(long)]
+        local: bool,
+    },
+    /// Add a node as a learner; it catches up from the log or a snapshot.
+    AddLearner {
+        #[arg(long)]
+        node_id: u64,
+        #[arg(long)]
+        addr: String,
+    },
+    /// Make exactly these nodes the voters (comma-separated ids; each must be a member).
+    SetVoters {
+        #[arg(long, value_delimiter = ',', required = true)]
+        voters: Vec<u64>,
     },
 }
 
@@ -121,28 +229,141 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Validate { file, strict } => validate(&file, strict),
-        Command::Dev(args) => {
-            let args = *args;
-            portico::observe::init_logging();
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => runtime,
-                Err(error) => {
-                    eprintln!("error: cannot start the runtime: {error}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match runtime.block_on(dev(args)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(error) => {
-                    eprintln!("error: {error:#}");
-                    ExitCode::FAILURE
-                }
+        Command::Cluster(command) => match cluster(command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::FAILURE
             }
+        },
+        Command::Ctl(args) => run_async(false, ctl(args)),
+        Command::Origin { config } => run_async(true, origin(config)),
+        Command::Edge { config } => run_async(true, edge(config)),
+        Command::Dev(args) => run_async(true, dev(*args)),
+    }
+}
+
+/// Runs `work` on a multi-threaded runtime; logging is set up first for long-running nodes.
+fn run_async(
+    logging: bool,
+    work: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> ExitCode {
+    if logging {
+        portico::observe::init_logging();
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(work) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
         }
     }
+}
+
+fn cluster(command: ClusterCommand) -> anyhow::Result<()> {
+    use portico::cluster::certs::{self, NodeCertSpec};
+    let spec = |(node_id, hosts): (u64, Vec<String>)| NodeCertSpec { node_id, hosts };
+    match command {
+        ClusterCommand::Init { dir, nodes } => {
+            let specs: Vec<NodeCertSpec> = nodes.into_iter().map(spec).collect();
+            certs::init_cluster(&dir, &specs)?;
+            println!(
+                "cluster CA and {} node certificates written to {} (admin client: admin.pem)",
+                specs.len(),
+                dir.display()
+            );
+        }
+        ClusterCommand::AddNode { dir, node } => {
+            let spec = spec(node);
+            certs::issue_node_cert(&dir, &spec)?;
+            println!(
+                "certificate for node {} written to {}",
+                spec.node_id,
+                dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn ctl(args: CtlArgs) -> anyhow::Result<()> {
+    use portico::cluster::ctl::{Ctl, render_status};
+    let ctl = Ctl::connect(args.origin, &args.certs)?;
+    match args.command {
+        CtlCommand::Apply {
+            file,
+            api,
+            stage,
+            stage_vars,
+        } => {
+            let applied = ctl
+                .apply(&file, &api, &stage, stage_vars.into_iter().collect())
+                .await?;
+            for warning in &applied.warnings {
+                eprintln!("warning: {warning}");
+            }
+            println!(
+                "{} API {api:?} (id {}), deployment {} on stage {stage:?}, at index {}",
+                if applied.created {
+                    "created"
+                } else {
+                    "updated"
+                },
+                applied.api_id,
+                applied.deployment_id,
+                applied.index
+            );
+            println!("api_id={}", applied.api_id);
+        }
+        CtlCommand::Status { json } => {
+            let status = ctl.status().await?;
+            if json {
+                println!("{}", serde_json::to_string(&status)?);
+            } else {
+                print!("{}", render_status(&status));
+            }
+        }
+        CtlCommand::Apis { local } => {
+            println!("{}", serde_json::to_string(&ctl.list_apis(local).await?)?);
+        }
+        CtlCommand::AddLearner { node_id, addr } => {
+            ctl.add_learner(node_id, &addr).await?;
+            println!("node {node_id} added as a learner");
+        }
+        CtlCommand::SetVoters { voters } => {
+            ctl.set_voters(voters.clone()).await?;
+            println!("voters are now {voters:?}");
+        }
+    }
+    Ok(())
+}
+
+async fn origin(config: PathBuf) -> anyhow::Result<()> {
+    let config = portico::cluster::config::load_origin(&config)?;
+    let node = portico::cluster::origin::OriginNode::start(config).await?;
+    wait_for_signal().await;
+    eprintln!("shutting down");
+    node.shutdown().await;
+    Ok(())
+}
+
+async fn edge(config: PathBuf) -> anyhow::Result<()> {
+    let config = portico::cluster::config::load_edge(&config)?;
+    let node = portico::cluster::edge::EdgeNode::start(config).await?;
+    wait_for_signal().await;
+    eprintln!("shutting down: draining in-flight requests");
+    node.shutdown().await;
+    Ok(())
 }
 
 fn validate(file: &std::path::Path, strict: bool) -> ExitCode {

@@ -303,8 +303,11 @@ pub enum NodeRequest {
     ChangeVoters {
         voters: Vec<NodeId>,
     },
-    /// The APIs in the replicated state, `(id, name)`, read on the leader.
-    ListApis,
+    /// The APIs in the replicated state, `(id, name)`: read on the leader after confirming
+    /// leadership, or with `local` from the answering origin's own state (possibly stale).
+    ListApis {
+        local: bool,
+    },
     /// An edge reports the version it serves (shown by `ctl status`).
     EdgeReport {
         edge_id: NodeId,

@@ -9,7 +9,6 @@
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use portico_proto::cluster::NodeId;
 use serde::Deserialize;
@@ -60,6 +59,10 @@ struct RawRaft {
     heartbeat_ms: Option<u64>,
     election_min_ms: Option<u64>,
     election_max_ms: Option<u64>,
+    /// Build a snapshot after this many entries (then purge the log behind it).
+    snapshot_every: Option<u64>,
+    /// Entries kept behind a snapshot for followers slightly behind.
+    logs_kept_after_snapshot: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -115,24 +118,7 @@ pub struct Peer {
     pub region: String,
 }
 
-/// Raft timings. The defaults suit cross-region links: the heartbeat is also openraft's
-/// AppendEntries timeout, so it must exceed a round trip plus a follower's fsync.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RaftTimings {
-    pub heartbeat: Duration,
-    pub election_min: Duration,
-    pub election_max: Duration,
-}
-
-impl Default for RaftTimings {
-    fn default() -> Self {
-        RaftTimings {
-            heartbeat: Duration::from_millis(250),
-            election_min: Duration::from_millis(1000),
-            election_max: Duration::from_millis(2000),
-        }
-    }
-}
+pub use crate::cluster::raft::RaftTimings;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct OriginConfig {
@@ -298,14 +284,14 @@ fn parse<T: serde::de::DeserializeOwned>(file: &Path) -> Result<(T, Checker), Co
     ))
 }
 
-fn millis(checker: &mut Checker, field: &str, value: Option<u64>, default: Duration) -> Duration {
+fn positive(checker: &mut Checker, field: &str, value: Option<u64>, default: u64) -> u64 {
     match value {
         None => default,
         Some(0) => {
             checker.problem(field, "must be more than 0");
             default
         }
-        Some(ms) => Duration::from_millis(ms),
+        Some(value) => value,
     }
 }
 
@@ -322,32 +308,41 @@ pub fn load_origin(file: &Path) -> Result<OriginConfig, ConfigError> {
         None => (false, defaults),
         Some(raft) => {
             let timings = RaftTimings {
-                heartbeat: millis(
+                heartbeat_ms: positive(
                     &mut checker,
                     "raft.heartbeat_ms",
                     raft.heartbeat_ms,
-                    defaults.heartbeat,
+                    defaults.heartbeat_ms,
                 ),
-                election_min: millis(
+                election_min_ms: positive(
                     &mut checker,
                     "raft.election_min_ms",
                     raft.election_min_ms,
-                    defaults.election_min,
+                    defaults.election_min_ms,
                 ),
-                election_max: millis(
+                election_max_ms: positive(
                     &mut checker,
                     "raft.election_max_ms",
                     raft.election_max_ms,
-                    defaults.election_max,
+                    defaults.election_max_ms,
                 ),
+                snapshot_every: positive(
+                    &mut checker,
+                    "raft.snapshot_every",
+                    raft.snapshot_every,
+                    defaults.snapshot_every,
+                ),
+                logs_kept_after_snapshot: raft
+                    .logs_kept_after_snapshot
+                    .unwrap_or(defaults.logs_kept_after_snapshot),
             };
-            if timings.election_min <= timings.heartbeat {
+            if timings.election_min_ms <= timings.heartbeat_ms {
                 checker.problem(
                     "raft.election_min_ms",
                     "must be more than raft.heartbeat_ms",
                 );
             }
-            if timings.election_max <= timings.election_min {
+            if timings.election_max_ms <= timings.election_min_ms {
                 checker.problem(
                     "raft.election_max_ms",
                     "must be more than raft.election_min_ms",

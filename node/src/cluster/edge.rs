@@ -1,0 +1,257 @@
+//! `portico edge`: the data plane of a region, following an origin's replicated state.
+//!
+//! ```text
+//!   disk snapshot ──▶ compile ──▶ serve            (at once, before any origin answers)
+//!   origin (own region first, then the others in order)
+//!      └─ subscribe ─▶ snapshot at V, entries V+1.. ─▶ apply ─▶ compile (blocking pool)
+//!                                                         └─▶ swap (ArcSwap) ─▶ persist
+//! ```
+//!
+//! The edge never waits on an origin to answer a request: the request path reads the compiled
+//! snapshot only. When its origin goes away it keeps serving the last state and tries the next
+//! origin in order, forever, with a bounded backoff.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use portico_proto::GatewayState;
+use portico_proto::cluster::{NodeRequest, Subscribe};
+
+use super::certs::ClusterTls;
+use super::config::{EdgeConfig, Peer};
+use super::follow::{self, Applied};
+use super::transport::Transport;
+use crate::accept::{self, Listener, Shutdown};
+use crate::config::compile;
+use crate::integrate::{IntegrationSettings, Integrations, client::BackendClient};
+use crate::pipeline::Gateway;
+
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+/// A running edge.
+#[derive(Debug)]
+pub struct EdgeNode {
+    pub gateway: Arc<Gateway>,
+    pub http_addr: Option<std::net::SocketAddr>,
+    pub https_addr: Option<std::net::SocketAddr>,
+    /// The version of the state being served.
+    pub version: Arc<AtomicU64>,
+    listeners: Vec<Listener>,
+    shutdown: Shutdown,
+    sync: tokio::task::JoinHandle<()>,
+    transport: Transport,
+}
+
+impl EdgeNode {
+    pub async fn start(config: EdgeConfig) -> anyhow::Result<EdgeNode> {
+        let tls = ClusterTls::load(&config.tls.ca, &config.tls.cert, &config.tls.key)?;
+        let transport = Transport::bind(config.listen_cluster, &tls)?;
+
+        // Static stability: serve the last state we had before talking to anyone.
+        let state = follow::load_state(&config.data_dir)?.unwrap_or_default();
+        let snapshot = compile::compile(&state, false).context("compiling the persisted state")?;
+        let version = Arc::new(AtomicU64::new(state.version));
+        if state.version > 0 {
+            tracing::info!(version = state.version, "serving the persisted state");
+        }
+        let integrations = Integrations {
+            client: BackendClient::new(config.ca_file.as_deref())?,
+            settings: IntegrationSettings {
+                functions: config.functions.clone(),
+                ..IntegrationSettings::default()
+            },
+        };
+        let gateway = Arc::new(Gateway::new(snapshot, integrations));
+
+        let shutdown = Shutdown::new();
+        let mut listeners = Vec::new();
+        let mut http_addr = None;
+        if let Some(addr) = config.http {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the HTTP listener to {addr}"))?;
+            let listener = accept::serve_gateway(
+                listener,
+                None,
+                gateway.clone(),
+                &shutdown,
+                Duration::from_secs(30),
+            )?;
+            http_addr = Some(listener.local_addr);
+            listeners.push(listener);
+        }
+        let mut https_addr = None;
+        if let Some(addr) = config.https {
+            let key = crate::tls::load_or_create_self_signed(&config.data_dir)?;
+            let server_tls = Arc::new(crate::tls::server_config(key)?);
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the HTTPS listener to {addr}"))?;
+            let listener = accept::serve_gateway(
+                listener,
+                Some(server_tls),
+                gateway.clone(),
+                &shutdown,
+                Duration::from_secs(30),
+            )?;
+            https_addr = Some(listener.local_addr);
+            listeners.push(listener);
+        }
+
+        let sync = tokio::spawn(follow_origins(
+            transport.clone(),
+            ordered_origins(&config),
+            config.node_id,
+            config.region.clone(),
+            config.data_dir.clone(),
+            state,
+            gateway.clone(),
+            version.clone(),
+        ));
+        Ok(EdgeNode {
+            gateway,
+            http_addr,
+            https_addr,
+            version,
+            listeners,
+            shutdown,
+            sync,
+            transport,
+        })
+    }
+
+    pub async fn shutdown(self) {
+        self.sync.abort();
+        self.shutdown.trigger();
+        for listener in self.listeners {
+            listener.stopped().await;
+        }
+        self.transport.close().await;
+    }
+}
+
+/// The edge's own region first, then the others, each group in configured order.
+fn ordered_origins(config: &EdgeConfig) -> Vec<Peer> {
+    let mut origins = config.origins.clone();
+    origins.sort_by_key(|origin| origin.region != config.region);
+    origins
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn follow_origins(
+    transport: Transport,
+    origins: Vec<Peer>,
+    edge_id: u64,
+    region: String,
+    data_dir: std::path::PathBuf,
+    mut state: GatewayState,
+    gateway: Arc<Gateway>,
+    version: Arc<AtomicU64>,
+) {
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        for origin in &origins {
+            let subscribe = Subscribe {
+                edge_id,
+                region: region.clone(),
+                have_version: (state.version > 0).then_some(state.version),
+            };
+            let mut updates = match transport
+                .subscribe(origin.addr, &subscribe, CALL_TIMEOUT)
+                .await
+            {
+                Ok(updates) => updates,
+                Err(error) => {
+                    tracing::debug!(origin = origin.node_id, %error, "origin unavailable");
+                    continue;
+                }
+            };
+            tracing::info!(origin = origin.node_id, region = %origin.region, "following origin");
+            backoff = BACKOFF_MIN;
+            let mut reported = None;
+            while let Some(update) = updates.recv().await {
+                let update = match update {
+                    Ok(update) => update,
+                    Err(error) => {
+                        tracing::warn!(origin = origin.node_id, %error, "update stream failed");
+                        break;
+                    }
+                };
+                match follow::apply_update(&mut state, update) {
+                    Ok(Applied::Unchanged) => {}
+                    Ok(Applied::Advanced) => {
+                        state = publish(state, &gateway, &data_dir).await;
+                        version.store(state.version, Ordering::Release);
+                    }
+                    Err(gap) => {
+                        tracing::warn!(%gap, "resubscribing");
+                        break;
+                    }
+                }
+                if reported != Some(state.version) {
+                    report(&transport, origin, edge_id, &region, state.version);
+                    reported = Some(state.version);
+                }
+            }
+            tracing::warn!(
+                origin = origin.node_id,
+                "lost the origin; serving the last state"
+            );
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// Compiles on the blocking pool (never on the request path's workers), swaps the snapshot in,
+/// and persists the state. A state that does not compile is not served; the previous snapshot
+/// stays. The state always comes back, even if compiling panics.
+async fn publish(
+    state: GatewayState,
+    gateway: &Arc<Gateway>,
+    data_dir: &std::path::Path,
+) -> GatewayState {
+    let data_dir = data_dir.to_path_buf();
+    let gateway = gateway.clone();
+    let work = tokio::task::spawn_blocking(move || {
+        let compiled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            compile::compile(&state, false)
+        }));
+        match compiled {
+            Ok(Ok(snapshot)) => gateway.swap(snapshot),
+            Ok(Err(error)) => tracing::error!(
+                version = state.version,
+                %error,
+                "cannot compile; keeping the previous snapshot"
+            ),
+            Err(_) => tracing::error!(version = state.version, "compiling panicked"),
+        }
+        if let Err(error) = follow::save_state(&data_dir, &state) {
+            tracing::error!(%error, "cannot persist the state");
+        }
+        state
+    });
+    match work.await {
+        Ok(state) => state,
+        // Only a runtime shutting down gets here; nothing is served afterwards anyway.
+        Err(_) => GatewayState::default(),
+    }
+}
+
+/// Tells the origin which version this edge serves (for `ctl status`), without waiting.
+fn report(transport: &Transport, origin: &Peer, edge_id: u64, region: &str, version: u64) {
+    let transport = transport.clone();
+    let addr = origin.addr;
+    let request = NodeRequest::EdgeReport {
+        edge_id,
+        region: region.to_string(),
+        version,
+    };
+    tokio::spawn(async move {
+        let _ = transport.call(addr, &request, CALL_TIMEOUT).await;
+    });
+}

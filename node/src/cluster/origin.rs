@@ -1,0 +1,511 @@
+//! `portico origin`: a Raft member holding the replicated state, and the hub of its region.
+//!
+//! ```text
+//!   ctl ──Write──▶ any origin ──(not leader: forward once)──▶ leader ──Raft──▶ voters
+//!   edges ◀──Subscribe: snapshot at V, then entries in index order── origin's state machine
+//!   edges ──EdgeReport(version)──▶ origin ──▶ `ctl status`
+//! ```
+//!
+//! Who may do what is decided by the verified certificate of the caller: Raft RPCs and
+//! forwarded writes only from member origins, administrative requests only from the admin
+//! certificate, subscriptions and reports from any cluster node.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use openraft::BasicNode;
+use portico_proto::cluster::{
+    ClusterStatus, EdgeStatus, EdgeUpdate, MemberStatus, NodeId, NodeRequest, NodeResponse, RaftRpc,
+};
+use tokio::sync::{broadcast, mpsc};
+
+use super::certs::{ClusterTls, PeerIdentity};
+use super::config::OriginConfig;
+use super::raft::network::{RaftTransport, RaftTransportError, handle_rpc};
+use super::raft::state_machine::{AppliedEvent, StateMachineHandle};
+use super::raft::{RaftNode, WriteError};
+use super::transport::{Handler, Reply, Transport, TransportError};
+
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(8);
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(8);
+const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
+/// Updates queued per subscribed edge before the stream applies back-pressure.
+const EDGE_QUEUE: usize = 64;
+
+/// A running origin.
+pub struct OriginNode {
+    pub raft: Arc<RaftNode>,
+    transport: Transport,
+    serve: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for OriginNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OriginNode")
+            .field("node_id", &self.raft.node_id)
+            .finish()
+    }
+}
+
+/// Raft's RPCs over the node transport. A configured peer address (which may be a relay or a
+/// region-local path) wins over the address recorded in the membership.
+struct QuicRaft {
+    transport: Transport,
+    routes: HashMap<NodeId, SocketAddr>,
+}
+
+impl RaftTransport for QuicRaft {
+    fn send(
+        &self,
+        target: u64,
+        addr: &str,
+        rpc: RaftRpc,
+        payload: Vec<u8>,
+        timeout: Duration,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Vec<u8>, RaftTransportError>> + Send>,
+    > {
+        let transport = self.transport.clone();
+        let route = self
+            .routes
+            .get(&target)
+            .copied()
+            .ok_or(())
+            .or_else(|_| addr.parse::<SocketAddr>().map_err(|_| ()));
+        Box::pin(async move {
+            let addr = route.map_err(|_| {
+                RaftTransportError::Unreachable(format!("no usable address for node {target}"))
+            })?;
+            match transport
+                .call(addr, &NodeRequest::Raft { rpc, payload }, timeout)
+                .await
+            {
+                Ok(NodeResponse::Raft(Ok(bytes))) => Ok(bytes),
+                Ok(NodeResponse::Raft(Err(message))) => Err(RaftTransportError::Remote(message)),
+                Ok(other) => Err(RaftTransportError::Remote(format!(
+                    "unexpected answer {other:?}"
+                ))),
+                Err(TransportError::Timeout) => Err(RaftTransportError::Timeout),
+                Err(error) => Err(RaftTransportError::Unreachable(error.to_string())),
+            }
+        })
+    }
+}
+
+struct EdgeSeen {
+    region: String,
+    version: u64,
+    at: Instant,
+}
+
+struct Inner {
+    node_id: NodeId,
+    region: String,
+    raft: Arc<RaftNode>,
+    transport: Transport,
+    routes: HashMap<NodeId, SocketAddr>,
+    edges: Mutex<BTreeMap<NodeId, EdgeSeen>>,
+}
+
+#[derive(Clone)]
+struct OriginHandler(Arc<Inner>);
+
+impl OriginNode {
+    pub async fn start(config: OriginConfig) -> anyhow::Result<OriginNode> {
+        let tls = ClusterTls::load(&config.tls.ca, &config.tls.cert, &config.tls.key)?;
+        let transport = Transport::bind(config.listen, &tls)?;
+        let routes: HashMap<NodeId, SocketAddr> = config
+            .peers
+            .iter()
+            .map(|peer| (peer.node_id, peer.addr))
+            .collect();
+        let raft = Arc::new(
+            RaftNode::start(
+                config.node_id,
+                &config.data_dir,
+                config.timings,
+                Arc::new(QuicRaft {
+                    transport: transport.clone(),
+                    routes: routes.clone(),
+                }),
+            )
+            .await?,
+        );
+        let handler = OriginHandler(Arc::new(Inner {
+            node_id: config.node_id,
+            region: config.region.clone(),
+            raft: raft.clone(),
+            transport: transport.clone(),
+            routes,
+            edges: Mutex::new(BTreeMap::new()),
+        }));
+        let serve = transport.serve(Arc::new(handler));
+        if config.bootstrap {
+            let mut members = BTreeMap::new();
+            members.insert(
+                config.node_id,
+                BasicNode {
+                    addr: transport.local_addr().to_string(),
+                },
+            );
+            for peer in &config.peers {
+                members.insert(
+                    peer.node_id,
+                    BasicNode {
+                        addr: peer.addr.to_string(),
+                    },
+                );
+            }
+            raft.initialize(members).await?;
+        }
+        tracing::info!(
+            node_id = config.node_id,
+            region = %config.region,
+            listen = %transport.local_addr(),
+            "origin started"
+        );
+        Ok(OriginNode {
+            raft,
+            transport,
+            serve,
+        })
+    }
+
+    pub async fn shutdown(self) {
+        self.serve.abort();
+        if let Err(error) = self.raft.shutdown().await {
+            tracing::warn!(%error, "raft shutdown");
+        }
+        self.transport.close().await;
+    }
+}
+
+impl Handler for OriginHandler {
+    fn handle(
+        &self,
+        peer: PeerIdentity,
+        request: NodeRequest,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Reply> + Send>> {
+        let inner = self.0.clone();
+        Box::pin(async move { inner.dispatch(peer, request).await })
+    }
+}
+
+fn response(value: NodeResponse) -> Reply {
+    Reply::Response(value)
+}
+
+impl Inner {
+    /// Whether node `id` may act as an origin towards this one: a member of the Raft group, a
+    /// configured peer, or anyone while this node has no membership yet (a new node being
+    /// bootstrapped or added as a learner learns its membership from the leader's RPCs).
+    fn is_member(&self, id: NodeId) -> bool {
+        if self.routes.contains_key(&id) {
+            return true;
+        }
+        let members = self.raft.status().members;
+        members.is_empty() || members.iter().any(|member| member.node_id == id)
+    }
+
+    fn leader_hint(&self, leader_id: Option<u64>, leader_addr: Option<String>) -> NodeResponse {
+        NodeResponse::NotLeader {
+            leader: leader_id.zip(leader_addr),
+        }
+    }
+
+    async fn dispatch(&self, peer: PeerIdentity, request: NodeRequest) -> Reply {
+        let admin = matches!(peer, PeerIdentity::Admin);
+        let member = match peer {
+            PeerIdentity::Node(id) => self.is_member(id),
+            PeerIdentity::Admin => false,
+        };
+        match request {
+            NodeRequest::Raft { rpc, payload } => {
+                if !member {
+                    return response(NodeResponse::Error(
+                        "Raft RPCs are accepted from member origins only".into(),
+                    ));
+                }
+                response(NodeResponse::Raft(
+                    handle_rpc(&self.raft.raft, rpc, &payload).await,
+                ))
+            }
+            NodeRequest::Write(command) => {
+                if !admin && !member {
+                    return response(NodeResponse::Error(
+                        "writes are accepted from the admin certificate only".into(),
+                    ));
+                }
+                response(self.write(command, admin).await)
+            }
+            NodeRequest::Subscribe(subscribe) => {
+                tracing::info!(edge = subscribe.edge_id, region = %subscribe.region, "edge subscribed");
+                Reply::Stream(stream_updates(self.raft.state_machine.clone()))
+            }
+            NodeRequest::EdgeReport {
+                edge_id,
+                region,
+                version,
+            } => {
+                if let Ok(mut edges) = self.edges.lock() {
+                    edges.insert(
+                        edge_id,
+                        EdgeSeen {
+                            region,
+                            version,
+                            at: Instant::now(),
+                        },
+                    );
+                }
+                response(NodeResponse::Done)
+            }
+            NodeRequest::Status => response(NodeResponse::Status(self.status(admin).await)),
+            NodeRequest::ListApis { local } => {
+                if !admin && !member {
+                    return response(NodeResponse::Error("admin only".into()));
+                }
+                let list = || {
+                    let (_, state) = self.raft.state_machine.current();
+                    state
+                        .apis
+                        .iter()
+                        .map(|(id, api)| (id.clone(), api.definition.api.name.clone()))
+                        .collect()
+                };
+                if local {
+                    return response(NodeResponse::Apis(list()));
+                }
+                // Read on the leader, after confirming leadership: the caller sees its writes.
+                match self.raft.raft.ensure_linearizable().await {
+                    Ok(_) => response(NodeResponse::Apis(list())),
+                    Err(openraft::error::RaftError::APIError(
+                        openraft::error::CheckIsLeaderError::ForwardToLeader(forward),
+                    )) => {
+                        let leader_addr = forward.leader_node.map(|node| node.addr);
+                        response(
+                            self.forward(
+                                NodeRequest::ListApis { local: false },
+                                admin,
+                                forward.leader_id,
+                                leader_addr,
+                            )
+                            .await,
+                        )
+                    }
+                    Err(error) => response(NodeResponse::Error(error.to_string())),
+                }
+            }
+            NodeRequest::AddLearner { node_id, addr } => {
+                if !admin {
+                    return response(NodeResponse::Error("admin only".into()));
+                }
+                response(match self.raft.add_learner(node_id, addr).await {
+                    Ok(_) => NodeResponse::Done,
+                    Err(error) => self.write_error(error),
+                })
+            }
+            NodeRequest::ChangeVoters { voters } => {
+                if !admin {
+                    return response(NodeResponse::Error("admin only".into()));
+                }
+                let voters: BTreeSet<u64> = voters.into_iter().collect();
+                response(match self.raft.change_voters(voters).await {
+                    Ok(_) => NodeResponse::Done,
+                    Err(error) => self.write_error(error),
+                })
+            }
+        }
+    }
+
+    fn write_error(&self, error: WriteError) -> NodeResponse {
+        match error {
+            WriteError::ForwardToLeader {
+                leader_id,
+                leader_addr,
+            } => self.leader_hint(leader_id, leader_addr),
+            WriteError::Refused(message) | WriteError::Fatal(message) => {
+                NodeResponse::Error(message)
+            }
+        }
+    }
+
+    /// Proposes a command. A write from the admin that reaches a follower is forwarded to the
+    /// leader once (by the route this origin has to it); a forwarded write that reaches a
+    /// non-leader is answered with the leader hint instead, so writes never loop.
+    async fn write(
+        &self,
+        command: portico_proto::cluster::Command,
+        may_forward: bool,
+    ) -> NodeResponse {
+        // A leader cut off from the majority cannot commit; say so instead of hanging.
+        let written = match tokio::time::timeout(COMMIT_TIMEOUT, self.raft.write(command.clone()))
+            .await
+        {
+            Ok(written) => written,
+            Err(_) => {
+                return NodeResponse::Error(format!(
+                    "the write was not committed within {} s: this origin cannot reach a majority of the voters",
+                    COMMIT_TIMEOUT.as_secs()
+                ));
+            }
+        };
+        match written {
+            Ok((index, outcome)) => NodeResponse::Written { index, outcome },
+            Err(WriteError::ForwardToLeader {
+                leader_id,
+                leader_addr,
+            }) => {
+                self.forward(
+                    NodeRequest::Write(command),
+                    may_forward,
+                    leader_id,
+                    leader_addr,
+                )
+                .await
+            }
+            Err(error) => self.write_error(error),
+        }
+    }
+
+    /// Sends an admin request that needs the leader to it, by this origin's route (which may
+    /// be a relay or region-local path the client does not have). Only requests that came from
+    /// the admin are forwarded, once, so requests never loop between origins.
+    async fn forward(
+        &self,
+        request: NodeRequest,
+        may_forward: bool,
+        leader_id: Option<NodeId>,
+        leader_addr: Option<String>,
+    ) -> NodeResponse {
+        let Some(leader_id) = leader_id.filter(|id| may_forward && *id != self.node_id) else {
+            return self.leader_hint(leader_id, leader_addr);
+        };
+        let route = self
+            .routes
+            .get(&leader_id)
+            .copied()
+            .or_else(|| leader_addr.as_deref().and_then(|addr| addr.parse().ok()));
+        let Some(route) = route else {
+            return self.leader_hint(Some(leader_id), leader_addr);
+        };
+        match self.transport.call(route, &request, FORWARD_TIMEOUT).await {
+            Ok(answer) => answer,
+            Err(error) => NodeResponse::Error(format!(
+                "forwarding to the leader (node {leader_id}) failed: {error}; this origin may be cut off from it"
+            )),
+        }
+    }
+
+    /// This origin's view, plus (for the admin) the edges the other origins know of.
+    async fn status(&self, gather: bool) -> ClusterStatus {
+        let raft = self.raft.status();
+        let mut edges: BTreeMap<NodeId, EdgeStatus> = BTreeMap::new();
+        if let Ok(seen) = self.edges.lock() {
+            for (id, edge) in seen.iter() {
+                edges.insert(
+                    *id,
+                    EdgeStatus {
+                        edge_id: *id,
+                        region: edge.region.clone(),
+                        version: edge.version,
+                        last_seen_seconds_ago: edge.at.elapsed().as_secs(),
+                    },
+                );
+            }
+        }
+        if gather {
+            for (peer, route) in &self.routes {
+                let answer = self
+                    .transport
+                    .call(*route, &NodeRequest::Status, STATUS_TIMEOUT)
+                    .await;
+                let Ok(NodeResponse::Status(status)) = answer else {
+                    tracing::debug!(peer, "no status from peer");
+                    continue;
+                };
+                for edge in status.edges {
+                    let fresher = edges.get(&edge.edge_id).is_none_or(|known| {
+                        edge.last_seen_seconds_ago < known.last_seen_seconds_ago
+                    });
+                    if fresher {
+                        edges.insert(edge.edge_id, edge);
+                    }
+                }
+            }
+        }
+        ClusterStatus {
+            node_id: self.node_id,
+            region: self.region.clone(),
+            leader: raft.leader,
+            term: raft.term,
+            applied_index: raft.last_applied,
+            members: raft
+                .members
+                .iter()
+                .map(|member| MemberStatus {
+                    node_id: member.node_id,
+                    addr: member.addr.clone(),
+                    voter: member.voter,
+                })
+                .collect(),
+            edges: edges.into_values().collect(),
+        }
+    }
+}
+
+/// The update stream of one edge: a snapshot, then every applied entry in order, batched when
+/// several are ready. A lagging edge (the broadcast overflowed) or a snapshot install on this
+/// origin restarts the stream with a fresh snapshot, so the edge never sees a gap.
+fn stream_updates(state_machine: StateMachineHandle) -> mpsc::Receiver<EdgeUpdate> {
+    let (sender, receiver) = mpsc::channel(EDGE_QUEUE);
+    tokio::spawn(async move {
+        let mut events = state_machine.subscribe();
+        let (mut last, state) = state_machine.current();
+        if sender.send(EdgeUpdate::Snapshot(state)).await.is_err() {
+            return;
+        }
+        loop {
+            let first = events.recv().await;
+            let mut batch = Vec::new();
+            let mut resnapshot = false;
+            let mut next = Some(first);
+            while let Some(event) = next.take() {
+                match event {
+                    Ok(AppliedEvent::Entry { index, command }) => {
+                        if index > last {
+                            batch.push((index, command));
+                            last = index;
+                        }
+                    }
+                    Ok(AppliedEvent::Reset { .. })
+                    | Err(broadcast::error::RecvError::Lagged(_)) => {
+                        resnapshot = true;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+                if !resnapshot && batch.len() < 256 {
+                    next = match events.try_recv() {
+                        Ok(event) => Some(Ok(event)),
+                        Err(broadcast::error::TryRecvError::Lagged(skipped)) => {
+                            Some(Err(broadcast::error::RecvError::Lagged(skipped)))
+                        }
+                        Err(_) => None,
+                    };
+                }
+            }
+            if !batch.is_empty() && sender.send(EdgeUpdate::Entries(batch)).await.is_err() {
+                return;
+            }
+            if resnapshot {
+                let (version, state) = state_machine.current();
+                last = version;
+                if sender.send(EdgeUpdate::Snapshot(state)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    receiver
+}
