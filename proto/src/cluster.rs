@@ -289,8 +289,9 @@ pub enum NodeRequest {
         rpc: RaftRpc,
         payload: Vec<u8>,
     },
-    /// Propose a command; a follower forwards it to the leader.
-    Write(Command),
+    /// Propose a command; a follower forwards it to the leader. (Boxed: a command carries a
+    /// whole API definition, which would make every other request as large.)
+    Write(Box<Command>),
     /// Start streaming [`EdgeUpdate`]s on this stream.
     Subscribe(Subscribe),
     Status,

@@ -520,3 +520,69 @@ impl<'a> Der<'a> {
         (found == tag).then_some((value, self.rest))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf(node: Option<NodeId>) -> CertificateDer<'static> {
+        let key = KeyPair::generate().unwrap();
+        let ca = ca_params().unwrap();
+        let issuer = Issuer::new(ca, KeyPair::generate().unwrap());
+        leaf_params(node, &["10.0.0.1".into(), "node.example".into()])
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap()
+            .der()
+            .clone()
+    }
+
+    #[test]
+    fn identities_parse_back() {
+        assert_eq!(identity_of(&leaf(Some(0))), Some(PeerIdentity::Node(0)));
+        assert_eq!(
+            identity_of(&leaf(Some(u64::MAX))),
+            Some(PeerIdentity::Node(u64::MAX))
+        );
+        assert_eq!(identity_of(&leaf(None)), Some(PeerIdentity::Admin));
+    }
+
+    #[test]
+    fn only_canonical_identity_uris_count() {
+        assert_eq!(
+            parse_identity_uri(b"portico://node/12"),
+            Some(PeerIdentity::Node(12))
+        );
+        for bad in [
+            &b"portico://node/"[..],
+            b"portico://node/012",
+            b"portico://node/+1",
+            b"portico://node/1/x",
+            b"portico://node/18446744073709551616",
+            b"portico://admin/",
+            b"https://example.com",
+        ] {
+            assert_eq!(parse_identity_uri(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn malformed_der_yields_no_identity_and_never_panics() {
+        let cert = leaf(Some(5));
+        let der = cert.as_ref();
+        for len in 0..der.len() {
+            assert_eq!(
+                identity_of(&CertificateDer::from(&der[..len])),
+                None,
+                "{len}"
+            );
+        }
+        let mut flipped = der.to_vec();
+        for index in 0..flipped.len() {
+            flipped[index] ^= 0xff;
+            // Any answer is fine as long as the walker does not panic.
+            let _ = identity_of(&CertificateDer::from(flipped.as_slice()));
+            flipped[index] ^= 0xff;
+        }
+    }
+}

@@ -73,7 +73,7 @@ impl Ctl {
 
     /// Proposes a command through the leader; returns its log index.
     pub async fn write(&self, command: Command) -> anyhow::Result<u64> {
-        match self.request(&NodeRequest::Write(command)).await? {
+        match self.request(&NodeRequest::Write(Box::new(command))).await? {
             NodeResponse::Written {
                 index,
                 outcome: CommandOutcome::Applied,

@@ -235,11 +235,8 @@ async fn publish(
         }
         state
     });
-    match work.await {
-        Ok(state) => state,
-        // Only a runtime shutting down gets here; nothing is served afterwards anyway.
-        Err(_) => GatewayState::default(),
-    }
+    // Only a runtime shutting down fails here; nothing is served afterwards anyway.
+    work.await.unwrap_or_default()
 }
 
 /// Tells the origin which version this edge serves (for `ctl status`), without waiting.

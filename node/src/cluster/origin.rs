@@ -238,7 +238,7 @@ impl Inner {
                         "writes are accepted from the admin certificate only".into(),
                     ));
                 }
-                response(self.write(command, admin).await)
+                response(self.write(*command, admin).await)
             }
             NodeRequest::Subscribe(subscribe) => {
                 tracing::info!(edge = subscribe.edge_id, region = %subscribe.region, "edge subscribed");
@@ -358,7 +358,7 @@ impl Inner {
                 leader_addr,
             }) => {
                 self.forward(
-                    NodeRequest::Write(command),
+                    NodeRequest::Write(Box::new(command)),
                     may_forward,
                     leader_id,
                     leader_addr,
@@ -475,7 +475,7 @@ fn stream_updates(state_machine: StateMachineHandle) -> mpsc::Receiver<EdgeUpdat
                 match event {
                     Ok(AppliedEvent::Entry { index, command }) => {
                         if index > last {
-                            batch.push((index, command));
+                            batch.push((index, command.map(|command| (*command).clone())));
                             last = index;
                         }
                     }

@@ -66,12 +66,13 @@ const CODE_HANDLER_FAILED: u32 = 2;
 const CODE_UNKNOWN_IDENTITY: u32 = 3;
 const CODE_ENDPOINT_CLOSED: u32 = 4;
 
-pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+/// A boxed, sendable future (no `futures` crate needed).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// What a node does with the requests it receives.
 pub trait Handler: Send + Sync + 'static {
     /// Answers one request from `peer` (identity taken from its verified certificate).
-    fn handle(&self, peer: PeerIdentity, request: NodeRequest) -> BoxFuture<Reply>;
+    fn handle(&self, peer: PeerIdentity, request: NodeRequest) -> BoxFuture<'static, Reply>;
 }
 
 /// A handler's answer to one request.
@@ -279,10 +280,10 @@ impl Transport {
             connections.entry(addr).or_default().clone()
         };
         let mut slot = slot.lock().await;
-        if let Some(connection) = slot.as_ref() {
-            if connection.close_reason().is_none() {
-                return Ok(connection.clone());
-            }
+        if let Some(connection) = slot.as_ref()
+            && connection.close_reason().is_none()
+        {
+            return Ok(connection.clone());
         }
         *slot = None;
         let connecting = self

@@ -11,7 +11,8 @@
 //!   snapshot  "current"        -> codec(StoredSnapshot)      (state_machine.rs)
 //! ```
 //!
-//! Every write is one redb transaction committed with `Durability::Immediate` (an fsync), and
+//! Every write is one redb transaction committed with `Durability::Immediate` (an fsync; the
+//! commit index alone skips it, see `save_committed`), and
 //! runs on tokio's blocking pool ([`blocking`]) so the async workers never wait for the disk.
 //! openraft calls the `RaftLogStorage` methods one at a time (`&mut self`) and each awaits its
 //! commit, so writes reach the disk in the order openraft issued them, with no holes; `append`
@@ -25,7 +26,7 @@ use std::sync::Arc;
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{Entry, LogState, RaftLogId, RaftLogReader, Vote};
 use portico_proto::codec;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
 use super::types::{LogId, StorageError, TypeConfig, blocking, read_error, write_error};
 
@@ -69,14 +70,24 @@ impl LogStore {
         .await
     }
 
-    async fn write_meta<T>(&self, key: &'static str, value: &T) -> Result<(), StorageError>
+    /// Writes one meta record; `durable: false` skips the fsync (the record reaches the disk
+    /// with the next durable commit, as redb commits in order).
+    async fn write_meta<T>(
+        &self,
+        key: &'static str,
+        value: &T,
+        durable: bool,
+    ) -> Result<(), StorageError>
     where
         T: serde::Serialize,
     {
         let bytes = codec::encode(value).map_err(write_error)?;
         let db = self.db.clone();
         blocking(move || {
-            let txn = db.begin_write().map_err(write_error)?;
+            let mut txn = db.begin_write().map_err(write_error)?;
+            if !durable {
+                txn.set_durability(Durability::None).map_err(write_error)?;
+            }
             {
                 let mut table = txn.open_table(META).map_err(write_error)?;
                 table.insert(key, bytes.as_slice()).map_err(write_error)?;
@@ -150,15 +161,19 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<u64>) -> Result<(), StorageError> {
-        self.write_meta(VOTE, vote).await
+        self.write_meta(VOTE, vote, true).await
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<u64>>, StorageError> {
         self.read_meta(VOTE).await
     }
 
+    /// The commit index is a hint for replay at restart, not a safety property: losing the
+    /// latest one in a crash only means fewer entries are re-applied before the leader says
+    /// more are committed. So it is written without its own fsync (one fsync saved per commit
+    /// round), and becomes durable with the next append.
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
-        self.write_meta(COMMITTED, &committed).await
+        self.write_meta(COMMITTED, &committed, false).await
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {

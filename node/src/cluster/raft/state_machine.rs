@@ -52,10 +52,11 @@ const EVENT_CAPACITY: usize = 4096;
 /// One step of the applied state, in index order (see the module docs for the protocol).
 #[derive(Debug, Clone, PartialEq)]
 pub enum AppliedEvent {
-    /// Index `index` was applied; `None` for a blank or membership entry.
+    /// Index `index` was applied; `None` for a blank or membership entry. The command is
+    /// shared (`Arc`): the channel clones each event once per subscriber.
     Entry {
         index: u64,
-        command: Option<Command>,
+        command: Option<Arc<Command>>,
     },
     /// A snapshot replaced the whole state, which is now at `version`: take `current()` again.
     Reset { version: u64 },
@@ -270,7 +271,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             let (outcome, command) = match entry.payload {
                 EntryPayload::Normal(command) => {
                     let outcome = apply(&mut applied.state, index, &command);
-                    (outcome, Some(command))
+                    (outcome, Some(Arc::new(command)))
                 }
                 EntryPayload::Blank => {
                     applied.state.version = index;
@@ -328,7 +329,6 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             last_membership: meta.last_membership.clone(),
             state,
         };
-        drop(applied);
         tracing::info!(
             version,
             snapshot = %meta.snapshot_id,
