@@ -66,5 +66,22 @@ async fn a_learner_joins_by_snapshot_and_becomes_a_voter() -> anyhow::Result<()>
     assert_eq!(voters, vec![1, 2, 3, 4]);
     // The promoted node takes part in writes.
     cluster.apply(learner, "after-promotion", &generation_api(99))?;
+
+    // And it can be removed again: the group is back to three members, all voters.
+    let output = cluster.ctl(leader, &["remove-nodes", "--nodes", "4"])?;
+    assert!(
+        output.status.success(),
+        "remove-nodes: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let status = cluster.status(leader).expect("the leader answers");
+    let members: Vec<(u64, bool)> = status["members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|member| Some((member["node_id"].as_u64()?, member["voter"] == true)))
+        .collect();
+    assert_eq!(members, vec![(1, true), (2, true), (3, true)]);
+    cluster.apply(leader, "after-removal", &generation_api(100))?;
     Ok(())
 }

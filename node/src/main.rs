@@ -135,6 +135,11 @@ enum CtlCommand {
         #[arg(long)]
         addr: String,
     },
+    /// Remove nodes from the group (comma-separated ids); voters are demoted first.
+    RemoveNodes {
+        #[arg(long, value_delimiter = ',', required = true)]
+        nodes: Vec<u64>,
+    },
     /// Make exactly these nodes the voters (comma-separated ids; each must be a member).
     SetVoters {
         #[arg(long, value_delimiter = ',', required = true)]
@@ -339,6 +344,10 @@ async fn ctl(args: CtlArgs) -> anyhow::Result<()> {
         CtlCommand::AddLearner { node_id, addr } => {
             ctl.add_learner(node_id, &addr).await?;
             println!("node {node_id} added as a learner");
+        }
+        CtlCommand::RemoveNodes { nodes } => {
+            ctl.remove_nodes(nodes.clone()).await?;
+            println!("removed {nodes:?}");
         }
         CtlCommand::SetVoters { voters } => {
             ctl.set_voters(voters.clone()).await?;

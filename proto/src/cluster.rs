@@ -304,6 +304,10 @@ pub enum NodeRequest {
     ChangeVoters {
         voters: Vec<NodeId>,
     },
+    /// Remove these nodes from the group (voters are demoted first).
+    RemoveNodes {
+        nodes: Vec<NodeId>,
+    },
     /// The APIs in the replicated state, `(id, name)`: read on the leader after confirming
     /// leadership, or with `local` from the answering origin's own state (possibly stale).
     ListApis {

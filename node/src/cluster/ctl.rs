@@ -168,6 +168,13 @@ impl Ctl {
         }
     }
 
+    pub async fn remove_nodes(&self, nodes: Vec<u64>) -> anyhow::Result<()> {
+        match self.request(&NodeRequest::RemoveNodes { nodes }).await? {
+            NodeResponse::Done => Ok(()),
+            other => bail!("unexpected answer {other:?}"),
+        }
+    }
+
     pub async fn set_voters(&self, voters: Vec<u64>) -> anyhow::Result<()> {
         match self.request(&NodeRequest::ChangeVoters { voters }).await? {
             NodeResponse::Done => Ok(()),

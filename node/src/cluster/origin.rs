@@ -306,6 +306,16 @@ impl Inner {
                     Err(error) => self.write_error(error),
                 })
             }
+            NodeRequest::RemoveNodes { nodes } => {
+                if !admin {
+                    return response(NodeResponse::Error("admin only".into()));
+                }
+                let nodes: BTreeSet<u64> = nodes.into_iter().collect();
+                response(match self.raft.remove_nodes(nodes).await {
+                    Ok(_) => NodeResponse::Done,
+                    Err(error) => self.write_error(error),
+                })
+            }
             NodeRequest::ChangeVoters { voters } => {
                 if !admin {
                     return response(NodeResponse::Error("admin only".into()));

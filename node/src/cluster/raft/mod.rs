@@ -258,6 +258,28 @@ impl RaftNode {
         Ok(response.log_id.index)
     }
 
+    /// Removes nodes from the membership. A voter is demoted first (joint consensus), then
+    /// removed, so the group never loses its quorum in one step; the removed node stops
+    /// receiving the log.
+    pub async fn remove_nodes(&self, nodes: BTreeSet<u64>) -> Result<u64, WriteError> {
+        let metrics = self.raft.metrics().borrow().clone();
+        let voters: BTreeSet<u64> = metrics.membership_config.membership().voter_ids().collect();
+        let remaining: BTreeSet<u64> = voters.difference(&nodes).copied().collect();
+        if remaining.is_empty() {
+            return Err(WriteError::Refused(
+                "removing these nodes would leave no voter".to_string(),
+            ));
+        }
+        if remaining.len() != voters.len() {
+            self.change_voters(remaining).await?;
+        }
+        let response = self
+            .raft
+            .change_membership(ChangeMembers::RemoveNodes(nodes), false)
+            .await?;
+        Ok(response.log_id.index)
+    }
+
     /// The leader as this node knows it, its term, what it has applied, and the membership.
     pub fn status(&self) -> RaftStatus {
         let metrics = self.raft.metrics().borrow().clone();
