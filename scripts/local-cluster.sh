@@ -24,7 +24,7 @@ trap cleanup EXIT INT TERM
 
 REGIONS=(us-east eu-west ap-south)
 NODES=()
-for i in 1 2 3; do NODES+=(--node "$i=127.0.0.1$i" --node "2$i=127.0.0.2$i"); done
+for i in 1 2 3; do NODES+=(--node "$i=127.0.0.1$i" --edge "2$i=127.0.0.2$i"); done
 "$PORTICO" cluster init --dir "$WORK/certs" "${NODES[@]}"
 
 tls() {

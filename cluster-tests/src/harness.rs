@@ -49,14 +49,12 @@ fn next_subnet() -> u8 {
     (10 + (salt * 4 + NEXT.fetch_add(1, Ordering::Relaxed)) % 240) as u8
 }
 
-fn free_port(ip: IpAddr, udp: bool) -> anyhow::Result<u16> {
-    let addr = SocketAddr::new(ip, 0);
-    Ok(if udp {
-        std::net::UdpSocket::bind(addr)?.local_addr()?.port()
-    } else {
-        std::net::TcpListener::bind(addr)?.local_addr()?.port()
-    })
-}
+/// Every node has a loopback address of its own, so fixed ports below the ephemeral range
+/// never collide: no probing a free port and releasing it for someone else to take.
+const CLUSTER_PORT: u16 = 7100;
+const HTTP_PORT: u16 = 8080;
+/// How long one `portico ctl` run may take before the harness kills it.
+const CTL_LIMIT: Duration = Duration::from_secs(45);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -188,7 +186,11 @@ impl Cluster {
         let mut init = Command::new(&cluster.binary);
         init.args(["cluster", "init", "--dir"]).arg(&certs);
         for node in cluster.nodes.values() {
-            init.arg("--node")
+            let flag = match node.role {
+                Role::Origin => "--node",
+                Role::Edge => "--edge",
+            };
+            init.arg(flag)
                 .arg(format!("{}={}", node.id, node.cluster_addr.ip()));
         }
         let output = init.output()?;
@@ -211,7 +213,7 @@ impl Cluster {
                     continue;
                 }
                 let ip = cluster.next_ip();
-                let link = Link::start(SocketAddr::new(ip, 0), *target_addr, *target_id)
+                let link = Link::start(SocketAddr::new(ip, CLUSTER_PORT), *target_addr, *target_id)
                     .await
                     .context("starting a relay")?;
                 link.conditions.set_delay(topology.delay);
@@ -233,9 +235,9 @@ impl Cluster {
 
     fn add_node_record(&mut self, id: u64, region: &str, role: Role) -> anyhow::Result<()> {
         let ip = self.next_ip();
-        let cluster_addr = SocketAddr::new(ip, free_port(ip, true)?);
+        let cluster_addr = SocketAddr::new(ip, CLUSTER_PORT);
         let http_addr = match role {
-            Role::Edge => Some(SocketAddr::new(ip, free_port(ip, false)?)),
+            Role::Edge => Some(SocketAddr::new(ip, HTTP_PORT)),
             Role::Origin => None,
         };
         let data_dir = self.dir.path().join(format!("node-{id}"));
@@ -414,15 +416,28 @@ impl Cluster {
             .collect()
     }
 
-    /// Runs `portico ctl` against `origin` (by its direct address) with the admin certificate.
+    /// Runs `portico ctl` against `origin` (by its direct address) with the admin certificate,
+    /// killing it if it runs longer than [`CTL_LIMIT`].
     pub fn ctl(&self, origin: u64, args: &[&str]) -> anyhow::Result<std::process::Output> {
         let addr = self.nodes[&origin].cluster_addr.to_string();
-        let mut command = Command::new(&self.binary);
-        command
+        let mut child = Command::new(&self.binary)
             .args(["ctl", "--origin", &addr, "--certs"])
             .arg(&self.certs)
-            .args(args);
-        Ok(command.output()?)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let deadline = Instant::now() + CTL_LIMIT;
+        while child.try_wait()?.is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("portico ctl {args:?} ran longer than {CTL_LIMIT:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(child.wait_with_output()?)
     }
 
     /// The log a node wrote so far (for failure messages).
@@ -514,6 +529,38 @@ impl Cluster {
             .find_map(|line| line.strip_prefix("api_id="))
             .map(str::to_string)
             .context("ctl apply printed no api_id")
+    }
+
+    /// The command line of a `ctl apply` of `definition` as API `name` through the first live
+    /// origin's address (for tests that run writers on threads of their own).
+    pub fn ctl_apply_args(
+        &self,
+        name: &str,
+        definition: &str,
+    ) -> anyhow::Result<(PathBuf, Vec<std::ffi::OsString>)> {
+        let file = self.dir.path().join(format!("def-{name}.yaml"));
+        std::fs::write(&file, definition)?;
+        let origin = self
+            .nodes
+            .values()
+            .find(|node| node.role == Role::Origin && node.child.is_some())
+            .context("no live origin")?;
+        let args = [
+            "ctl".into(),
+            "--origin".into(),
+            origin.cluster_addr.to_string().into(),
+            "--certs".into(),
+            self.certs.clone().into_os_string(),
+            "apply".into(),
+            file.into_os_string(),
+            "--api".into(),
+            name.into(),
+            "--stage".into(),
+            "prod".into(),
+        ]
+        .into_iter()
+        .collect();
+        Ok((self.binary.clone(), args))
     }
 
     /// `ctl status --json` through `origin`.

@@ -17,7 +17,8 @@ async fn the_whole_cluster_restarts_with_its_state() -> anyhow::Result<()> {
     let applied_before = cluster
         .status(leader)
         .and_then(|status| status["applied_index"].as_u64())
-        .unwrap_or(0);
+        .expect("the leader reports its applied index");
+    assert!(applied_before >= 5);
 
     let all: Vec<u64> = cluster.nodes.keys().copied().collect();
     for id in &all {
@@ -49,15 +50,16 @@ async fn the_whole_cluster_restarts_with_its_state() -> anyhow::Result<()> {
         .await?;
         assert_eq!(apis.len(), 5);
     }
-    // The edges serve again too.
+    // The edges follow the origins again: a write after the restart reaches every one.
+    cluster.apply(leader, "api-4", &generation_api(44))?;
     for edge in cluster.edges() {
         wait_for(
             WAIT,
-            &format!("edge {edge} serving after the restart"),
+            &format!("edge {edge} following after the restart"),
             || {
                 let cluster = &cluster;
                 let id = ids[4].clone();
-                async move { (cluster.edge_generation(edge, &id).await == Some(4)).then_some(()) }
+                async move { (cluster.edge_generation(edge, &id).await == Some(44)).then_some(()) }
             },
         )
         .await?;

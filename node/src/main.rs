@@ -56,16 +56,23 @@ enum ClusterCommand {
         /// Where the certificates go (must not hold a CA yet).
         #[arg(long)]
         dir: PathBuf,
-        /// A node: ID=HOST[,HOST...] (the names or IPs it is reached at; repeatable).
+        /// An origin: ID=HOST[,HOST...] (the names or IPs it is reached at; repeatable).
         #[arg(long = "node", value_name = "ID=HOSTS", value_parser = parse_node_spec, required = true)]
         nodes: Vec<(u64, Vec<String>)>,
+        /// An edge: ID=HOST[,HOST...] (repeatable). Edge certificates cannot act as origins.
+        #[arg(long = "edge", value_name = "ID=HOSTS", value_parser = parse_node_spec)]
+        edges: Vec<(u64, Vec<String>)>,
     },
     /// Issue a certificate for a node joining later, with the existing CA.
     AddNode {
         #[arg(long)]
         dir: PathBuf,
-        #[arg(long = "node", value_name = "ID=HOSTS", value_parser = parse_node_spec)]
-        node: (u64, Vec<String>),
+        /// An origin, ID=HOSTS.
+        #[arg(long = "node", value_name = "ID=HOSTS", value_parser = parse_node_spec, conflicts_with = "edge", required_unless_present = "edge")]
+        node: Option<(u64, Vec<String>)>,
+        /// An edge, ID=HOSTS.
+        #[arg(long = "edge", value_name = "ID=HOSTS", value_parser = parse_node_spec)]
+        edge: Option<(u64, Vec<String>)>,
     },
 }
 
@@ -276,11 +283,21 @@ fn run_async(
 }
 
 fn cluster(command: ClusterCommand) -> anyhow::Result<()> {
-    use portico::cluster::certs::{self, NodeCertSpec};
-    let spec = |(node_id, hosts): (u64, Vec<String>)| NodeCertSpec { node_id, hosts };
+    use portico::cluster::certs::{self, NodeCertSpec, NodeRole};
+    let spec = |role: NodeRole| {
+        move |(node_id, hosts): (u64, Vec<String>)| NodeCertSpec {
+            node_id,
+            hosts,
+            role,
+        }
+    };
     match command {
-        ClusterCommand::Init { dir, nodes } => {
-            let specs: Vec<NodeCertSpec> = nodes.into_iter().map(spec).collect();
+        ClusterCommand::Init { dir, nodes, edges } => {
+            let specs: Vec<NodeCertSpec> = nodes
+                .into_iter()
+                .map(spec(NodeRole::Origin))
+                .chain(edges.into_iter().map(spec(NodeRole::Edge)))
+                .collect();
             certs::init_cluster(&dir, &specs)?;
             println!(
                 "cluster CA and {} node certificates written to {} (admin client: admin.pem)",
@@ -288,8 +305,12 @@ fn cluster(command: ClusterCommand) -> anyhow::Result<()> {
                 dir.display()
             );
         }
-        ClusterCommand::AddNode { dir, node } => {
-            let spec = spec(node);
+        ClusterCommand::AddNode { dir, node, edge } => {
+            let spec = match (node, edge) {
+                (Some(node), _) => spec(NodeRole::Origin)(node),
+                (None, Some(edge)) => spec(NodeRole::Edge)(edge),
+                (None, None) => anyhow::bail!("name the node with --node or --edge"),
+            };
             certs::issue_node_cert(&dir, &spec)?;
             println!(
                 "certificate for node {} written to {}",
@@ -318,15 +339,8 @@ async fn ctl(args: CtlArgs) -> anyhow::Result<()> {
                 eprintln!("warning: {warning}");
             }
             println!(
-                "{} API {api:?} (id {}), deployment {} on stage {stage:?}, at index {}",
-                if applied.created {
-                    "created"
-                } else {
-                    "updated"
-                },
-                applied.api_id,
-                applied.deployment_id,
-                applied.index
+                "applied API {api:?} (id {}), deployment {} on stage {stage:?}, at index {}",
+                applied.api_id, applied.deployment_id, applied.index
             );
             println!("api_id={}", applied.api_id);
         }

@@ -23,6 +23,7 @@ fn spec(node_id: u64) -> NodeCertSpec {
     NodeCertSpec {
         node_id,
         hosts: vec!["127.0.0.1".into(), "localhost".into()],
+        role: portico::cluster::certs::NodeRole::Origin,
     }
 }
 

@@ -1,6 +1,13 @@
 //! Replicated commands, the deterministic function that applies them, and the messages nodes
 //! exchange.
 //!
+//! Compatibility rule: these enums are encoded by variant index and their structs by field
+//! order (bincode), in the Raft log, in snapshots and on the wire. A release may only *append*
+//! variants; it never reorders, removes or changes the fields of an existing one (a new shape
+//! is a new variant). `tests/wire_golden.rs` freezes the bytes of every variant, so a change
+//! that would break a running cluster's log or its older peers fails CI. A change that must
+//! break the format bumps `codec::FORMAT_VERSION` and keeps a decoder for the old one.
+//!
 //! Every change to the gateway's state is a [`Command`]. Origins agree on their order through
 //! Raft and apply them with [`apply`]; edges receive the same commands (or a snapshot) from an
 //! origin and apply them with the same function, so an edge at version V holds exactly the state
@@ -42,7 +49,10 @@ pub enum Command {
         stage_name: String,
     },
     /// `portico ctl apply`: put the definition, deploy it, and point the stage at the
-    /// deployment, in one step so no edge ever sees a stage without its deployment.
+    /// deployment, in one step so no edge ever sees a stage without its deployment. The API is
+    /// the existing one with the definition's name (the lowest id if several), else a new one
+    /// with the definition's id; applying the same `deployment_id` again changes nothing, so a
+    /// client that lost the answer can retry.
     ApplyDefinition {
         definition: ApiDefinition,
         deployment_id: String,
@@ -204,32 +214,31 @@ fn apply_inner(state: &mut GatewayState, command: &Command) -> Result<(), Refusa
             stage_variables,
             now,
         } => {
-            let api_id = definition.api.id.clone();
-            // Checked before anything changes, so a refusal leaves the state as it was.
-            if state
+            let name = &definition.api.name;
+            let api_id = state
+                .apis
+                .iter()
+                .find(|(_, api)| &api.definition.api.name == name)
+                .map(|(id, _)| id.clone())
+                .unwrap_or_else(|| definition.api.id.clone());
+            let already_deployed = state
                 .apis
                 .get(&api_id)
-                .is_some_and(|api| api.deployment(deployment_id).is_some())
-            {
-                return Err(Refusal::Conflict(format!(
-                    "deployment {deployment_id} already exists"
-                )));
+                .is_some_and(|api| api.deployment(deployment_id).is_some());
+            if !already_deployed {
+                let mut definition = definition.clone();
+                definition.api.id = api_id.clone();
+                apply_inner(state, &Command::PutApi { definition })?;
+                apply_inner(
+                    state,
+                    &Command::CreateDeployment {
+                        api_id: api_id.clone(),
+                        deployment_id: deployment_id.clone(),
+                        description: Some("portico ctl apply".to_string()),
+                        created_date: *now,
+                    },
+                )?;
             }
-            apply_inner(
-                state,
-                &Command::PutApi {
-                    definition: definition.clone(),
-                },
-            )?;
-            apply_inner(
-                state,
-                &Command::CreateDeployment {
-                    api_id: api_id.clone(),
-                    deployment_id: deployment_id.clone(),
-                    description: Some("portico ctl apply".to_string()),
-                    created_date: *now,
-                },
-            )?;
             let api = api_mut(state, &api_id)?;
             match api
                 .stages
@@ -237,8 +246,10 @@ fn apply_inner(state: &mut GatewayState, command: &Command) -> Result<(), Refusa
                 .find(|stage| &stage.stage_name == stage_name)
             {
                 Some(stage) => {
-                    stage.deployment_id = deployment_id.clone();
-                    stage.last_updated_date = *now;
+                    if &stage.deployment_id != deployment_id {
+                        stage.deployment_id = deployment_id.clone();
+                        stage.last_updated_date = *now;
+                    }
                 }
                 None => {
                     let mut stage = Stage::new(stage_name.clone(), deployment_id.clone(), *now);
@@ -304,10 +315,6 @@ pub enum NodeRequest {
     ChangeVoters {
         voters: Vec<NodeId>,
     },
-    /// Remove these nodes from the group (voters are demoted first).
-    RemoveNodes {
-        nodes: Vec<NodeId>,
-    },
     /// The APIs in the replicated state, `(id, name)`: read on the leader after confirming
     /// leadership, or with `local` from the answering origin's own state (possibly stale).
     ListApis {
@@ -318,6 +325,10 @@ pub enum NodeRequest {
         edge_id: NodeId,
         region: String,
         version: u64,
+    },
+    /// Remove these nodes from the group (voters are demoted first).
+    RemoveNodes {
+        nodes: Vec<NodeId>,
     },
 }
 
@@ -434,6 +445,34 @@ mod tests {
         assert_eq!(api.deployments.len(), 2);
         assert_eq!(api.stages[0].deployment_id, "d2");
         assert_eq!(api.stages[0].variables["k"], "v");
+    }
+
+    #[test]
+    fn apply_definition_is_keyed_by_name_and_idempotent() {
+        let mut state = GatewayState::default();
+        let apply_as = |state: &mut GatewayState, id: &str, deployment: &str, index| {
+            let command = Command::ApplyDefinition {
+                definition: definition(id, "/"),
+                deployment_id: deployment.into(),
+                stage_name: "prod".into(),
+                stage_variables: BTreeMap::new(),
+                now: 0,
+            };
+            apply(state, index, &command)
+        };
+        apply_as(&mut state, "first", "d1", 1);
+        // A second client chose another id for the same name: the existing API is updated.
+        apply_as(&mut state, "second", "d2", 2);
+        assert_eq!(state.apis.len(), 1);
+        assert_eq!(state.apis["first"].deployments.len(), 2);
+        // A retried command (same deployment id) changes nothing but the version.
+        let before = state.apis.clone();
+        assert_eq!(
+            apply_as(&mut state, "second", "d2", 3),
+            CommandOutcome::Applied
+        );
+        assert_eq!(state.apis, before);
+        assert_eq!(state.version, 3);
     }
 
     #[test]

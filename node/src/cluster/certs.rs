@@ -35,7 +35,11 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 pub const CLUSTER_SERVER_NAME: &str = "portico-cluster";
 
 const CA_COMMON_NAME: &str = "Portico cluster CA";
+/// Origins (Raft members) carry `portico://node/{id}`; edges `portico://edge/{id}`. The role is
+/// in the certificate so that an edge's key, which sits on many exposed machines, can never
+/// act as an origin (send Raft RPCs, propose writes).
 const NODE_URI_PREFIX: &str = "portico://node/";
+const EDGE_URI_PREFIX: &str = "portico://edge/";
 const ADMIN_URI: &str = "portico://admin";
 
 /// How long the CA and the certificates it issues are valid. Rotation is a re-run of `init`
@@ -51,12 +55,24 @@ const BACKDATE: Duration = Duration::from_secs(3600);
 pub struct NodeCertSpec {
     pub node_id: NodeId,
     pub hosts: Vec<String>,
+    pub role: NodeRole,
+}
+
+/// What a node certificate allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NodeRole {
+    /// A control-plane node: Raft member, serves the cluster protocol.
+    Origin,
+    /// A data-plane node: may subscribe to origins and report, nothing else.
+    Edge,
 }
 
 /// Who is at the other end of a link, as proven by its certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PeerIdentity {
+    /// An origin.
     Node(NodeId),
+    Edge(NodeId),
     Admin,
 }
 
@@ -64,6 +80,7 @@ impl fmt::Display for PeerIdentity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PeerIdentity::Node(id) => write!(f, "node {id}"),
+            PeerIdentity::Edge(id) => write!(f, "edge {id}"),
             PeerIdentity::Admin => f.write_str("admin"),
         }
     }
@@ -178,7 +195,10 @@ fn write_node_cert(
             path.display()
         );
     }
-    let (cert, key) = issue(leaf_params(Some(spec.node_id), &spec.hosts)?, issuer)?;
+    let (cert, key) = issue(
+        leaf_params(Some((spec.node_id, spec.role)), &spec.hosts)?,
+        issuer,
+    )?;
     write_private(&key_path, key.as_bytes())?;
     write_new(&cert_path, cert.as_bytes())?;
     Ok(())
@@ -223,17 +243,22 @@ fn ca_params() -> anyhow::Result<CertificateParams> {
     Ok(params)
 }
 
-/// A node's (`Some(id)`) or the admin's (`None`) certificate parameters.
-fn leaf_params(node: Option<NodeId>, hosts: &[String]) -> anyhow::Result<CertificateParams> {
+/// A node's (`Some((id, role))`) or the admin's (`None`) certificate parameters.
+fn leaf_params(
+    node: Option<(NodeId, NodeRole)>,
+    hosts: &[String],
+) -> anyhow::Result<CertificateParams> {
     let mut params = CertificateParams::default();
     let mut name = DistinguishedName::new();
     match node {
-        Some(id) => {
-            name.push(DnType::CommonName, format!("portico-node-{id}"));
+        Some((id, role)) => {
+            let (prefix, common_name) = match role {
+                NodeRole::Origin => (NODE_URI_PREFIX, format!("portico-node-{id}")),
+                NodeRole::Edge => (EDGE_URI_PREFIX, format!("portico-edge-{id}")),
+            };
+            name.push(DnType::CommonName, common_name);
             params.subject_alt_names.push(SanType::URI(
-                format!("{NODE_URI_PREFIX}{id}")
-                    .try_into()
-                    .context("node URI")?,
+                format!("{prefix}{id}").try_into().context("node URI")?,
             ));
             params.subject_alt_names.push(SanType::DnsName(
                 CLUSTER_SERVER_NAME.try_into().context("cluster name")?,
@@ -403,7 +428,12 @@ fn parse_identity_uri(uri: &[u8]) -> Option<PeerIdentity> {
     if uri == ADMIN_URI {
         return Some(PeerIdentity::Admin);
     }
-    let id = uri.strip_prefix(NODE_URI_PREFIX)?;
+    let (id, make): (&str, fn(NodeId) -> PeerIdentity) =
+        if let Some(id) = uri.strip_prefix(NODE_URI_PREFIX) {
+            (id, PeerIdentity::Node)
+        } else {
+            (uri.strip_prefix(EDGE_URI_PREFIX)?, PeerIdentity::Edge)
+        };
     // Only canonical decimal: no sign, no leading zeros, so each id has one spelling.
     if id.is_empty()
         || !id.bytes().all(|b| b.is_ascii_digit())
@@ -411,7 +441,7 @@ fn parse_identity_uri(uri: &[u8]) -> Option<PeerIdentity> {
     {
         return None;
     }
-    id.parse().ok().map(PeerIdentity::Node)
+    id.parse().ok().map(make)
 }
 
 /// The `uniformResourceIdentifier` entries of the subjectAltName extension, following
@@ -525,16 +555,35 @@ impl<'a> Der<'a> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn edge_certificates_carry_the_edge_role() {
+        let key = KeyPair::generate().unwrap();
+        let issuer = Issuer::new(ca_params().unwrap(), KeyPair::generate().unwrap());
+        let cert = leaf_params(Some((21, NodeRole::Edge)), &[])
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        assert_eq!(identity_of(cert.der()), Some(PeerIdentity::Edge(21)));
+        assert_eq!(
+            parse_identity_uri(b"portico://edge/3"),
+            Some(PeerIdentity::Edge(3))
+        );
+        assert_eq!(parse_identity_uri(b"portico://edge/03"), None);
+    }
+
     fn leaf(node: Option<NodeId>) -> CertificateDer<'static> {
         let key = KeyPair::generate().unwrap();
         let ca = ca_params().unwrap();
         let issuer = Issuer::new(ca, KeyPair::generate().unwrap());
-        leaf_params(node, &["10.0.0.1".into(), "node.example".into()])
-            .unwrap()
-            .signed_by(&key, &issuer)
-            .unwrap()
-            .der()
-            .clone()
+        leaf_params(
+            node.map(|id| (id, NodeRole::Origin)),
+            &["10.0.0.1".into(), "node.example".into()],
+        )
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap()
+        .der()
+        .clone()
     }
 
     #[test]

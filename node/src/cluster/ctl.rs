@@ -18,6 +18,15 @@ use super::transport::Transport;
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(20);
 const MAX_REDIRECTS: usize = 3;
+const APPLY_ATTEMPTS: usize = 3;
+
+/// Whether a failed write may nevertheless have been committed.
+fn is_outcome_unknown(error: &anyhow::Error) -> bool {
+    let text = format!("{error:#}");
+    text.contains("outcome is unknown")
+        || text.contains("timed out")
+        || text.contains("unreachable")
+}
 
 /// A connection to one origin.
 #[derive(Debug)]
@@ -103,8 +112,10 @@ impl Ctl {
         }
     }
 
-    /// `ctl apply`: imports `file`, deploys it and points `stage` at the deployment. An API
-    /// named `api_name` is updated in place; otherwise one is created.
+    /// `ctl apply`: imports `file`, deploys it and points `stage` at the deployment. The API
+    /// named `api_name` is updated in place; otherwise one is created. The write is idempotent
+    /// (the state resolves the name, and the deployment id is fixed here), so an attempt whose
+    /// outcome is unknown (a timeout, a lost connection) is retried as it is.
     pub async fn apply(
         &self,
         file: &Path,
@@ -115,31 +126,46 @@ impl Ctl {
         crate::dev::validate_stage_name(stage).map_err(anyhow::Error::msg)?;
         let text =
             std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-        let existing = self
+        let now = crate::time::epoch_seconds(SystemTime::now());
+        let name = file.display().to_string();
+        let imported = crate::openapi::import(
+            &name,
+            &text,
+            &crate::ids::new_id(),
+            now,
+            &mut crate::ids::new_id,
+        )?;
+        let mut definition: ApiDefinition = imported.definition;
+        definition.api.name = api_name.to_string();
+        let deployment_id = crate::ids::new_id();
+        let command = Command::ApplyDefinition {
+            definition,
+            deployment_id: deployment_id.clone(),
+            stage_name: stage.to_string(),
+            stage_variables,
+            now,
+        };
+        let mut attempt = 0;
+        let index = loop {
+            attempt += 1;
+            match self.write(command.clone()).await {
+                Ok(index) => break index,
+                Err(error) if attempt < APPLY_ATTEMPTS && is_outcome_unknown(&error) => {
+                    tracing::debug!(%error, "retrying an apply whose outcome is unknown");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(error) => return Err(error),
+            }
+        };
+        let api_id = self
             .list_apis(false)
             .await?
             .into_iter()
             .find(|(_, name)| name == api_name)
-            .map(|(id, _)| id);
-        let api_id = existing.clone().unwrap_or_else(crate::ids::new_id);
-        let now = crate::time::epoch_seconds(SystemTime::now());
-        let name = file.display().to_string();
-        let imported = crate::openapi::import(&name, &text, &api_id, now, &mut crate::ids::new_id)?;
-        let mut definition: ApiDefinition = imported.definition;
-        definition.api.name = api_name.to_string();
-        let deployment_id = crate::ids::new_id();
-        let index = self
-            .write(Command::ApplyDefinition {
-                definition,
-                deployment_id: deployment_id.clone(),
-                stage_name: stage.to_string(),
-                stage_variables,
-                now,
-            })
-            .await?;
+            .map(|(id, _)| id)
+            .context("the applied API is not in the state")?;
         Ok(Applied {
             api_id,
-            created: existing.is_none(),
             deployment_id,
             index,
             warnings: imported
@@ -187,7 +213,6 @@ impl Ctl {
 #[derive(Debug, Clone)]
 pub struct Applied {
     pub api_id: String,
-    pub created: bool,
     pub deployment_id: String,
     pub index: u64,
     pub warnings: Vec<String>,

@@ -19,7 +19,7 @@ use anyhow::Context as _;
 use portico_proto::GatewayState;
 use portico_proto::cluster::{NodeRequest, Subscribe};
 
-use super::certs::ClusterTls;
+use super::certs::{ClusterTls, PeerIdentity};
 use super::config::{EdgeConfig, Peer};
 use super::follow::{self, Applied};
 use super::transport::Transport;
@@ -31,6 +31,9 @@ use crate::pipeline::Gateway;
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// An edge re-reports its version at least this often while updates flow, so `ctl status`
+/// can tell a quiet edge from a gone one by `last seen`.
+const REPORT_EVERY: Duration = Duration::from_secs(10);
 
 /// A running edge.
 #[derive(Debug)]
@@ -43,17 +46,29 @@ pub struct EdgeNode {
     listeners: Vec<Listener>,
     shutdown: Shutdown,
     sync: tokio::task::JoinHandle<()>,
+    reporter: tokio::task::JoinHandle<()>,
     transport: Transport,
 }
 
 impl EdgeNode {
     pub async fn start(config: EdgeConfig) -> anyhow::Result<EdgeNode> {
         let tls = ClusterTls::load(&config.tls.ca, &config.tls.cert, &config.tls.key)?;
+        anyhow::ensure!(
+            tls.identity == PeerIdentity::Edge(config.node_id),
+            "{}: the certificate is for {}, but the config says edge {}",
+            config.tls.cert.display(),
+            tls.identity,
+            config.node_id
+        );
         let transport = Transport::bind(config.listen_cluster, &tls)?;
 
         // Static stability: serve the last state we had before talking to anyone.
         let state = follow::load_state(&config.data_dir)?.unwrap_or_default();
-        let snapshot = compile::compile(&state, false).context("compiling the persisted state")?;
+        // What does not compile is logged and left out; the edge starts regardless.
+        let (snapshot, errors) = compile::compile_lenient(&state, false);
+        for error in &errors {
+            tracing::error!(%error, "a persisted API does not compile; not serving it");
+        }
         let version = Arc::new(AtomicU64::new(state.version));
         if state.version > 0 {
             tracing::info!(version = state.version, "serving the persisted state");
@@ -102,8 +117,17 @@ impl EdgeNode {
             listeners.push(listener);
         }
 
+        let following = Arc::new(std::sync::Mutex::new(None));
+        let reporter = tokio::spawn(report_periodically(
+            transport.clone(),
+            following.clone(),
+            config.node_id,
+            config.region.clone(),
+            version.clone(),
+        ));
         let sync = tokio::spawn(follow_origins(
             transport.clone(),
+            following,
             ordered_origins(&config),
             config.node_id,
             config.region.clone(),
@@ -120,12 +144,14 @@ impl EdgeNode {
             listeners,
             shutdown,
             sync,
+            reporter,
             transport,
         })
     }
 
     pub async fn shutdown(self) {
         self.sync.abort();
+        self.reporter.abort();
         self.shutdown.trigger();
         for listener in self.listeners {
             listener.stopped().await;
@@ -141,9 +167,35 @@ fn ordered_origins(config: &EdgeConfig) -> Vec<Peer> {
     origins
 }
 
+/// Re-reports the served version every [`REPORT_EVERY`] to the origin being followed, so
+/// `ctl status` tells a quiet edge (recent `last seen`) from a gone one.
+async fn report_periodically(
+    transport: Transport,
+    following: Arc<std::sync::Mutex<Option<Peer>>>,
+    edge_id: u64,
+    region: String,
+    version: Arc<AtomicU64>,
+) {
+    let mut tick = tokio::time::interval(REPORT_EVERY);
+    loop {
+        tick.tick().await;
+        let origin = following.lock().ok().and_then(|current| current.clone());
+        if let Some(origin) = origin {
+            report(
+                &transport,
+                &origin,
+                edge_id,
+                &region,
+                version.load(Ordering::Acquire),
+            );
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn follow_origins(
     transport: Transport,
+    following: Arc<std::sync::Mutex<Option<Peer>>>,
     origins: Vec<Peer>,
     edge_id: u64,
     region: String,
@@ -173,6 +225,9 @@ async fn follow_origins(
             tracing::info!(origin = origin.node_id, region = %origin.region, "following origin");
             backoff = BACKOFF_MIN;
             let mut reported = None;
+            if let Ok(mut current) = following.lock() {
+                *current = Some(origin.clone());
+            }
             while let Some(update) = updates.recv().await {
                 let update = match update {
                     Ok(update) => update,
@@ -208,8 +263,8 @@ async fn follow_origins(
 }
 
 /// Compiles on the blocking pool (never on the request path's workers), swaps the snapshot in,
-/// and persists the state. A state that does not compile is not served; the previous snapshot
-/// stays. The state always comes back, even if compiling panics.
+/// and persists the state. An API that does not compile is left out (and logged); the others
+/// are served. The state always comes back, even if compiling panics.
 async fn publish(
     state: GatewayState,
     gateway: &Arc<Gateway>,
@@ -219,16 +274,23 @@ async fn publish(
     let gateway = gateway.clone();
     let work = tokio::task::spawn_blocking(move || {
         let compiled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            compile::compile(&state, false)
+            compile::compile_lenient(&state, false)
         }));
         match compiled {
-            Ok(Ok(snapshot)) => gateway.swap(snapshot),
-            Ok(Err(error)) => tracing::error!(
+            Ok((snapshot, errors)) => {
+                for error in &errors {
+                    tracing::error!(
+                        version = state.version,
+                        %error,
+                        "an API does not compile; not serving it"
+                    );
+                }
+                gateway.swap(snapshot);
+            }
+            Err(_) => tracing::error!(
                 version = state.version,
-                %error,
-                "cannot compile; keeping the previous snapshot"
+                "compiling panicked; keeping the previous snapshot"
             ),
-            Err(_) => tracing::error!(version = state.version, "compiling panicked"),
         }
         if let Err(error) = follow::save_state(&data_dir, &state) {
             tracing::error!(%error, "cannot persist the state");

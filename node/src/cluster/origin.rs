@@ -28,8 +28,12 @@ use super::raft::state_machine::{AppliedEvent, StateMachineHandle};
 use super::raft::{RaftNode, WriteError};
 use super::transport::{Handler, Reply, Transport, TransportError};
 
-const FORWARD_TIMEOUT: Duration = Duration::from_secs(8);
+/// A leader gets this long to commit; a forwarding follower waits longer than that plus a
+/// round trip, so a slow commit is reported as such and not as a failed forward.
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(8);
+/// Edge reports older than this are forgotten (edges report every few seconds while alive).
+const EDGE_REPORT_TTL: Duration = Duration::from_secs(3600);
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(12);
 const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
 /// Updates queued per subscribed edge before the stream applies back-pressure.
 const EDGE_QUEUE: usize = 64;
@@ -115,6 +119,13 @@ struct OriginHandler(Arc<Inner>);
 impl OriginNode {
     pub async fn start(config: OriginConfig) -> anyhow::Result<OriginNode> {
         let tls = ClusterTls::load(&config.tls.ca, &config.tls.cert, &config.tls.key)?;
+        anyhow::ensure!(
+            tls.identity == PeerIdentity::Node(config.node_id),
+            "{}: the certificate is for {}, but the config says origin {}",
+            config.tls.cert.display(),
+            tls.identity,
+            config.node_id
+        );
         let transport = Transport::bind(config.listen, &tls)?;
         let routes: HashMap<NodeId, SocketAddr> = config
             .peers
@@ -198,28 +209,32 @@ fn response(value: NodeResponse) -> Reply {
 }
 
 impl Inner {
-    /// Whether node `id` may act as an origin towards this one: a member of the Raft group, a
-    /// configured peer, or anyone while this node has no membership yet (a new node being
-    /// bootstrapped or added as a learner learns its membership from the leader's RPCs).
+    /// Whether origin `id` may act as a Raft peer of this one: a member of the group, or
+    /// anyone holding an origin certificate while this node has no membership yet (a node
+    /// being bootstrapped, or added as a learner, learns its membership from the leader).
     fn is_member(&self, id: NodeId) -> bool {
-        if self.routes.contains_key(&id) {
-            return true;
-        }
         let members = self.raft.status().members;
         members.is_empty() || members.iter().any(|member| member.node_id == id)
     }
 
     fn leader_hint(&self, leader_id: Option<u64>, leader_addr: Option<String>) -> NodeResponse {
+        let leader_addr = leader_addr.or_else(|| {
+            leader_id
+                .and_then(|id| self.routes.get(&id))
+                .map(ToString::to_string)
+        });
         NodeResponse::NotLeader {
             leader: leader_id.zip(leader_addr),
         }
     }
 
     async fn dispatch(&self, peer: PeerIdentity, request: NodeRequest) -> Reply {
+        // Who may do what follows from the caller's certificate: the admin administers, member
+        // origins replicate (and forward admin requests), edges only subscribe and report.
         let admin = matches!(peer, PeerIdentity::Admin);
         let member = match peer {
             PeerIdentity::Node(id) => self.is_member(id),
-            PeerIdentity::Admin => false,
+            PeerIdentity::Edge(_) | PeerIdentity::Admin => false,
         };
         match request {
             NodeRequest::Raft { rpc, payload } => {
@@ -245,11 +260,19 @@ impl Inner {
                 Reply::Stream(stream_updates(self.raft.state_machine.clone()))
             }
             NodeRequest::EdgeReport {
-                edge_id,
+                edge_id: _,
                 region,
                 version,
             } => {
+                // Keyed by the certificate, not by what the message claims.
+                let PeerIdentity::Edge(edge_id) = peer else {
+                    return response(NodeResponse::Error(
+                        "reports are accepted from edge certificates only".into(),
+                    ));
+                };
                 if let Ok(mut edges) = self.edges.lock() {
+                    // Bounded: entries not refreshed for an hour are dropped.
+                    edges.retain(|_, seen| seen.at.elapsed() < EDGE_REPORT_TTL);
                     edges.insert(
                         edge_id,
                         EdgeSeen {
@@ -301,31 +324,52 @@ impl Inner {
                 if !admin {
                     return response(NodeResponse::Error("admin only".into()));
                 }
+                let request = NodeRequest::AddLearner {
+                    node_id,
+                    addr: addr.clone(),
+                };
                 response(match self.raft.add_learner(node_id, addr).await {
                     Ok(_) => NodeResponse::Done,
-                    Err(error) => self.write_error(error),
+                    Err(error) => self.forward_or_fail(request, error).await,
                 })
             }
             NodeRequest::RemoveNodes { nodes } => {
                 if !admin {
                     return response(NodeResponse::Error("admin only".into()));
                 }
+                let request = NodeRequest::RemoveNodes {
+                    nodes: nodes.clone(),
+                };
                 let nodes: BTreeSet<u64> = nodes.into_iter().collect();
                 response(match self.raft.remove_nodes(nodes).await {
                     Ok(_) => NodeResponse::Done,
-                    Err(error) => self.write_error(error),
+                    Err(error) => self.forward_or_fail(request, error).await,
                 })
             }
             NodeRequest::ChangeVoters { voters } => {
                 if !admin {
                     return response(NodeResponse::Error("admin only".into()));
                 }
+                let request = NodeRequest::ChangeVoters {
+                    voters: voters.clone(),
+                };
                 let voters: BTreeSet<u64> = voters.into_iter().collect();
                 response(match self.raft.change_voters(voters).await {
                     Ok(_) => NodeResponse::Done,
-                    Err(error) => self.write_error(error),
+                    Err(error) => self.forward_or_fail(request, error).await,
                 })
             }
+        }
+    }
+
+    /// An admin request this node could not do because it is not the leader goes to the leader.
+    async fn forward_or_fail(&self, request: NodeRequest, error: WriteError) -> NodeResponse {
+        match error {
+            WriteError::ForwardToLeader {
+                leader_id,
+                leader_addr,
+            } => self.forward(request, true, leader_id, leader_addr).await,
+            other => self.write_error(other),
         }
     }
 
@@ -356,7 +400,7 @@ impl Inner {
             Ok(written) => written,
             Err(_) => {
                 return NodeResponse::Error(format!(
-                    "the write was not committed within {} s: this origin cannot reach a majority of the voters",
+                    "the write was not committed within {} s, so its outcome is unknown (retrying the same request is safe): this origin may not reach a majority of the voters",
                     COMMIT_TIMEOUT.as_secs()
                 ));
             }
@@ -389,9 +433,15 @@ impl Inner {
         leader_id: Option<NodeId>,
         leader_addr: Option<String>,
     ) -> NodeResponse {
-        let Some(leader_id) = leader_id.filter(|id| may_forward && *id != self.node_id) else {
-            return self.leader_hint(leader_id, leader_addr);
+        let Some(leader_id) = leader_id else {
+            return NodeResponse::Error(
+                "no leader is known to this origin: it may be cut off from a majority of the voters, or an election is in progress; retry"
+                    .to_string(),
+            );
         };
+        if !may_forward || leader_id == self.node_id {
+            return self.leader_hint(Some(leader_id), leader_addr);
+        }
         let route = self
             .routes
             .get(&leader_id)
@@ -400,12 +450,30 @@ impl Inner {
         let Some(route) = route else {
             return self.leader_hint(Some(leader_id), leader_addr);
         };
-        match self.transport.call(route, &request, FORWARD_TIMEOUT).await {
+        let answer = match self.transport.call(route, &request, FORWARD_TIMEOUT).await {
             Ok(answer) => answer,
-            Err(error) => NodeResponse::Error(format!(
-                "forwarding to the leader (node {leader_id}) failed: {error}; this origin may be cut off from it"
-            )),
+            Err(error) => {
+                return NodeResponse::Error(format!(
+                    "forwarding to the leader (node {leader_id}) failed: {error}; this origin may be cut off from it"
+                ));
+            }
+        };
+        // The leader moved while the request travelled: follow it once more, by our own route.
+        if let NodeResponse::NotLeader {
+            leader: Some((next, _)),
+        } = &answer
+            && *next != leader_id
+            && *next != self.node_id
+            && let Some(route) = self.routes.get(next)
+        {
+            return match self.transport.call(*route, &request, FORWARD_TIMEOUT).await {
+                Ok(answer) => answer,
+                Err(error) => NodeResponse::Error(format!(
+                    "forwarding to the new leader (node {next}) failed: {error}"
+                )),
+            };
         }
+        answer
     }
 
     /// This origin's view, plus (for the admin) the edges the other origins know of.

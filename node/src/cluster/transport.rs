@@ -48,8 +48,10 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;
 
 /// Close after this long without any packet; keep-alives keep healthy idle links open. Longer
 /// than any election timeout, so a link is not torn down while Raft still counts on it.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-const KEEP_ALIVE: Duration = Duration::from_secs(5);
+/// A peer that says nothing for this long is gone (keep-alives flow every `KEEP_ALIVE`); it
+/// bounds how long a Raft RPC or an edge subscription can sit on a dead path.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+const KEEP_ALIVE: Duration = Duration::from_secs(2);
 
 /// Per-stream and per-connection flow-control windows, sized so that a snapshot moves at a
 /// useful rate over a 100 ms RTT (window / RTT ≈ 80 MB/s per stream).
@@ -130,18 +132,23 @@ impl Transport {
     /// called within a tokio runtime.
     pub fn bind(addr: SocketAddr, tls: &ClusterTls) -> anyhow::Result<Transport> {
         let transport = Arc::new(transport_config());
+        // Only origins accept links; edges and the admin only dial.
         let serving = matches!(tls.identity, PeerIdentity::Node(_));
-        let mut endpoint = if serving {
+        let server = if serving {
             let mut server = quinn::ServerConfig::with_crypto(Arc::new(
                 QuicServerConfig::try_from(server_tls(tls)?)
                     .context("TLS config unusable for QUIC")?,
             ));
             server.transport_config(transport.clone());
-            quinn::Endpoint::server(server, addr)
+            Some(server)
         } else {
-            quinn::Endpoint::client(addr)
-        }
-        .with_context(|| format!("binding the cluster endpoint on {addr}"))?;
+            None
+        };
+        let socket = std::net::UdpSocket::bind(addr)
+            .with_context(|| format!("binding the cluster endpoint on {addr}"))?;
+        let runtime = quinn::default_runtime().context("no async runtime for QUIC")?;
+        let mut endpoint = quinn::Endpoint::new(endpoint_config(tls), server, socket, runtime)
+            .with_context(|| format!("binding the cluster endpoint on {addr}"))?;
         let mut client = quinn::ClientConfig::new(Arc::new(
             QuicClientConfig::try_from(client_tls(tls)?).context("TLS config unusable for QUIC")?,
         ));
@@ -193,7 +200,28 @@ impl Transport {
             }
         })
         .await
-        .map_err(|_| TransportError::Timeout)?
+        .map_err(|_| {
+            // The peer may be gone without a word (kill -9, a cut link): do not keep sending
+            // the next call into the same connection.
+            self.evict(addr);
+            TransportError::Timeout
+        })?
+    }
+
+    /// Drops (and closes) the cached connection to `addr`.
+    fn evict(&self, addr: SocketAddr) {
+        let slot = self
+            .inner
+            .connections
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(&addr);
+        if let Some(slot) = slot
+            && let Ok(slot) = slot.try_lock()
+            && let Some(connection) = slot.as_ref()
+        {
+            connection.close(CODE_ENDPOINT_CLOSED.into(), b"timed out");
+        }
     }
 
     /// Sends `Subscribe` on a new bi stream and returns a receiver of updates read from it (ends
@@ -222,7 +250,10 @@ impl Transport {
             }
         })
         .await
-        .map_err(|_| TransportError::Timeout)??;
+        .map_err(|_| {
+            self.evict(addr);
+            TransportError::Timeout
+        })??;
 
         let (tx, rx) = mpsc::channel(SUBSCRIBE_BUFFER);
         tokio::spawn(async move {
@@ -295,6 +326,19 @@ impl Transport {
         *slot = Some(connection.clone());
         Ok(connection)
     }
+}
+
+/// A stateless-reset key derived from the node's private key, so it is the same across
+/// restarts: when a node is killed and restarted, the first packet a peer sends on its old
+/// connection is answered with a reset and the peer re-dials at once, instead of waiting out
+/// the idle timeout on a connection nobody holds any more.
+fn endpoint_config(tls: &ClusterTls) -> quinn::EndpointConfig {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    context.update(b"portico quic stateless reset v1");
+    context.update(tls.key.secret_der());
+    let derived = context.finish();
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, derived.as_ref());
+    quinn::EndpointConfig::new(Arc::new(key))
 }
 
 fn transport_config() -> quinn::TransportConfig {

@@ -339,23 +339,40 @@ pub enum CompileError {
     },
 }
 
-/// Compiles the whole state. With `any_host`, a state holding exactly one API serves it on
-/// every Host (the `dev` embedding).
+/// Compiles the whole state, refusing it if any stage does not compile (`dev`, `validate`).
+/// With `any_host`, a state holding exactly one API serves it on every Host (the `dev`
+/// embedding).
 pub fn compile(state: &GatewayState, any_host: bool) -> Result<Snapshot, CompileError> {
+    let (snapshot, mut errors) = compile_lenient(state, any_host);
+    match errors.is_empty() {
+        true => Ok(snapshot),
+        false => Err(errors.swap_remove(0)),
+    }
+}
+
+/// Compiles every stage that can be compiled and reports the others. An edge serves what it
+/// can: one API with a broken deployment must not take every other API down with it.
+pub fn compile_lenient(state: &GatewayState, any_host: bool) -> (Snapshot, Vec<CompileError>) {
     let mut apis = HashMap::new();
+    let mut errors = Vec::new();
     for (api_id, api_state) in &state.apis {
         let api_id_shared: Arc<str> = Arc::from(api_id.as_str());
         let mut stages = HashMap::new();
         for stage in &api_state.stages {
-            let deployment = api_state.deployment(&stage.deployment_id).ok_or_else(|| {
-                CompileError::MissingDeployment {
+            let Some(deployment) = api_state.deployment(&stage.deployment_id) else {
+                errors.push(CompileError::MissingDeployment {
                     api_id: api_id.clone(),
                     stage: stage.stage_name.clone(),
                     deployment_id: stage.deployment_id.clone(),
+                });
+                continue;
+            };
+            match compile_stage(&api_id_shared, stage, &deployment.definition) {
+                Ok(compiled) => {
+                    stages.insert(stage.stage_name.clone(), Arc::new(compiled));
                 }
-            })?;
-            let compiled = compile_stage(&api_id_shared, stage, &deployment.definition)?;
-            stages.insert(stage.stage_name.clone(), Arc::new(compiled));
+                Err(error) => errors.push(error),
+            }
         }
         apis.insert(
             api_id.clone(),
@@ -371,11 +388,12 @@ pub fn compile(state: &GatewayState, any_host: bool) -> Result<Snapshot, Compile
     } else {
         None
     };
-    Ok(Snapshot {
+    let snapshot = Snapshot {
         version: state.version,
         apis,
         default_api,
-    })
+    };
+    (snapshot, errors)
 }
 
 /// Compiles one stage of one deployment.

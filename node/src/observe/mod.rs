@@ -60,8 +60,11 @@ pub fn init_logging() {
         .with_target(false)
         .with_writer(std::io::stdout)
         .with_filter(Targets::new().with_target(ACCESS_TARGET, tracing::Level::INFO));
+    use std::io::IsTerminal as _;
     let diagnostics = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never in files or journald.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_filter(filter_fn(|metadata| metadata.target() != ACCESS_TARGET))
         .with_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")));
     let _ = tracing_subscriber::registry()
