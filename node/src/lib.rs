@@ -6,6 +6,7 @@
 //! access log. `config` feeds the data path and never imports from it.
 
 pub mod accept;
+pub mod admin;
 pub mod body;
 pub mod cluster;
 pub mod config;
