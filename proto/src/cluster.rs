@@ -61,6 +61,9 @@ pub enum Command {
         stage_variables: StringMap,
         now: i64,
     },
+    /// A management-API write (see [`crate::admin`]). Appended last: variants are encoded by
+    /// position.
+    Admin(crate::admin::AdminOp),
 }
 
 /// What applying a command produced.
@@ -259,6 +262,7 @@ fn apply_inner(state: &mut GatewayState, command: &Command) -> Result<(), Refusa
             }
             Ok(())
         }
+        Command::Admin(op) => crate::admin::apply(state, op),
     }
 }
 
