@@ -20,6 +20,22 @@ pub fn empty() -> Body {
     Empty::new().map_err(|never| match never {}).boxed_unsync()
 }
 
+/// Boxes a request body as received. Spelled out for `Incoming` (rather than through
+/// [`boxed`]) because the generic `Into` conversion defeats rustc's `Send` inference for the
+/// connection futures that hold it.
+pub fn incoming(body: hyper::body::Incoming) -> Body {
+    body.map_err(|error| -> BoxError { Box::new(error) })
+        .boxed_unsync()
+}
+
+/// Bounds a body to `limit` bytes; past it, the body fails with
+/// [`http_body_util::LengthLimitError`].
+pub fn limited(body: Body, limit: usize) -> Body {
+    http_body_util::Limited::new(body, limit)
+        .map_err(|error: BoxError| error)
+        .boxed_unsync()
+}
+
 /// Boxes any body whose errors convert into [`BoxError`].
 pub fn boxed<B>(body: B) -> Body
 where

@@ -110,7 +110,9 @@ impl Gateway {
                         received_at,
                     };
                     let integration_started = Instant::now();
-                    let outcome = integrate::invoke(&self.integrations, &view, body).await;
+                    let outcome =
+                        integrate::invoke(&self.integrations, &view, crate::body::incoming(body))
+                            .await;
                     integration_latency_ms =
                         Some(integration_started.elapsed().as_secs_f64() * 1000.0);
                     (outcome, Some(routed))

@@ -11,7 +11,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response};
-use hyper::body::Incoming;
 
 use super::params::{self, Mapped};
 use super::{Failure, Integrations, MAX_REQUEST_BODY_BYTES, RequestView};
@@ -77,7 +76,7 @@ pub async fn invoke(
     integrations: &Integrations,
     integration: &HttpIntegration,
     view: &RequestView<'_>,
-    body: Incoming,
+    body: Body,
 ) -> Result<Response<Body>, Failure> {
     if integration.proxy {
         proxy(integrations, integration, view, body).await
@@ -132,7 +131,7 @@ async fn send(
     integration: &HttpIntegration,
     request: Request<Body>,
     deadline: tokio::time::Instant,
-) -> Result<Response<Incoming>, Failure> {
+) -> Result<Response<hyper::body::Incoming>, Failure> {
     let uri = request.uri().clone();
     let pool = integrations
         .client
@@ -178,7 +177,7 @@ async fn proxy(
     integrations: &Integrations,
     integration: &HttpIntegration,
     view: &RequestView<'_>,
-    body: Incoming,
+    body: Body,
 ) -> Result<Response<Body>, Failure> {
     let query = if integration.parameters.is_empty() {
         Vec::new()
@@ -195,10 +194,7 @@ async fn proxy(
     add_gateway_headers(&mut headers, view);
     apply_mapped_headers(&mut headers, &mapped);
 
-    let mut request = Request::new(body::boxed(http_body_util::Limited::new(
-        body,
-        MAX_REQUEST_BODY_BYTES,
-    )));
+    let mut request = Request::new(body::limited(body, MAX_REQUEST_BODY_BYTES));
     *request.method_mut() = backend_method(integration, view);
     *request.uri_mut() = uri;
     *request.headers_mut() = headers;
@@ -252,7 +248,7 @@ async fn non_proxy(
     integrations: &Integrations,
     integration: &HttpIntegration,
     view: &RequestView<'_>,
-    body: Incoming,
+    body: Body,
 ) -> Result<Response<Body>, Failure> {
     let body = super::read_body(body).await?;
     let query = params::parse_query(view.query);

@@ -11,7 +11,6 @@ use base64::Engine as _;
 use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
@@ -280,7 +279,7 @@ pub async fn invoke(
     integrations: &Integrations,
     integration: &LambdaIntegration,
     view: &RequestView<'_>,
-    body: Incoming,
+    body: Body,
 ) -> Result<Response<Body>, Failure> {
     let body = super::read_body(body).await?;
     let mut function = String::new();

@@ -6,7 +6,6 @@
 
 use bytes::Bytes;
 use http::{HeaderMap, Response};
-use hyper::body::Incoming;
 
 use super::{Failure, RequestView};
 use crate::body::Body;
@@ -16,7 +15,7 @@ use crate::respond::GatewayError;
 pub async fn invoke(
     integration: &MockIntegration,
     view: &RequestView<'_>,
-    body: Incoming,
+    body: Body,
 ) -> Result<Response<Body>, Failure> {
     // The body only matters for passthrough; read it so the connection stays reusable.
     let body = super::read_body(body).await?;

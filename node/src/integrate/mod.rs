@@ -17,7 +17,6 @@ use std::net::IpAddr;
 use std::time::SystemTime;
 
 use ::http::request::Parts;
-use hyper::body::Incoming;
 
 use crate::body::Body;
 use crate::config::compile::{CompiledIntegration, CompiledMethod, CompiledStage};
@@ -138,7 +137,7 @@ impl RequestView<'_> {
 pub async fn invoke(
     integrations: &Integrations,
     view: &RequestView<'_>,
-    body: Incoming,
+    body: Body,
 ) -> Result<::http::Response<Body>, Failure> {
     match &view.method().integration {
         Err(reason) => Err(Failure::new(GatewayError::ApiConfiguration, reason.clone())),
@@ -153,9 +152,9 @@ pub async fn invoke(
 }
 
 /// Reads the whole request body, refusing more than the payload limit.
-pub async fn read_body(body: Incoming) -> Result<bytes::Bytes, Failure> {
+pub async fn read_body(body: Body) -> Result<bytes::Bytes, Failure> {
     use http_body_util::BodyExt;
-    match http_body_util::Limited::new(body, MAX_REQUEST_BODY_BYTES)
+    match crate::body::limited(body, MAX_REQUEST_BODY_BYTES)
         .collect()
         .await
     {
