@@ -187,6 +187,11 @@ struct DevArgs {
     /// Seconds SIGTERM waits for in-flight requests.
     #[arg(long, default_value_t = 30)]
     drain_seconds: u64,
+    /// Serve the management API (Amazon API Gateway's control plane, HTTPS) on this address.
+    /// Its key comes from PORTICO_ADMIN_ACCESS_KEY_ID / PORTICO_ADMIN_SECRET_ACCESS_KEY, or is
+    /// generated and printed.
+    #[arg(long, value_name = "ADDR")]
+    admin: Option<SocketAddr>,
 }
 
 #[derive(Clone, Debug)]
@@ -434,6 +439,17 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
     };
     options.ca_file = args.ca_file;
     options.drain_timeout = Duration::from_secs(args.drain_seconds);
+    options.admin = args.admin;
+    options.admin_credentials = match (
+        std::env::var("PORTICO_ADMIN_ACCESS_KEY_ID"),
+        std::env::var("PORTICO_ADMIN_SECRET_ACCESS_KEY"),
+    ) {
+        (Ok(id), Ok(secret)) if !id.is_empty() && !secret.is_empty() => Some((id, secret)),
+        (Ok(_), Err(_)) | (Err(_), Ok(_)) => anyhow::bail!(
+            "set both PORTICO_ADMIN_ACCESS_KEY_ID and PORTICO_ADMIN_SECRET_ACCESS_KEY, or neither"
+        ),
+        _ => None,
+    };
     anyhow::ensure!(
         options.http.is_some() || options.https.is_some(),
         "--http and --https are both off: nothing to serve"
@@ -458,6 +474,16 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
         for (verb, path, kind) in &node.routes {
             println!("  {verb:<7} {base}{path}  ({kind})");
         }
+    }
+    if let (Some(addr), Some(key_id)) = (node.admin_addr, &node.admin_access_key_id) {
+        println!("Management API (service apigateway, SigV4, any region): https://{addr}");
+        println!("  access key id: {key_id}");
+        if let Some(secret) = &node.admin_generated_secret {
+            println!("  secret access key: {secret}   (generated; set PORTICO_ADMIN_* to choose)");
+        }
+        println!(
+            "  aws apigateway get-rest-apis --endpoint-url https://{addr} --no-verify-ssl --region us-east-1"
+        );
     }
     println!("Stop with Ctrl-C (in-flight requests are drained).");
 

@@ -64,6 +64,11 @@ pub enum Command {
     /// A management-API write (see [`crate::admin`]). Appended last: variants are encoded by
     /// position.
     Admin(crate::admin::AdminOp),
+    /// Adds (or replaces) a management API access key.
+    PutAdminKey(crate::model::AdminKey),
+    DeleteAdminKey {
+        access_key_id: String,
+    },
 }
 
 /// What applying a command produced.
@@ -263,6 +268,17 @@ fn apply_inner(state: &mut GatewayState, command: &Command) -> Result<(), Refusa
             Ok(())
         }
         Command::Admin(op) => crate::admin::apply(state, op),
+        Command::PutAdminKey(key) => {
+            state
+                .admin_keys
+                .insert(key.access_key_id.clone(), key.clone());
+            Ok(())
+        }
+        Command::DeleteAdminKey { access_key_id } => state
+            .admin_keys
+            .remove(access_key_id)
+            .map(|_| ())
+            .ok_or_else(|| Refusal::NotFound(format!("Invalid access key {access_key_id}"))),
     }
 }
 
@@ -334,6 +350,9 @@ pub enum NodeRequest {
     RemoveNodes {
         nodes: Vec<NodeId>,
     },
+    /// The leader's read index: once the asking origin has applied up to it, its local state
+    /// reflects every write acknowledged before the request (a linearizable read).
+    ReadIndex,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -351,6 +370,8 @@ pub enum NodeResponse {
     Apis(Vec<(String, String)>),
     Done,
     Error(String),
+    /// Answer to [`NodeRequest::ReadIndex`].
+    Index(u64),
 }
 
 /// What `portico ctl status` shows.

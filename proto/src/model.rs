@@ -479,6 +479,19 @@ impl ApiState {
     }
 }
 
+/// An access key of the management API. The secret is sealed (AEAD) with the cluster's sealing
+/// key, which only origins hold: the replicated state, its snapshots and the edges' copies never
+/// contain it in the clear.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminKey {
+    pub access_key_id: String,
+    pub nonce: Vec<u8>,
+    pub sealed_secret: Vec<u8>,
+    pub created_date: i64,
+    pub enabled: bool,
+}
+
 /// The whole replicated gateway state an edge serves from. Later issues add keys, plans,
 /// the quota ledger, domains and certificates beside `apis`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -487,6 +500,8 @@ pub struct GatewayState {
     /// The Raft applied index (or, in `dev`, a counter of local changes) this state reflects.
     pub version: u64,
     pub apis: BTreeMap<String, ApiState>,
+    /// Management API access keys, by access key id.
+    pub admin_keys: BTreeMap<String, AdminKey>,
 }
 
 /// True when `id` has the shape of an API Gateway identifier: 10 lowercase letters or digits.

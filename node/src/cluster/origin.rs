@@ -31,6 +31,8 @@ use super::transport::{Handler, Reply, Transport, TransportError};
 /// A leader gets this long to commit; a forwarding follower waits longer than that plus a
 /// round trip, so a slow commit is reported as such and not as a failed forward.
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(8);
+/// How long a follower waits to apply up to the leader's read index.
+const READ_CATCH_UP: Duration = Duration::from_secs(5);
 /// Edge reports older than this are forgotten (edges report every few seconds while alive).
 const EDGE_REPORT_TTL: Duration = Duration::from_secs(3600);
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(12);
@@ -43,6 +45,7 @@ pub struct OriginNode {
     pub raft: Arc<RaftNode>,
     transport: Transport,
     serve: tokio::task::JoinHandle<()>,
+    inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for OriginNode {
@@ -144,15 +147,15 @@ impl OriginNode {
             )
             .await?,
         );
-        let handler = OriginHandler(Arc::new(Inner {
+        let inner = Arc::new(Inner {
             node_id: config.node_id,
             region: config.region.clone(),
             raft: raft.clone(),
             transport: transport.clone(),
             routes,
             edges: Mutex::new(BTreeMap::new()),
-        }));
-        let serve = transport.serve(Arc::new(handler));
+        });
+        let serve = transport.serve(Arc::new(OriginHandler(inner.clone())));
         if config.bootstrap {
             let mut members = BTreeMap::new();
             members.insert(
@@ -181,6 +184,7 @@ impl OriginNode {
             raft,
             transport,
             serve,
+            inner,
         })
     }
 
@@ -316,6 +320,25 @@ impl Inner {
                             )
                             .await,
                         )
+                    }
+                    Err(error) => response(NodeResponse::Error(error.to_string())),
+                }
+            }
+            NodeRequest::ReadIndex => {
+                if !admin && !member {
+                    return response(NodeResponse::Error("admin only".into()));
+                }
+                match self.raft.raft.ensure_linearizable().await {
+                    Ok(read) => response(NodeResponse::Index(
+                        read.map(|log_id| log_id.index).unwrap_or(0),
+                    )),
+                    Err(openraft::error::RaftError::APIError(
+                        openraft::error::CheckIsLeaderError::ForwardToLeader(forward),
+                    )) => {
+                        response(self.leader_hint(
+                            forward.leader_id,
+                            forward.leader_node.map(|node| node.addr),
+                        ))
                     }
                     Err(error) => response(NodeResponse::Error(error.to_string())),
                 }
@@ -530,6 +553,105 @@ impl Inner {
                 .collect(),
             edges: edges.into_values().collect(),
         }
+    }
+}
+
+/// The management API's view of an origin: writes through the leader, linearizable reads.
+#[derive(Clone)]
+pub struct OriginControl(Arc<Inner>);
+
+impl std::fmt::Debug for OriginControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OriginControl")
+            .field("node_id", &self.0.node_id)
+            .finish()
+    }
+}
+
+impl crate::admin::control::ControlPlane for OriginControl {
+    fn write(
+        &self,
+        command: portico_proto::cluster::Command,
+    ) -> crate::admin::control::BoxFuture<'_, Result<u64, crate::admin::control::ControlError>>
+    {
+        Box::pin(async move {
+            use crate::admin::control::ControlError;
+            match self.0.write(command, true).await {
+                NodeResponse::Written {
+                    index,
+                    outcome: portico_proto::cluster::CommandOutcome::Applied,
+                } => Ok(index),
+                NodeResponse::Written {
+                    outcome: portico_proto::cluster::CommandOutcome::Refused(refusal),
+                    ..
+                } => Err(ControlError::Refused(refusal)),
+                NodeResponse::Error(message) => Err(ControlError::Unavailable(message)),
+                other => Err(ControlError::Unavailable(format!(
+                    "unexpected answer {other:?}"
+                ))),
+            }
+        })
+    }
+
+    fn read(
+        &self,
+    ) -> crate::admin::control::BoxFuture<
+        '_,
+        Result<Arc<portico_proto::GatewayState>, crate::admin::control::ControlError>,
+    > {
+        Box::pin(async move {
+            use crate::admin::control::ControlError;
+            let inner = &self.0;
+            let index = match inner.raft.raft.ensure_linearizable().await {
+                Ok(read) => read.map(|log_id| log_id.index).unwrap_or(0),
+                Err(openraft::error::RaftError::APIError(
+                    openraft::error::CheckIsLeaderError::ForwardToLeader(forward),
+                )) => {
+                    // A follower asks the leader for its read index and waits to apply up to it.
+                    let answer = inner
+                        .forward(
+                            NodeRequest::ReadIndex,
+                            true,
+                            forward.leader_id,
+                            forward.leader_node.map(|node| node.addr),
+                        )
+                        .await;
+                    match answer {
+                        NodeResponse::Index(index) => index,
+                        NodeResponse::Error(message) => {
+                            return Err(ControlError::Unavailable(message));
+                        }
+                        other => {
+                            return Err(ControlError::Unavailable(format!(
+                                "no read index from the leader: {other:?}"
+                            )));
+                        }
+                    }
+                }
+                Err(error) => return Err(ControlError::Unavailable(error.to_string())),
+            };
+            let deadline = Instant::now() + READ_CATCH_UP;
+            while inner.raft.state_machine.version() < index {
+                if Instant::now() > deadline {
+                    return Err(ControlError::Unavailable(format!(
+                        "this origin has not applied index {index} yet"
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Ok(Arc::new(inner.raft.state_machine.current().1))
+        })
+    }
+
+    fn local(&self) -> Arc<portico_proto::GatewayState> {
+        Arc::new(self.0.raft.state_machine.current().1)
+    }
+}
+
+impl OriginNode {
+    /// The control plane the management API writes and reads through.
+    pub fn control(&self) -> OriginControl {
+        OriginControl(self.inner.clone())
     }
 }
 

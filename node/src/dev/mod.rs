@@ -37,6 +37,10 @@ pub struct DevOptions {
     pub ca_file: Option<PathBuf>,
     /// How long SIGTERM waits for in-flight requests.
     pub drain_timeout: Duration,
+    /// Where the management API listens (HTTPS), if anywhere.
+    pub admin: Option<SocketAddr>,
+    /// The management API's access key id and secret; generated when `None`.
+    pub admin_credentials: Option<(String, String)>,
 }
 
 impl DevOptions {
@@ -52,6 +56,8 @@ impl DevOptions {
             data_dir,
             ca_file: None,
             drain_timeout: Duration::from_secs(30),
+            admin: None,
+            admin_credentials: None,
         }
     }
 }
@@ -84,6 +90,11 @@ pub struct DevNode {
     pub https_addr: Option<SocketAddr>,
     /// `(verb, path template, integration type)` of every route, for the banner.
     pub routes: Vec<(String, String, String)>,
+    /// The management API's address and access key id, when it is served.
+    pub admin_addr: Option<SocketAddr>,
+    pub admin_access_key_id: Option<String>,
+    /// The secret, only when this node generated it (so it can be shown once).
+    pub admin_generated_secret: Option<String>,
     listeners: Vec<Listener>,
     shutdown: Shutdown,
     /// The bundled example's demo backends; stopped only after the edge has drained, so that
@@ -172,7 +183,7 @@ impl DevNode {
         };
 
         let now = crate::time::epoch_seconds(SystemTime::now());
-        let (state, warnings) = build_state(
+        let (mut state, warnings) = build_state(
             &source_name,
             &text,
             &options.stage,
@@ -205,6 +216,68 @@ impl DevNode {
             },
         };
         let gateway = Arc::new(Gateway::new(snapshot, integrations));
+
+        let mut admin_addr = None;
+        let mut admin_access_key_id = None;
+        let mut admin_generated_secret = None;
+        if let Some(addr) = options.admin {
+            let (access_key_id, secret) = match options.admin_credentials.clone() {
+                Some(credentials) => credentials,
+                None => {
+                    let generated = crate::admin::secrets::generate_access_key();
+                    admin_generated_secret = Some(generated.1.clone());
+                    generated
+                }
+            };
+            // dev keeps its state in memory, so its sealing key lives (and dies) with it.
+            let sealing = crate::admin::secrets::SealingKey::generate();
+            let sealed = sealing.seal(&access_key_id, &secret);
+            state.admin_keys.insert(
+                access_key_id.clone(),
+                portico_proto::AdminKey {
+                    access_key_id: access_key_id.clone(),
+                    nonce: sealed.nonce.to_vec(),
+                    sealed_secret: sealed.ciphertext,
+                    created_date: now,
+                    enabled: true,
+                },
+            );
+            let control = Arc::new(crate::admin::control::LocalControl::new(
+                state.clone(),
+                gateway.clone(),
+            ));
+            let admin_integrations = Arc::new(Integrations {
+                client: BackendClient::new(options.ca_file.as_deref())?,
+                settings: IntegrationSettings {
+                    functions: options.functions.clone(),
+                    ..IntegrationSettings::default()
+                },
+            });
+            let admin = Arc::new(crate::admin::http::AdminApi::new(
+                control,
+                sealing,
+                Vec::new(),
+                admin_integrations,
+            ));
+            let key = crate::tls::load_or_create_self_signed(&options.data_dir)?;
+            let tls = Arc::new(crate::tls::server_config(key)?);
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the management listener to {addr}"))?;
+            let listener = accept::serve(
+                listener,
+                Some(tls),
+                &shutdown,
+                options.drain_timeout,
+                move |request, _connection| {
+                    let admin = admin.clone();
+                    async move { admin.handle(request.map(crate::body::incoming)).await }
+                },
+            )?;
+            admin_addr = Some(listener.local_addr);
+            admin_access_key_id = Some(access_key_id);
+            listeners.push(listener);
+        }
 
         let mut http_addr = None;
         if let Some(addr) = options.http {
@@ -248,6 +321,9 @@ impl DevNode {
             http_addr,
             https_addr,
             routes,
+            admin_addr,
+            admin_access_key_id,
+            admin_generated_secret,
             listeners,
             shutdown,
             demo_backends,

@@ -1,0 +1,88 @@
+//! Where management writes go and reads come from, whatever the node's role.
+//!
+//! On an origin, writes are Raft commands (through the leader) and reads are linearizable
+//! (`OriginControl` in `cluster::origin`). In `dev`, one process owns the state: [`LocalControl`]
+//! applies the same commands with the same `apply` and recompiles the data plane's snapshot.
+//! The management API is written once against this trait.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use portico_proto::GatewayState;
+use portico_proto::cluster::{Command, CommandOutcome, Refusal, apply};
+
+use crate::config::compile;
+use crate::pipeline::Gateway;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Why a management write or read did not happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ControlError {
+    /// The state refused the command (an API Gateway error: not found, conflict, bad request).
+    Refused(Refusal),
+    /// The control plane could not answer (no leader, cut off, timed out).
+    Unavailable(String),
+}
+
+pub trait ControlPlane: Send + Sync + 'static {
+    /// Proposes `command`; returns the index it was applied at.
+    fn write(&self, command: Command) -> BoxFuture<'_, Result<u64, ControlError>>;
+    /// The state, reflecting every write acknowledged before this call (linearizable).
+    fn read(&self) -> BoxFuture<'_, Result<Arc<GatewayState>, ControlError>>;
+    /// This node's applied state, possibly behind (authentication looks keys up here).
+    fn local(&self) -> Arc<GatewayState>;
+}
+
+/// The single-process control plane of `portico dev`.
+#[derive(Debug)]
+pub struct LocalControl {
+    state: Mutex<Arc<GatewayState>>,
+    gateway: Arc<Gateway>,
+}
+
+impl LocalControl {
+    pub fn new(state: GatewayState, gateway: Arc<Gateway>) -> Self {
+        LocalControl {
+            state: Mutex::new(Arc::new(state)),
+            gateway,
+        }
+    }
+}
+
+impl ControlPlane for LocalControl {
+    fn write(&self, command: Command) -> BoxFuture<'_, Result<u64, ControlError>> {
+        Box::pin(async move {
+            let mut guard = self
+                .state
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut state = GatewayState::clone(&guard);
+            let index = state.version + 1;
+            let outcome = apply(&mut state, index, &command);
+            if let CommandOutcome::Refused(refusal) = outcome {
+                return Err(ControlError::Refused(refusal));
+            }
+            // With one API, dev keeps serving it on any Host; with several, Hosts choose.
+            let (snapshot, errors) = compile::compile_lenient(&state, true);
+            for error in &errors {
+                tracing::warn!(%error, "an API does not compile; not serving it");
+            }
+            self.gateway.swap(snapshot);
+            *guard = Arc::new(state);
+            Ok(index)
+        })
+    }
+
+    fn read(&self) -> BoxFuture<'_, Result<Arc<GatewayState>, ControlError>> {
+        Box::pin(async move { Ok(self.local()) })
+    }
+
+    fn local(&self) -> Arc<GatewayState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+}

@@ -1,0 +1,193 @@
+//! TestInvokeMethod: run one method of an API's *working* definition (not a deployment), as
+//! the console's "Test" button does, through the same routing and integration code the edges
+//! run, and report status, headers, body, latency and an execution log.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use http::{HeaderMap, Request, StatusCode};
+use http_body_util::BodyExt;
+use portico_proto::{ApiDefinition, Resource, Stage};
+use serde_json::{Map, Value, json};
+
+use super::http::ApiError;
+use crate::body;
+use crate::config::compile::{self, CompiledApi, Snapshot};
+use crate::integrate::{self, Integrations, RequestView};
+
+fn bad(message: impl Into<String>) -> ApiError {
+    ApiError {
+        status: StatusCode::BAD_REQUEST,
+        error_type: "BadRequestException",
+        message: message.into(),
+    }
+}
+
+/// Runs the request described by `input` (TestInvokeMethod's JSON body) against `resource`'s
+/// `verb` method of `definition`, with `stage`'s variables.
+pub async fn test_invoke(
+    integrations: &Integrations,
+    definition: &ApiDefinition,
+    resource: &Resource,
+    stage: &Stage,
+    verb: &str,
+    input: &Value,
+) -> Result<Value, ApiError> {
+    let started = Instant::now();
+    let received_at = SystemTime::now();
+    let api_id: Arc<str> = Arc::from(definition.api.id.as_str());
+    let compiled = compile::compile_stage(&api_id, stage, definition)
+        .map_err(|error| bad(error.to_string()))?;
+    let mut stages = std::collections::HashMap::new();
+    stages.insert(stage.stage_name.clone(), Arc::new(compiled));
+    let api = Arc::new(CompiledApi {
+        id: api_id.clone(),
+        name: definition.api.name.clone(),
+        stages,
+    });
+    let snapshot = Snapshot {
+        version: 0,
+        apis: std::collections::HashMap::new(),
+        default_api: Some(api),
+    };
+
+    let path_with_query = input
+        .get("pathWithQueryString")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| resource.path.clone());
+    let (path, query) = match path_with_query.split_once('?') {
+        Some((path, query)) => (path.to_string(), Some(query.to_string())),
+        None => (path_with_query.clone(), None),
+    };
+    if !path.starts_with('/') {
+        return Err(bad("pathWithQueryString must start with /"));
+    }
+    let full_path = format!("/{}{path}", stage.stage_name);
+    let routed = crate::route::resolve(&snapshot, None, &full_path, &verb.to_ascii_uppercase())
+        .map_err(|_| {
+            bad(format!(
+                "{path_with_query} does not reach a method {verb} of this API"
+            ))
+        })?;
+    if *routed.method.resource_id != *resource.id {
+        return Err(bad(format!(
+            "{path_with_query} reaches resource {}, not {}",
+            routed.method.resource_path, resource.path
+        )));
+    }
+
+    let mut builder = Request::builder()
+        .method(verb.to_ascii_uppercase().as_str())
+        .uri(match &query {
+            Some(query) => format!("{full_path}?{query}"),
+            None => full_path.clone(),
+        });
+    if let Some(Value::Object(headers)) = input.get("headers") {
+        for (name, value) in headers {
+            if let Some(value) = value.as_str() {
+                builder = builder.header(name.as_str(), value);
+            }
+        }
+    }
+    if let Some(Value::Object(headers)) = input.get("multiValueHeaders") {
+        for (name, values) in headers {
+            for value in values
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                builder = builder.header(name.as_str(), value);
+            }
+        }
+    }
+    let (parts, ()) = builder
+        .body(())
+        .map_err(|error| bad(format!("invalid request: {error}")))?
+        .into_parts();
+    let request_body = input
+        .get("body")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+
+    let (request_id, extended_request_id, trace_id) =
+        crate::ids::request_ids(crate::time::epoch_seconds(received_at));
+    let view = RequestView {
+        request_id: &request_id,
+        extended_request_id: &extended_request_id,
+        trace_id: &trace_id,
+        routed: &routed,
+        parts: &parts,
+        path: &full_path,
+        query: query.as_deref(),
+        host: None,
+        source_ip: std::net::IpAddr::from([127, 0, 0, 1]),
+        local_port: 0,
+        secure: true,
+        received_at,
+    };
+    let mut log = vec![
+        format!("Execution log for request {request_id}"),
+        format!(
+            "{}: Starting execution for request: {request_id}",
+            crate::time::clf_timestamp(received_at)
+        ),
+        format!("Method request path: {path}"),
+        format!(
+            "Method request query string: {}",
+            query.as_deref().unwrap_or("")
+        ),
+        format!("Method request headers: {:?}", header_names(&parts.headers)),
+        format!("Method request body before transformations: {request_body}"),
+    ];
+    let response = match integrate::invoke(integrations, &view, body::full(request_body)).await {
+        Ok(response) => response,
+        Err(failure) => {
+            log.push(format!(
+                "Execution failed: {} ({})",
+                failure.error.kind(),
+                failure.detail
+            ));
+            failure.error.into_response()
+        }
+    };
+    let (response_parts, response_body) = response.into_parts();
+    let bytes = response_body
+        .collect()
+        .await
+        .map(|collected| collected.to_bytes())
+        .unwrap_or_default();
+    let latency = started.elapsed().as_millis() as u64;
+    log.push(format!(
+        "Method completed with status: {}",
+        response_parts.status.as_u16()
+    ));
+    log.push(format!("Latency: {latency} ms"));
+
+    let mut headers = Map::new();
+    let mut multi = Map::new();
+    for (name, value) in &response_parts.headers {
+        let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        headers.insert(name.to_string(), Value::String(text.clone()));
+        multi
+            .entry(name.to_string())
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Some(Value::Array(list)) = multi.get_mut(name.as_str()) {
+            list.push(Value::String(text));
+        }
+    }
+    Ok(json!({
+        "status": response_parts.status.as_u16(),
+        "body": String::from_utf8_lossy(&bytes),
+        "headers": headers,
+        "multiValueHeaders": multi,
+        "log": log.join("\n") + "\n",
+        "latency": latency,
+    }))
+}
+
+fn header_names(headers: &HeaderMap) -> Vec<&str> {
+    headers.keys().map(|name| name.as_str()).collect()
+}
