@@ -87,7 +87,11 @@ fn sample_state(
             stages: vec![stage],
         },
     );
-    GatewayState { version: 7, apis }
+    GatewayState {
+        version: 7,
+        apis,
+        admin_keys: BTreeMap::new(),
+    }
 }
 
 proptest! {

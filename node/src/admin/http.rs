@@ -194,7 +194,7 @@ fn stage<'s>(api: &'s ApiState, name: &str) -> Result<&'s portico_proto::Stage, 
     api.stages
         .iter()
         .find(|stage| stage.stage_name == name)
-        .ok_or_else(|| ApiError::not_found(format!("Invalid Stage identifier specified")))
+        .ok_or_else(|| ApiError::not_found("Invalid Stage identifier specified"))
 }
 
 fn deployment<'s>(api: &'s ApiState, id: &str) -> Result<&'s portico_proto::Deployment, ApiError> {
