@@ -1,0 +1,329 @@
+"""Portico's management API driven by boto3 and the AWS CLI, unchanged, with --endpoint-url.
+
+Starts `portico dev --admin` on loopback ports of its own, with a known access key, and checks
+the workflow of people moving from Amazon API Gateway: build an API from scratch, deploy it,
+change a stage variable, roll the stage back, import and export OpenAPI, and call the deployed
+routes through the node's edge listener. Every wait is bounded; the process is always stopped.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import warnings
+
+import boto3
+import botocore.exceptions
+import pytest
+
+ACCESS_KEY_ID = "AKIAPORTICOPYTEST001"
+SECRET_ACCESS_KEY = "portico-python-test-secret-0000000000000"
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "fixtures")
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def portico(tmp_path_factory):
+    binary = os.environ.get("PORTICO_BINARY", "target/debug/portico")
+    http_port, admin_port = free_port(), free_port()
+    data_dir = tmp_path_factory.mktemp("portico")
+    env = dict(
+        os.environ,
+        PORTICO_ADMIN_ACCESS_KEY_ID=ACCESS_KEY_ID,
+        PORTICO_ADMIN_SECRET_ACCESS_KEY=SECRET_ACCESS_KEY,
+    )
+    process = subprocess.Popen(
+        [binary, "dev", "--http", f"127.0.0.1:{http_port}", "--https", "off",
+         "--admin", f"127.0.0.1:{admin_port}", "--data-dir", str(data_dir)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", admin_port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            raise RuntimeError("portico dev did not start within 30 s")
+        yield {
+            "endpoint": f"https://127.0.0.1:{admin_port}",
+            "edge": f"http://127.0.0.1:{http_port}",
+            "ca": str(data_dir / "cert.pem"),
+        }
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def client(portico):
+    # The dev certificate is self-signed for 127.0.0.1; boto3 verifies it as a private CA.
+    return boto3.client(
+        "apigateway",
+        endpoint_url=portico["endpoint"],
+        region_name="eu-west-3",
+        aws_access_key_id=ACCESS_KEY_ID,
+        aws_secret_access_key=SECRET_ACCESS_KEY,
+        verify=portico["ca"],
+    )
+
+
+def edge_get(portico, api_id, path):
+    """GET through the edge, addressed as on execute-api."""
+    request = urllib.request.Request(
+        portico["edge"] + path, headers={"Host": f"{api_id}.execute-api.portico.test"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def mock_route(client, api_id, resource_id, body):
+    client.put_method(restApiId=api_id, resourceId=resource_id, httpMethod="GET",
+                      authorizationType="NONE")
+    client.put_integration(restApiId=api_id, resourceId=resource_id, httpMethod="GET",
+                           type="MOCK",
+                           requestTemplates={"application/json": '{"statusCode": 200}'})
+    client.put_method_response(restApiId=api_id, resourceId=resource_id, httpMethod="GET",
+                               statusCode="200",
+                               responseParameters={"method.response.header.x-color": False})
+    client.put_integration_response(
+        restApiId=api_id, resourceId=resource_id, httpMethod="GET", statusCode="200",
+        responseParameters={"method.response.header.x-color": "stageVariables.color"},
+        responseTemplates={"application/json": body},
+    )
+
+
+def test_build_deploy_update_and_roll_back(client, portico):
+    api = client.create_rest_api(name="orders", description="built with boto3")
+    api_id = api["id"]
+    assert len(api_id) == 10 and api_id.isalnum() and api_id.islower()
+    assert api["apiKeySource"] == "HEADER"
+    assert api["endpointConfiguration"]["types"] == ["EDGE"]
+
+    resources = client.get_resources(restApiId=api_id)["items"]
+    assert [r["path"] for r in resources] == ["/"]
+    orders = client.create_resource(restApiId=api_id, parentId=api["rootResourceId"],
+                                    pathPart="orders")
+    assert orders["path"] == "/orders"
+    order = client.create_resource(restApiId=api_id, parentId=orders["id"], pathPart="{orderId}")
+    assert order["path"] == "/orders/{orderId}"
+    mock_route(client, api_id, orders["id"], '{"version": 1}')
+
+    method = client.get_method(restApiId=api_id, resourceId=orders["id"], httpMethod="GET")
+    assert method["methodIntegration"]["type"] == "MOCK"
+    integration = client.get_integration(restApiId=api_id, resourceId=orders["id"],
+                                         httpMethod="GET")
+    assert integration["passthroughBehavior"] == "WHEN_NO_MATCH"
+
+    first = client.create_deployment(restApiId=api_id, stageName="prod",
+                                     variables={"color": "blue"}, description="v1")
+    status, body = edge_get(portico, api_id, "/prod/orders")
+    assert status == 200 and json.loads(body) == {"version": 1}
+
+    # A stage variable change is served without redeploying.
+    client.update_stage(restApiId=api_id, stageName="prod", patchOperations=[
+        {"op": "replace", "path": "/variables/color", "value": "green"}])
+    stage = client.get_stage(restApiId=api_id, stageName="prod")
+    assert stage["variables"] == {"color": "green"}
+    request = urllib.request.Request(portico["edge"] + "/prod/orders",
+                                     headers={"Host": f"{api_id}.execute-api.portico.test"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.headers["x-color"] == "green"
+
+    # A second deployment changes the route; rolling back restores the first.
+    client.put_integration_response(
+        restApiId=api_id, resourceId=orders["id"], httpMethod="GET", statusCode="200",
+        responseParameters={"method.response.header.x-color": "stageVariables.color"},
+        responseTemplates={"application/json": '{"version": 2}'})
+    second = client.create_deployment(restApiId=api_id, stageName="prod", description="v2")
+    assert edge_get(portico, api_id, "/prod/orders") == (200, '{"version": 2}')
+    deployments = client.get_deployments(restApiId=api_id)["items"]
+    assert {d["id"] for d in deployments} == {first["id"], second["id"]}
+    client.update_stage(restApiId=api_id, stageName="prod", patchOperations=[
+        {"op": "replace", "path": "/deploymentId", "value": first["id"]}])
+    assert edge_get(portico, api_id, "/prod/orders") == (200, '{"version": 1}')
+
+    # Method settings are accepted in AWS's shape even before they are enforced.
+    stage = client.update_stage(restApiId=api_id, stageName="prod", patchOperations=[
+        {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": "100"}])
+    assert stage["methodSettings"]["*/*"]["throttlingRateLimit"] == 100.0
+
+    # TestInvokeMethod runs the working definition (version 2), not the deployed one.
+    result = client.test_invoke_method(restApiId=api_id, resourceId=orders["id"],
+                                       httpMethod="GET", pathWithQueryString="/orders",
+                                       stageVariables={"color": "red"})
+    assert result["status"] == 200
+    assert json.loads(result["body"]) == {"version": 2}
+    assert result["headers"]["x-color"] == "red"
+    assert result["log"].startswith("Execution log for request")
+
+    # Deleting a deployment a stage uses is refused; an unused one goes.
+    with pytest.raises(client.exceptions.BadRequestException):
+        client.delete_deployment(restApiId=api_id, deploymentId=first["id"])
+    client.delete_deployment(restApiId=api_id, deploymentId=second["id"])
+
+
+def test_import_export_and_serve(client, portico):
+    with open(os.path.join(FIXTURES, "localstack-openapi", "openapi-mock.json"), "rb") as f:
+        document = f.read()
+    imported = client.import_rest_api(body=document, failOnWarnings=False)
+    api_id = imported["id"]
+    paths = sorted(r["path"] for r in client.get_resources(restApiId=api_id)["items"])
+    assert "/echo/{data}" in paths
+    client.create_deployment(restApiId=api_id, stageName="dev")
+
+    exported = client.get_export(restApiId=api_id, stageName="dev", exportType="oas30",
+                                 parameters={"extensions": "integrations"},
+                                 accepts="application/json")
+    assert exported["contentType"] == "application/json"
+    spec = json.loads(exported["body"].read())
+    assert spec["openapi"].startswith("3.0")
+    assert "x-amazon-apigateway-any-method" in spec["paths"]["/echo/{data}"]
+    assert spec["paths"]["/echo/{data}"]["x-amazon-apigateway-any-method"][
+        "x-amazon-apigateway-integration"]["type"] == "mock"
+
+    swagger = client.get_export(restApiId=api_id, stageName="dev", exportType="swagger",
+                                accepts="application/yaml")
+    assert swagger["contentType"] == "application/yaml"
+    assert b"swagger:" in swagger["body"].read()
+
+    # The imported route is deployed on the edge (its mapping template uses expressions, which
+    # the data plane does not evaluate yet, so it answers 500 rather than 403 "no route").
+    status, body = edge_get(portico, api_id, "/dev/echo/hello")
+    assert status == 500 and "Missing Authentication Token" not in body
+
+    # failOnWarnings refuses a document with unsupported extensions.
+    with open(os.path.join(FIXTURES, "localstack-openapi", "openapi.spec.json"), "rb") as f:
+        with pytest.raises(client.exceptions.BadRequestException):
+            client.import_rest_api(body=f.read(), failOnWarnings=True)
+
+
+def test_pagination_and_errors(client):
+    for n in range(3):
+        client.create_rest_api(name=f"page-{n}")
+    first = client.get_rest_apis(limit=2)
+    assert len(first["items"]) == 2 and "position" in first
+    rest = client.get_rest_apis(position=first["position"], limit=500)
+    names = [a["name"] for a in first["items"] + rest["items"]]
+    assert len(names) == len(set(a["id"] for a in first["items"] + rest["items"]))
+    paginator = client.get_paginator("get_rest_apis")
+    all_ids = [a["id"] for page in paginator.paginate(PaginationConfig={"PageSize": 2})
+               for a in page["items"]]
+    assert len(all_ids) == len(set(all_ids)) >= 4
+
+    with pytest.raises(client.exceptions.NotFoundException):
+        client.get_rest_api(restApiId="0123456789")
+    api = client.create_rest_api(name="errors")
+    with pytest.raises(client.exceptions.BadRequestException):
+        client.put_method(restApiId=api["id"], resourceId=api["rootResourceId"],
+                          httpMethod="FETCH", authorizationType="NONE")
+    client.create_resource(restApiId=api["id"], parentId=api["rootResourceId"], pathPart="a")
+    with pytest.raises(client.exceptions.ConflictException):
+        client.create_resource(restApiId=api["id"], parentId=api["rootResourceId"], pathPart="a")
+    with pytest.raises(client.exceptions.BadRequestException):
+        client.create_deployment(restApiId=api["id"], stageName="prod")
+    with pytest.raises(client.exceptions.NotFoundException):
+        client.get_stage(restApiId=api["id"], stageName="nope")
+    client.delete_rest_api(restApiId=api["id"])
+    with pytest.raises(client.exceptions.NotFoundException):
+        client.get_rest_api(restApiId=api["id"])
+
+
+def test_refuses_unsigned_badly_signed_and_stale_requests(portico):
+    # Unsigned.
+    request = urllib.request.Request(portico["endpoint"] + "/restapis")
+    import ssl
+    context = ssl.create_default_context(cafile=portico["ca"])
+    with pytest.raises(urllib.error.HTTPError) as unsigned:
+        urllib.request.urlopen(request, timeout=5, context=context)
+    assert unsigned.value.code == 403
+    assert unsigned.value.headers["x-amzn-ErrorType"].startswith("MissingAuthenticationToken")
+
+    # Wrong secret.
+    wrong = boto3.client("apigateway", endpoint_url=portico["endpoint"], region_name="us-east-1",
+                         aws_access_key_id=ACCESS_KEY_ID, aws_secret_access_key="x" * 40,
+                         verify=portico["ca"])
+    with pytest.raises(botocore.exceptions.ClientError) as bad:
+        wrong.get_rest_apis()
+    assert bad.value.response["Error"]["Code"] == "InvalidSignatureException"
+
+    # Unknown key.
+    unknown = boto3.client("apigateway", endpoint_url=portico["endpoint"],
+                           region_name="us-east-1", aws_access_key_id="AKIANOTAKEY000000000",
+                           aws_secret_access_key=SECRET_ACCESS_KEY, verify=portico["ca"])
+    with pytest.raises(botocore.exceptions.ClientError) as unknown_key:
+        unknown.get_rest_apis()
+    assert unknown_key.value.response["Error"]["Code"] == "UnrecognizedClientException"
+
+    # Signed more than 5 minutes ago.
+    stale = boto3.client("apigateway", endpoint_url=portico["endpoint"], region_name="us-east-1",
+                         aws_access_key_id=ACCESS_KEY_ID,
+                         aws_secret_access_key=SECRET_ACCESS_KEY, verify=portico["ca"])
+
+    def backdate(request, **_):
+        from botocore.auth import SigV4Auth
+        from botocore.credentials import Credentials
+        import datetime
+        del request.headers["Authorization"]
+        del request.headers["X-Amz-Date"]
+        auth = SigV4Auth(Credentials(ACCESS_KEY_ID, SECRET_ACCESS_KEY), "apigateway", "us-east-1")
+        past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=10)
+        request.context["timestamp"] = past.strftime("%Y%m%dT%H%M%SZ")
+        auth._modify_request_before_signing(request)
+        request.headers["X-Amz-Date"] = request.context["timestamp"]
+        canonical = auth.canonical_request(request)
+        string_to_sign = auth.string_to_sign(request, canonical)
+        signature = auth.signature(string_to_sign, request)
+        auth._inject_signature_to_request(request, signature)
+
+    stale.meta.events.register("request-created.apigateway", backdate, unique_id="backdate")
+    with pytest.raises(botocore.exceptions.ClientError) as expired:
+        stale.get_rest_apis()
+    assert expired.value.response["Error"]["Code"] == "InvalidSignatureException"
+    assert "Signature expired" in expired.value.response["Error"]["Message"]
+
+
+def test_aws_cli(portico, client):
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS_KEY_ID,
+               AWS_SECRET_ACCESS_KEY=SECRET_ACCESS_KEY, AWS_DEFAULT_REGION="us-west-2",
+               AWS_CA_BUNDLE=portico["ca"], AWS_PAGER="")
+    common = ["--endpoint-url", portico["endpoint"], "--output", "json"]
+
+    listed = subprocess.run(["aws", "apigateway", "get-rest-apis", *common],
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    names = [api["name"] for api in json.loads(listed.stdout)["items"]]
+    assert "PetStore" in names
+
+    api = client.create_rest_api(name="cli")
+    resource = client.create_resource(restApiId=api["id"], parentId=api["rootResourceId"],
+                                      pathPart="ping")
+    mock_route(client, api["id"], resource["id"], '{"pong": true}')
+    deployed = subprocess.run(
+        ["aws", "apigateway", "create-deployment", "--rest-api-id", api["id"],
+         "--stage-name", "live", *common],
+        env=env, capture_output=True, text=True, timeout=60)
+    assert deployed.returncode == 0, deployed.stderr
+    assert len(json.loads(deployed.stdout)["id"]) == 10
+    assert edge_get(portico, api["id"], "/live/ping") == (200, '{"pong": true}')
+
+    missing = subprocess.run(["aws", "apigateway", "get-rest-api", "--rest-api-id", "missing000",
+                              *common], env=env, capture_output=True, text=True, timeout=60)
+    assert missing.returncode != 0
+    assert "NotFoundException" in missing.stderr
