@@ -53,6 +53,7 @@ fn next_subnet() -> u8 {
 /// never collide: no probing a free port and releasing it for someone else to take.
 const CLUSTER_PORT: u16 = 7100;
 const HTTP_PORT: u16 = 8080;
+const ADMIN_PORT: u16 = 9443;
 /// How long one `portico ctl` run may take before the harness kills it.
 const CTL_LIMIT: Duration = Duration::from_secs(45);
 
@@ -95,6 +96,8 @@ pub struct Topology {
     pub delay: Duration,
     /// Raft snapshot interval of the origins (entries); `None` keeps the default.
     pub snapshot_every: Option<u64>,
+    /// Serve the management API on every origin (port 9443 of its address).
+    pub admin: bool,
 }
 
 impl Topology {
@@ -106,6 +109,7 @@ impl Topology {
             edges_per_region: 2,
             delay: Duration::from_millis(50),
             snapshot_every: None,
+            admin: false,
         }
     }
 }
@@ -121,6 +125,7 @@ pub struct Cluster {
     subnet: u8,
     next_host: u8,
     snapshot_every: Option<u64>,
+    admin: bool,
 }
 
 impl Drop for Cluster {
@@ -164,6 +169,7 @@ impl Cluster {
             subnet: next_subnet(),
             next_host: 0,
             snapshot_every: None,
+            admin: false,
         };
 
         let mut origin_id = 1;
@@ -224,6 +230,7 @@ impl Cluster {
         let first_origin = origins.first().map(|(id, _, _)| *id);
         let ids: Vec<u64> = cluster.nodes.keys().copied().collect();
         cluster.snapshot_every = topology.snapshot_every;
+        cluster.admin = topology.admin;
         for id in &ids {
             cluster.write_config(*id, Some(*id) == first_origin)?;
         }
@@ -269,6 +276,18 @@ impl Cluster {
         }
     }
 
+    fn admin_block(&self, node: &Node) -> String {
+        if !self.admin || node.role != Role::Origin {
+            return String::new();
+        }
+        format!(
+            "\n[admin]\nlisten = \"{}\"\nsealing_key = {:?}\ninitial_credentials = {:?}\n",
+            SocketAddr::new(node.cluster_addr.ip(), ADMIN_PORT),
+            self.certs.join("sealing.key"),
+            self.certs.join("admin-credentials"),
+        )
+    }
+
     fn tls_block(&self, id: u64) -> String {
         format!(
             "[tls]\nca = {:?}\ncert = {:?}\nkey = {:?}\n",
@@ -311,7 +330,8 @@ impl Cluster {
                     .map(|every| format!(
                         "snapshot_every = {every}\nlogs_kept_after_snapshot = 2\n"
                     ))
-                    .unwrap_or_default(),
+                    .unwrap_or_default()
+                    + &self.admin_block(node),
             ),
             Role::Edge => format!(
                 "node_id = {id}\nregion = \"{}\"\ndata_dir = {:?}\nlisten_cluster = \"{}\"\nhttp = \"{}\"\n{}\n{peers}",
@@ -561,6 +581,49 @@ impl Cluster {
         .into_iter()
         .collect();
         Ok((self.binary.clone(), args))
+    }
+
+    /// A management API call signed by curl's own SigV4 implementation (`--aws-sigv4`), with the
+    /// key `cluster init` issued: `(status, JSON body)`.
+    pub fn admin_call(
+        &self,
+        origin: u64,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> anyhow::Result<(u16, serde_json::Value)> {
+        let credentials = std::fs::read_to_string(self.certs.join("admin-credentials"))?;
+        let value = |name: &str| {
+            credentials.lines().find_map(|line| {
+                let (key, value) = line.split_once('=')?;
+                (key.trim() == name).then(|| value.trim().to_string())
+            })
+        };
+        let (id, secret) = value("aws_access_key_id")
+            .zip(value("aws_secret_access_key"))
+            .context("admin-credentials holds no key")?;
+        let addr = SocketAddr::new(self.nodes[&origin].cluster_addr.ip(), ADMIN_PORT);
+        let mut command = Command::new("curl");
+        command
+            .args(["-sS", "-k", "--max-time", "30", "-X", method])
+            .args(["--aws-sigv4", "aws:amz:us-east-1:apigateway"])
+            .args(["--user", &format!("{id}:{secret}")])
+            .args(["-w", "\n%{http_code}"]);
+        if let Some(body) = body {
+            command
+                .args(["-H", "Content-Type: application/json"])
+                .args(["--data-binary", body]);
+        }
+        let output = command.arg(format!("https://{addr}{path}")).output()?;
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let (payload, status) = text.rsplit_once('\n').context("curl printed no status")?;
+        let status: u16 = status.trim().parse().context("curl status")?;
+        let json = if payload.trim().is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(payload).unwrap_or(serde_json::Value::String(payload.to_string()))
+        };
+        Ok((status, json))
     }
 
     /// `ctl status --json` through `origin`.

@@ -304,8 +304,19 @@ fn cluster(command: ClusterCommand) -> anyhow::Result<()> {
                 .chain(edges.into_iter().map(spec(NodeRole::Edge)))
                 .collect();
             certs::init_cluster(&dir, &specs)?;
+            // The management API: a sealing key for admin secrets (origins only) and the first
+            // access key, as an AWS credentials file.
+            let sealing = portico::admin::secrets::SealingKey::generate();
+            sealing.to_file(&dir.join("sealing.key"))?;
+            let (access_key_id, secret) = portico::admin::secrets::generate_access_key();
+            portico::admin::secrets::write_credentials_file(
+                &dir.join("admin-credentials"),
+                &access_key_id,
+                &secret,
+            )?;
             println!(
-                "cluster CA and {} node certificates written to {} (admin client: admin.pem)",
+                "cluster CA and {} node certificates written to {} (admin client: admin.pem;\n\
+                 management API key {access_key_id} in admin-credentials, sealing key in sealing.key)",
                 specs.len(),
                 dir.display()
             );

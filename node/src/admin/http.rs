@@ -272,7 +272,14 @@ impl AdminApi {
 
     /// Serves one management request.
     pub async fn handle(&self, request: Request<Body>) -> Response<Body> {
-        let (parts, incoming) = request.into_parts();
+        let (mut parts, incoming) = request.into_parts();
+        // HTTP/2 carries the host as `:authority`; SigV4 signs it as `host`.
+        if !parts.headers.contains_key(header::HOST)
+            && let Some(authority) = parts.uri.authority()
+            && let Ok(value) = HeaderValue::from_str(authority.as_str())
+        {
+            parts.headers.insert(header::HOST, value);
+        }
         let body = match body::limited(incoming, MAX_BODY_BYTES).collect().await {
             Ok(collected) => collected.to_bytes(),
             Err(_) => {

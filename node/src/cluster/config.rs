@@ -67,6 +67,20 @@ struct RawRaft {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawAdmin {
+    /// The management API's HTTPS address.
+    listen: String,
+    /// The key that seals admin secrets in the replicated state (from `cluster init`).
+    sealing_key: String,
+    /// Credentials the bootstrap origin installs as the first admin key.
+    initial_credentials: Option<String>,
+    /// Region names accepted in SigV4 credential scopes; empty accepts any.
+    #[serde(default)]
+    regions: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawOrigin {
     node_id: u64,
     region: String,
@@ -74,6 +88,7 @@ struct RawOrigin {
     listen: String,
     tls: RawTls,
     raft: Option<RawRaft>,
+    admin: Option<RawAdmin>,
     #[serde(default)]
     peers: Vec<RawPeer>,
 }
@@ -120,6 +135,15 @@ pub struct Peer {
 
 pub use crate::cluster::raft::RaftTimings;
 
+/// The management API of an origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminConfig {
+    pub listen: SocketAddr,
+    pub sealing_key: PathBuf,
+    pub initial_credentials: Option<PathBuf>,
+    pub regions: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct OriginConfig {
     pub node_id: NodeId,
@@ -131,6 +155,7 @@ pub struct OriginConfig {
     pub bootstrap: bool,
     pub timings: RaftTimings,
     pub peers: Vec<Peer>,
+    pub admin: Option<AdminConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -351,6 +376,18 @@ pub fn load_origin(file: &Path) -> Result<OriginConfig, ConfigError> {
             (raft.bootstrap, timings)
         }
     };
+    let admin = raw.admin.as_ref().and_then(|admin| {
+        let listen = checker.addr("admin.listen", &admin.listen)?;
+        Some(AdminConfig {
+            listen,
+            sealing_key: checker.existing_file("admin.sealing_key", &admin.sealing_key),
+            initial_credentials: admin
+                .initial_credentials
+                .as_deref()
+                .map(|path| checker.existing_file("admin.initial_credentials", path)),
+            regions: admin.regions.clone(),
+        })
+    });
     let data_dir = checker.path(&raw.data_dir);
     let config = OriginConfig {
         node_id: raw.node_id,
@@ -361,6 +398,7 @@ pub fn load_origin(file: &Path) -> Result<OriginConfig, ConfigError> {
         bootstrap,
         timings,
         peers,
+        admin,
     };
     checker.finish(config)
 }

@@ -43,9 +43,12 @@ const EDGE_QUEUE: usize = 64;
 /// A running origin.
 pub struct OriginNode {
     pub raft: Arc<RaftNode>,
+    /// The management API's address, when configured.
+    pub admin_addr: Option<SocketAddr>,
     transport: Transport,
     serve: tokio::task::JoinHandle<()>,
     inner: Arc<Inner>,
+    admin: Option<(crate::accept::Listener, crate::accept::Shutdown)>,
 }
 
 impl std::fmt::Debug for OriginNode {
@@ -174,6 +177,18 @@ impl OriginNode {
             }
             raft.initialize(members).await?;
         }
+        let control = OriginControl(inner.clone());
+        let admin = match &config.admin {
+            None => None,
+            Some(admin) => Some(start_admin(&config, admin, control.clone()).await?),
+        };
+        if let (true, Some(admin)) = (config.bootstrap, &config.admin)
+            && let Some(path) = &admin.initial_credentials
+        {
+            let credentials = crate::admin::secrets::read_credentials_file(path)?;
+            let sealing = crate::admin::secrets::SealingKey::from_file(&admin.sealing_key)?;
+            tokio::spawn(install_first_key(control, sealing, credentials));
+        }
         tracing::info!(
             node_id = config.node_id,
             region = %config.region,
@@ -182,13 +197,19 @@ impl OriginNode {
         );
         Ok(OriginNode {
             raft,
+            admin_addr: admin.as_ref().map(|(listener, _)| listener.local_addr),
             transport,
             serve,
             inner,
+            admin,
         })
     }
 
     pub async fn shutdown(self) {
+        if let Some((listener, shutdown)) = self.admin {
+            shutdown.trigger();
+            listener.stopped().await;
+        }
         self.serve.abort();
         if let Err(error) = self.raft.shutdown().await {
             tracing::warn!(%error, "raft shutdown");
@@ -554,6 +575,81 @@ impl Inner {
             edges: edges.into_values().collect(),
         }
     }
+}
+
+/// Serves the management API over HTTPS (the data dir's certificate) on `admin.listen`.
+async fn start_admin(
+    config: &OriginConfig,
+    admin: &super::config::AdminConfig,
+    control: OriginControl,
+) -> anyhow::Result<(crate::accept::Listener, crate::accept::Shutdown)> {
+    use anyhow::Context as _;
+    let sealing = crate::admin::secrets::SealingKey::from_file(&admin.sealing_key)?;
+    let integrations = Arc::new(crate::integrate::Integrations {
+        client: crate::integrate::client::BackendClient::new(None)?,
+        settings: crate::integrate::IntegrationSettings::default(),
+    });
+    let api = Arc::new(crate::admin::http::AdminApi::new(
+        Arc::new(control),
+        sealing,
+        admin.regions.clone(),
+        integrations,
+    ));
+    let key = crate::tls::load_or_create_self_signed(&config.data_dir)?;
+    let tls = Arc::new(crate::tls::server_config(key)?);
+    let listener = tokio::net::TcpListener::bind(admin.listen)
+        .await
+        .with_context(|| format!("binding the management listener to {}", admin.listen))?;
+    let shutdown = crate::accept::Shutdown::new();
+    let listener = crate::accept::serve(
+        listener,
+        Some(tls),
+        &shutdown,
+        Duration::from_secs(10),
+        move |request, _connection| {
+            let api = api.clone();
+            async move { api.handle(request.map(crate::body::incoming)).await }
+        },
+    )?;
+    tracing::info!(listen = %listener.local_addr, "management API");
+    Ok((listener, shutdown))
+}
+
+/// The bootstrap origin installs the first management key (from `cluster init`) once the
+/// cluster has a leader, unless the state already holds keys.
+async fn install_first_key(
+    control: OriginControl,
+    sealing: crate::admin::secrets::SealingKey,
+    (access_key_id, secret): (String, String),
+) {
+    use crate::admin::control::ControlPlane as _;
+    for _ in 0..120 {
+        if !control.local().admin_keys.is_empty() {
+            return;
+        }
+        if control.0.raft.status().leader.is_some() {
+            let sealed = sealing.seal(&access_key_id, &secret);
+            let key = portico_proto::AdminKey {
+                access_key_id: access_key_id.clone(),
+                nonce: sealed.nonce.to_vec(),
+                sealed_secret: sealed.ciphertext,
+                created_date: crate::time::epoch_seconds(std::time::SystemTime::now()),
+                enabled: true,
+            };
+            match control
+                .write(portico_proto::cluster::Command::PutAdminKey(key))
+                .await
+            {
+                Ok(_) => {
+                    tracing::info!(access_key_id = %access_key_id, "installed the first management key");
+                    return;
+                }
+                Err(error) => tracing::debug!(?error, "installing the first management key"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    tracing::error!("could not install the first management key within a minute");
 }
 
 /// The management API's view of an origin: writes through the leader, linearizable reads.
