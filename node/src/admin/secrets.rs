@@ -194,6 +194,50 @@ fn fill_random(buffer: &mut [u8]) {
         .expect("the operating system's random number generator failed");
 }
 
+/// Writes an access key as an AWS shared-credentials file (profile `portico`), so the AWS CLI
+/// and SDKs can use it as it is (`AWS_SHARED_CREDENTIALS_FILE`, `--profile portico`).
+pub fn write_credentials_file(
+    path: &std::path::Path,
+    access_key_id: &str,
+    secret: &str,
+) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?;
+    writeln!(
+        file,
+        "[portico]\naws_access_key_id = {access_key_id}\naws_secret_access_key = {secret}"
+    )
+    .map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))
+}
+
+/// Reads the first access key of an AWS shared-credentials file.
+pub fn read_credentials_file(path: &std::path::Path) -> anyhow::Result<(String, String)> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?;
+    let value = |name: &str| {
+        text.lines().find_map(|line| {
+            let (key, value) = line.split_once('=')?;
+            (key.trim() == name).then(|| value.trim().to_string())
+        })
+    };
+    match (value("aws_access_key_id"), value("aws_secret_access_key")) {
+        (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => Ok((id, secret)),
+        _ => Err(anyhow::anyhow!(
+            "{}: no aws_access_key_id / aws_secret_access_key pair",
+            path.display()
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,49 +375,5 @@ mod tests {
                 .all(|byte| byte.is_ascii_alphanumeric() || byte == b'+' || byte == b'/')
         );
         assert_ne!(generate_access_key(), generate_access_key());
-    }
-}
-
-/// Writes an access key as an AWS shared-credentials file (profile `portico`), so the AWS CLI
-/// and SDKs can use it as it is (`AWS_SHARED_CREDENTIALS_FILE`, `--profile portico`).
-pub fn write_credentials_file(
-    path: &std::path::Path,
-    access_key_id: &str,
-    secret: &str,
-) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(path)
-        .map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?;
-    writeln!(
-        file,
-        "[portico]\naws_access_key_id = {access_key_id}\naws_secret_access_key = {secret}"
-    )
-    .map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))
-}
-
-/// Reads the first access key of an AWS shared-credentials file.
-pub fn read_credentials_file(path: &std::path::Path) -> anyhow::Result<(String, String)> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?;
-    let value = |name: &str| {
-        text.lines().find_map(|line| {
-            let (key, value) = line.split_once('=')?;
-            (key.trim() == name).then(|| value.trim().to_string())
-        })
-    };
-    match (value("aws_access_key_id"), value("aws_secret_access_key")) {
-        (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => Ok((id, secret)),
-        _ => Err(anyhow::anyhow!(
-            "{}: no aws_access_key_id / aws_secret_access_key pair",
-            path.display()
-        )),
     }
 }
