@@ -126,9 +126,10 @@ impl Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
-        // Children first (nginx's workers), then the process itself.
+        // The process first, then its children (nginx's workers): a master that outlived a
+        // killed worker would start a new one, which nobody would then stop.
         let pids = tree(self.pid());
-        for pid in pids.iter().rev() {
+        for pid in &pids {
             let _ = Command::new("kill")
                 .args(["-KILL", &pid.to_string()])
                 .stderr(Stdio::null())
