@@ -24,22 +24,40 @@ use crate::config::compile::{
 };
 use crate::respond::GatewayError;
 
-/// Hop-by-hop headers (RFC 9110 §7.6.1) never cross the proxy.
-const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+/// Hop-by-hop headers (RFC 9110 §7.6.1) never cross the proxy. `HeaderName`s rather than
+/// strings: removing by a string parses it on every call, twice per proxied request.
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
 
 /// Response headers API Gateway renames to `x-amzn-Remapped-*` because the gateway sets its
 /// own: they would otherwise contradict the framing or identity of the gateway's response.
-const REMAPPED: [&str; 4] = ["connection", "content-length", "date", "server"];
+const REMAPPED: [(HeaderName, HeaderName); 4] = [
+    (
+        header::CONNECTION,
+        HeaderName::from_static("x-amzn-remapped-connection"),
+    ),
+    (
+        header::CONTENT_LENGTH,
+        HeaderName::from_static("x-amzn-remapped-content-length"),
+    ),
+    (
+        header::DATE,
+        HeaderName::from_static("x-amzn-remapped-date"),
+    ),
+    (
+        header::SERVER,
+        HeaderName::from_static("x-amzn-remapped-server"),
+    ),
+];
 
 /// Makes a backend's, function's or mapping's response headers safe to send as the gateway's
 /// own: `Connection`, `Content-Length`, `Date` and `Server` are renamed `x-amzn-Remapped-*` (as
@@ -67,7 +85,7 @@ fn remove_connection_listed(headers: &mut HeaderMap) {
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
     remove_connection_listed(headers);
-    for name in HOP_BY_HOP {
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
 }
@@ -230,14 +248,11 @@ fn append_forwarded_for(headers: &mut HeaderMap, view: &RequestView<'_>) {
 }
 
 fn remap_reserved(headers: &mut HeaderMap) {
-    for name in REMAPPED {
-        let values: Vec<HeaderValue> = headers.get_all(name).iter().cloned().collect();
-        if values.is_empty() {
+    for (name, remapped) in &REMAPPED {
+        let header::Entry::Occupied(entry) = headers.entry(name) else {
             continue;
-        }
-        headers.remove(name);
-        let remapped = HeaderName::from_bytes(format!("x-amzn-remapped-{name}").as_bytes())
-            .unwrap_or(HeaderName::from_static("x-amzn-remapped"));
+        };
+        let values: Vec<HeaderValue> = entry.remove_entry_mult().1.collect();
         for value in values {
             headers.append(remapped.clone(), value);
         }

@@ -1,0 +1,886 @@
+//! The scenarios, their targets, the alternating rounds, the table and the targets' verdicts.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+
+use crate::load::{self, Generator, Load, LoadResult};
+use crate::procs::{self, Process};
+use crate::upstream::SMALL_BODY;
+
+const NGINX_CONF: &str = include_str!("../config/nginx.conf");
+const NGINX_TLS_CONF: &str = include_str!("../config/nginx-tls.conf");
+const HAPROXY_CFG: &str = include_str!("../config/haproxy.cfg");
+const HAPROXY_TLS_CFG: &str = include_str!("../config/haproxy-tls.cfg");
+const PROXY_API: &str = include_str!("../config/proxy.yaml");
+const MOCK_API: &str = include_str!("../config/mock.yaml");
+
+/// Routes in the large-table scenario.
+pub const N_ROUTES: usize = 10_000;
+
+/// What the command line asked for.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub portico: PathBuf,
+    pub install: bool,
+    pub smoke: bool,
+    pub scenarios: Vec<String>,
+    pub duration: Duration,
+    pub rounds: u32,
+    pub pin: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    ProxySmall,
+    ProxyLarge,
+    Mock,
+    TlsH1,
+    TlsH2,
+    Routes10k,
+    Unavailable,
+}
+
+#[derive(Debug)]
+pub struct Scenario {
+    pub name: &'static str,
+    pub what: &'static str,
+    pub kind: Kind,
+    pub unavailable: Option<&'static str>,
+}
+
+pub const ALL: &[Scenario] = &[
+    Scenario {
+        name: "proxy-small",
+        what: "HTTP_PROXY plain, ~100-byte body, 1 and 64 connections",
+        kind: Kind::ProxySmall,
+        unavailable: None,
+    },
+    Scenario {
+        name: "proxy-large",
+        what: "HTTP_PROXY plain, 16 KiB body, 1 and 64 connections",
+        kind: Kind::ProxyLarge,
+        unavailable: None,
+    },
+    Scenario {
+        name: "mock",
+        what: "MOCK (~100-byte body) against nginx `return 200`",
+        kind: Kind::Mock,
+        unavailable: None,
+    },
+    Scenario {
+        name: "tls-h1",
+        what: "HTTPS, HTTP/1.1 (wrk), TLS-terminating nginx and HAProxy",
+        kind: Kind::TlsH1,
+        unavailable: None,
+    },
+    Scenario {
+        name: "tls-h2",
+        what: "HTTPS, HTTP/2 (h2load), TLS-terminating nginx and HAProxy",
+        kind: Kind::TlsH2,
+        unavailable: None,
+    },
+    Scenario {
+        name: "routes-10k",
+        what: "a gateway with 10,000 routes: lookup cost and RSS (100k keys: needs #5)",
+        kind: Kind::Routes10k,
+        unavailable: None,
+    },
+    Scenario {
+        name: "keys-throttle",
+        what: "HTTP_PROXY with an API key, a never-rejecting usage plan, access logging",
+        kind: Kind::Unavailable,
+        unavailable: Some("not available yet (needs issue #5: API keys, usage plans)"),
+    },
+    Scenario {
+        name: "cache-hit",
+        what: "cache hits against nginx proxy_cache",
+        kind: Kind::Unavailable,
+        unavailable: Some("not available yet (needs issue #6: response cache)"),
+    },
+    Scenario {
+        name: "keys-100k",
+        what: "10,000 routes and 100,000 API keys: RSS",
+        kind: Kind::Unavailable,
+        unavailable: Some("not available yet (needs issue #5: API keys)"),
+    },
+    Scenario {
+        name: "cluster-3",
+        what: "three edges of a local cluster behind the same load",
+        kind: Kind::Unavailable,
+        unavailable: Some("not available yet (needs issue #3: the cluster)"),
+    },
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Upstream,
+    Portico,
+    Nginx,
+    Haproxy,
+}
+
+/// One thing under load. The upstream target has no process of its own here: its process is
+/// the scenario's shared upstream.
+struct Target {
+    name: String,
+    role: Role,
+    url: String,
+    process: Option<Process>,
+    idle_rss: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Sample {
+    load: LoadResult,
+    cpu_seconds: f64,
+}
+
+/// The aggregate of one target at one connection count.
+#[derive(Debug, Clone, Default)]
+struct Figures {
+    requests_per_second: f64,
+    p50_us: f64,
+    p99_us: f64,
+    errors: u64,
+    cpu_us_per_request: f64,
+    peak_rss: u64,
+    idle_rss: u64,
+}
+
+struct Verdict {
+    what: String,
+    figure: String,
+    met: Option<bool>,
+}
+
+struct Environment {
+    target_cpu: Option<String>,
+    load_cpu: Option<String>,
+    have_wrk: bool,
+    have_h2load: bool,
+    scratch: PathBuf,
+    self_exe: PathBuf,
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn fill(template: &str, values: &[(&str, String)]) -> String {
+    let mut text = template.to_string();
+    for (key, value) in values {
+        text = text.replace(&format!("{{{{{key}}}}}"), value);
+    }
+    text
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|line| line.starts_with("Uid:"))?;
+            line.split_whitespace().nth(2).map(|euid| euid == "0")
+        })
+        .unwrap_or(false)
+}
+
+/// Installs what is missing from Debian's packages.
+fn install_tools(needed: &[(&str, &str)]) -> anyhow::Result<()> {
+    let missing: Vec<&str> = needed
+        .iter()
+        .filter(|(program, _)| !procs::on_path(program))
+        .map(|(_, package)| *package)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("installing {}", missing.join(" "));
+    let sudo: &[&str] = if is_root() { &[] } else { &["sudo"] };
+    let apt = |args: &[&str]| -> anyhow::Result<()> {
+        let (program, rest) = match sudo.first() {
+            Some(sudo) => (*sudo, [&["apt-get"][..], args].concat()),
+            None => ("apt-get", args.to_vec()),
+        };
+        let status = Command::new(program)
+            .args(rest)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .context("running apt-get")?;
+        if !status.success() {
+            bail!("apt-get {} failed", args.join(" "));
+        }
+        Ok(())
+    };
+    apt(&["update", "-q"])?;
+    apt(&[&["install", "-y", "-q"][..], &missing].concat())
+}
+
+pub fn run_all(options: &Options) -> anyhow::Result<bool> {
+    let selected: Vec<&Scenario> = if options.smoke {
+        vec![&ALL[0]]
+    } else if options.scenarios.is_empty() || options.scenarios.iter().any(|s| s == "all") {
+        ALL.iter().collect()
+    } else {
+        let mut selected = Vec::new();
+        for name in &options.scenarios {
+            match ALL.iter().find(|scenario| scenario.name == name) {
+                Some(scenario) => selected.push(scenario),
+                None => bail!("no scenario `{name}` (see --list)"),
+            }
+        }
+        selected
+    };
+    if !options.portico.is_file() {
+        bail!(
+            "no portico binary at {} (build it: cargo build --release -p portico, or pass --portico)",
+            options.portico.display()
+        );
+    }
+    if options.install {
+        install_tools(&[
+            ("wrk", "wrk"),
+            ("h2load", "nghttp2-client"),
+            ("nginx", "nginx-light"),
+            ("haproxy", "haproxy"),
+            ("taskset", "util-linux"),
+        ])?;
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pin = options.pin && cpus >= 2 && procs::on_path("taskset");
+    let scratch = std::env::temp_dir().join(format!("portico-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+    let environment = Environment {
+        target_cpu: pin.then(|| "0".to_string()),
+        load_cpu: pin.then(|| "1".to_string()),
+        have_wrk: procs::on_path("wrk"),
+        have_h2load: procs::on_path("h2load"),
+        scratch: scratch.clone(),
+        self_exe: std::env::current_exe()?,
+    };
+    write_certificate(&scratch)?;
+
+    println!(
+        "portico-bench: {} CPU(s), targets on CPU {}, load and upstream on CPU {}; {} s x {} round(s); portico = {}",
+        cpus,
+        environment.target_cpu.as_deref().unwrap_or("any"),
+        environment.load_cpu.as_deref().unwrap_or("any"),
+        options.duration.as_secs(),
+        options.rounds,
+        options.portico.display()
+    );
+    println!("load before the run: {}", load_average());
+
+    let mut report = String::new();
+    let mut verdicts = Vec::new();
+    let mut ok = true;
+    for scenario in selected {
+        if let Some(reason) = scenario.unavailable {
+            writeln!(
+                report,
+                "\n## {}: {}\n{reason}",
+                scenario.name, scenario.what
+            )?;
+            verdicts.push(Verdict {
+                what: format!("{}: {}", scenario.name, scenario.what),
+                figure: reason.to_string(),
+                met: None,
+            });
+            continue;
+        }
+        println!(
+            "\n== {} ({}), load {}",
+            scenario.name,
+            scenario.what,
+            load_average()
+        );
+        let (section, scenario_verdicts, scenario_ok) =
+            run_scenario(scenario, options, &environment)
+                .with_context(|| format!("scenario {}", scenario.name))?;
+        print!("{section}");
+        report.push_str(&section);
+        verdicts.extend(scenario_verdicts);
+        ok &= scenario_ok;
+    }
+    if !options.smoke {
+        verdicts.push(Verdict {
+            what: "route lookup with 10k routes <= 1 us".to_string(),
+            figure: "cargo bench -p portico --bench route_lookup (see bench/README.md)".to_string(),
+            met: None,
+        });
+    }
+
+    println!("\n# Results\n{report}");
+    println!("\n# Targets");
+    for verdict in &verdicts {
+        let mark = match verdict.met {
+            Some(true) => "met",
+            Some(false) => "NOT MET",
+            None => "-",
+        };
+        println!("{:<8} {:<58} {}", mark, verdict.what, verdict.figure);
+    }
+    println!("load after the run: {}", load_average());
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(ok)
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
+/// One self-signed certificate for every TLS target, so they all do the same handshake work.
+fn write_certificate(dir: &Path) -> anyhow::Result<()> {
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])?;
+    let cert = generated.cert.pem();
+    let key = generated.signing_key.serialize_pem();
+    let portico_dir = dir.join("portico-data");
+    std::fs::create_dir_all(&portico_dir)?;
+    for target in [dir, portico_dir.as_path()] {
+        std::fs::write(target.join("cert.pem"), &cert)?;
+        std::fs::write(target.join("key.pem"), &key)?;
+    }
+    std::fs::write(dir.join("cert-and-key.pem"), format!("{cert}{key}"))?;
+    Ok(())
+}
+
+/// The 10,000-route API: `/svc{i}/items/{id}`, every one an HTTP_PROXY to the upstream.
+fn routes_api() -> String {
+    let mut paths = serde_json::Map::new();
+    for index in 0..N_ROUTES {
+        paths.insert(
+            format!("/svc{index}/items/{{id}}"),
+            serde_json::json!({
+                "get": {
+                    "parameters": [{"name": "id", "in": "path", "required": true,
+                                    "schema": {"type": "string"}}],
+                    "responses": {"200": {"description": "ok"}},
+                    "x-amazon-apigateway-integration": {
+                        "type": "http_proxy",
+                        "httpMethod": "GET",
+                        "uri": "http://${stageVariables.upstream}/small"
+                    }
+                }
+            }),
+        );
+    }
+    serde_json::json!({
+        "openapi": "3.0.1",
+        "info": {"title": "bench-routes", "version": "1"},
+        "paths": paths
+    })
+    .to_string()
+}
+
+struct Started {
+    upstream: Process,
+    targets: Vec<Target>,
+}
+
+fn start_targets(
+    scenario: &Scenario,
+    options: &Options,
+    environment: &Environment,
+) -> anyhow::Result<Started> {
+    let dir = &environment.scratch;
+    let target_cpu = environment.target_cpu.as_deref();
+    let upstream_port = procs::free_port()?;
+    let upstream_addr: SocketAddr = ([127, 0, 0, 1], upstream_port).into();
+    let mut upstream = Process::start(
+        "upstream",
+        &environment.self_exe,
+        &[
+            "upstream".to_string(),
+            "--listen".to_string(),
+            upstream_addr.to_string(),
+        ],
+        &[],
+        environment.load_cpu.as_deref(),
+        dir,
+    )?;
+    upstream.wait_for_port(upstream_addr, Duration::from_secs(10), dir)?;
+
+    let path = match scenario.kind {
+        Kind::ProxyLarge => "/large",
+        _ => "/small",
+    };
+    let tls = matches!(scenario.kind, Kind::TlsH1 | Kind::TlsH2);
+    let scheme = if tls { "https" } else { "http" };
+    let mut targets = vec![Target {
+        name: "upstream".to_string(),
+        role: Role::Upstream,
+        url: format!("http://{upstream_addr}{path}"),
+        process: None,
+        idle_rss: upstream.tree_rss(),
+    }];
+
+    let values = |name: &str, port: u16| {
+        vec![
+            ("DIR", dir.display().to_string()),
+            ("NAME", name.to_string()),
+            ("PORT", port.to_string()),
+            ("UPSTREAM_PORT", upstream_port.to_string()),
+            ("MOCK_BODY", SMALL_BODY.to_string()),
+            (
+                "USER",
+                if is_root() {
+                    "user root;".to_string()
+                } else {
+                    String::new()
+                },
+            ),
+        ]
+    };
+
+    // Portico, and the second Portico of the routes scenario.
+    let mut porticos: Vec<(&str, String, &str)> = Vec::new();
+    match scenario.kind {
+        Kind::Mock => porticos.push(("portico", fill(MOCK_API, &values("", 0)), "/b/mock")),
+        Kind::Routes10k => {
+            porticos.push(("portico", PROXY_API.to_string(), "/b/small"));
+            porticos.push(("portico-10k", routes_api(), "/b/svc9999/items/42"));
+        }
+        Kind::ProxyLarge => porticos.push(("portico", PROXY_API.to_string(), "/b/large")),
+        _ => porticos.push((
+            if tls { "portico-tls" } else { "portico" },
+            PROXY_API.to_string(),
+            "/b/small",
+        )),
+    }
+    for (name, api, route) in porticos {
+        let port = procs::free_port()?;
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let api_file = dir.join(format!("{name}.api"));
+        std::fs::write(&api_file, api)?;
+        let (http, https) = if tls {
+            ("off".to_string(), addr.to_string())
+        } else {
+            (addr.to_string(), "off".to_string())
+        };
+        let args: Vec<String> = [
+            "dev",
+            "--api",
+            &api_file.display().to_string(),
+            "--stage",
+            "b",
+            "--stage-var",
+            &format!("upstream={upstream_addr}"),
+            "--http",
+            &http,
+            "--https",
+            &https,
+            "--data-dir",
+            &dir.join("portico-data").display().to_string(),
+        ]
+        .iter()
+        .map(|arg| arg.to_string())
+        .collect();
+        // One worker thread, as nginx gets one worker and HAProxy one thread.
+        let env: &[(&str, &str)] = if target_cpu.is_some() {
+            &[("TOKIO_WORKER_THREADS", "1"), ("RUST_LOG", "warn")]
+        } else {
+            &[("RUST_LOG", "warn")]
+        };
+        let mut process = Process::start(name, &options.portico, &args, env, target_cpu, dir)?;
+        process.wait_for_port(addr, Duration::from_secs(120), dir)?;
+        targets.push(Target {
+            name: name.to_string(),
+            role: Role::Portico,
+            url: format!("{scheme}://{addr}{route}"),
+            idle_rss: process.tree_rss(),
+            process: Some(process),
+        });
+    }
+
+    if !options.smoke {
+        let peers: Vec<(&str, Role, &str, &str)> = match scenario.kind {
+            Kind::ProxySmall | Kind::ProxyLarge => vec![
+                ("nginx", Role::Nginx, NGINX_CONF, path),
+                ("haproxy", Role::Haproxy, HAPROXY_CFG, path),
+            ],
+            Kind::Mock => vec![("nginx-return", Role::Nginx, NGINX_CONF, "/mock")],
+            Kind::TlsH1 | Kind::TlsH2 => vec![
+                ("nginx-tls", Role::Nginx, NGINX_TLS_CONF, path),
+                ("haproxy-tls", Role::Haproxy, HAPROXY_TLS_CFG, path),
+            ],
+            Kind::Routes10k | Kind::Unavailable => Vec::new(),
+        };
+        for (name, role, template, route) in peers {
+            let port = procs::free_port()?;
+            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+            let config = dir.join(format!("{name}.conf"));
+            std::fs::write(&config, fill(template, &values(name, port)))?;
+            let (program, args): (&str, Vec<String>) = match role {
+                Role::Nginx => {
+                    for sub in ["body", "proxy", "fastcgi", "uwsgi", "scgi"] {
+                        std::fs::create_dir_all(dir.join(format!("{name}-tmp/{sub}")))?;
+                    }
+                    (
+                        "nginx",
+                        vec![
+                            "-p".into(),
+                            dir.display().to_string(),
+                            "-e".into(),
+                            dir.join(format!("{name}-error.log")).display().to_string(),
+                            "-c".into(),
+                            config.display().to_string(),
+                        ],
+                    )
+                }
+                _ => (
+                    "haproxy",
+                    vec!["-db".into(), "-f".into(), config.display().to_string()],
+                ),
+            };
+            let program_path = which(program)?;
+            let mut process = Process::start(name, &program_path, &args, &[], target_cpu, dir)?;
+            process.wait_for_port(addr, Duration::from_secs(20), dir)?;
+            targets.push(Target {
+                name: name.to_string(),
+                role,
+                url: format!("{scheme}://{addr}{route}"),
+                idle_rss: process.tree_rss(),
+                process: Some(process),
+            });
+        }
+    }
+
+    // Every plain-HTTP target must answer 200 before it is measured.
+    for target in &targets {
+        if target.url.starts_with("http://") {
+            let (status, body) = load::get_once(&target.url)
+                .with_context(|| format!("checking {} at {}", target.name, target.url))?;
+            if status != 200 {
+                bail!(
+                    "{} answered {status} at {}: {}",
+                    target.name,
+                    target.url,
+                    String::from_utf8_lossy(&body)
+                );
+            }
+        }
+    }
+    Ok(Started { upstream, targets })
+}
+
+fn which(program: &str) -> anyhow::Result<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+        .with_context(|| format!("{program} is not installed (run without --no-install)"))
+}
+
+fn cpu_of(target: &Target, upstream: &Process) -> f64 {
+    target
+        .process
+        .as_ref()
+        .unwrap_or(upstream)
+        .tree_cpu_seconds()
+}
+
+fn run_scenario(
+    scenario: &Scenario,
+    options: &Options,
+    environment: &Environment,
+) -> anyhow::Result<(String, Vec<Verdict>, bool)> {
+    let Started { upstream, targets } = start_targets(scenario, options, environment)?;
+    let h2 = scenario.kind == Kind::TlsH2;
+    let generator_for = |url: &str| -> anyhow::Result<Generator> {
+        if h2 || (url.starts_with("https") && !environment.have_wrk) {
+            if !environment.have_h2load {
+                bail!("h2load is not installed (run without --no-install)");
+            }
+            Ok(Generator::H2load)
+        } else if environment.have_wrk {
+            Ok(Generator::Wrk)
+        } else if options.smoke {
+            Ok(Generator::Builtin)
+        } else {
+            bail!("wrk is not installed (run without --no-install)")
+        }
+    };
+    let connections: &[u32] = if options.smoke { &[8] } else { &[1, 64] };
+    let mut all: BTreeMap<u32, Vec<(usize, Figures)>> = BTreeMap::new();
+    for &conns in connections {
+        let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); targets.len()];
+        // Warm-up: fill connection pools and caches, unrecorded.
+        for target in &targets {
+            let warm = Load {
+                url: &target.url,
+                connections: conns,
+                duration: Duration::from_secs(1),
+                cpu: environment.load_cpu.as_deref(),
+                // The upstream speaks HTTP/1.1 only.
+                h2: h2 && target.role != Role::Upstream,
+            };
+            load::run(generator_for(&target.url)?, &warm, &environment.scratch)
+                .with_context(|| format!("warming up {}", target.name))?;
+        }
+        for round in 0..options.rounds as usize {
+            // Alternate: each round starts one target later, so drift in the machine's load
+            // spreads over every target.
+            for offset in 0..targets.len() {
+                let index = (round + offset) % targets.len();
+                let target = &targets[index];
+                let run = Load {
+                    url: &target.url,
+                    connections: conns,
+                    duration: options.duration,
+                    cpu: environment.load_cpu.as_deref(),
+                    h2: h2 && target.role != Role::Upstream,
+                };
+                let cpu_before = cpu_of(target, &upstream);
+                let result = load::run(generator_for(&target.url)?, &run, &environment.scratch)
+                    .with_context(|| format!("loading {}", target.name))?;
+                let cpu_seconds = cpu_of(target, &upstream) - cpu_before;
+                eprintln!(
+                    "  c={conns:<3} round {} {:<13} {:>9.0} req/s  p50 {:>8.1} us  p99 {:>8.1} us  errors {}  cpu {:.2} s  [load {}]",
+                    round + 1,
+                    target.name,
+                    result.requests_per_second(),
+                    result.p50_us,
+                    result.p99_us,
+                    result.errors,
+                    cpu_seconds,
+                    load_average()
+                );
+                samples[index].push(Sample {
+                    load: result,
+                    cpu_seconds,
+                });
+            }
+        }
+        let figures = targets
+            .iter()
+            .enumerate()
+            .map(|(index, target)| {
+                let mine = &samples[index];
+                let requests: u64 = mine.iter().map(|s| s.load.requests).sum();
+                let cpu: f64 = mine.iter().map(|s| s.cpu_seconds).sum();
+                let process = target.process.as_ref().unwrap_or(&upstream);
+                (
+                    index,
+                    Figures {
+                        requests_per_second: median(
+                            &mut mine
+                                .iter()
+                                .map(|s| s.load.requests_per_second())
+                                .collect::<Vec<_>>(),
+                        ),
+                        p50_us: median(&mut mine.iter().map(|s| s.load.p50_us).collect::<Vec<_>>()),
+                        p99_us: median(&mut mine.iter().map(|s| s.load.p99_us).collect::<Vec<_>>()),
+                        errors: mine.iter().map(|s| s.load.errors).sum(),
+                        cpu_us_per_request: if requests > 0 {
+                            cpu * 1e6 / requests as f64
+                        } else {
+                            0.0
+                        },
+                        peak_rss: process.tree_peak_rss(),
+                        idle_rss: target.idle_rss,
+                    },
+                )
+            })
+            .collect();
+        all.insert(conns, figures);
+    }
+
+    let (section, verdicts) = render(scenario, &targets, &all);
+    let mut ok = true;
+    if options.smoke {
+        for figures in all.values() {
+            for (index, figure) in figures {
+                if figure.errors > 0 || figure.requests_per_second <= 0.0 {
+                    eprintln!(
+                        "smoke: {} had {} errors",
+                        targets[*index].name, figure.errors
+                    );
+                    ok = false;
+                }
+            }
+        }
+    }
+    drop(targets);
+    drop(upstream);
+    Ok((section, verdicts, ok))
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+fn render(
+    scenario: &Scenario,
+    targets: &[Target],
+    all: &BTreeMap<u32, Vec<(usize, Figures)>>,
+) -> (String, Vec<Verdict>) {
+    let mut out = String::new();
+    let mut verdicts = Vec::new();
+    let _ = writeln!(out, "\n## {}: {}", scenario.name, scenario.what);
+    let _ = writeln!(
+        out,
+        "| conns | target | req/s | x nginx | x upstream | p50 us | p99 us | errors | CPU us/req | peak RSS MiB | idle RSS MiB |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|");
+    let find = |figures: &[(usize, Figures)], role: Role| -> Option<Figures> {
+        figures
+            .iter()
+            .find(|(index, _)| targets[*index].role == role)
+            .map(|(_, figure)| figure.clone())
+    };
+    for (conns, figures) in all {
+        let nginx = find(figures, Role::Nginx);
+        let upstream = find(figures, Role::Upstream);
+        for (index, figure) in figures {
+            let ratio = |base: &Option<Figures>| match base {
+                Some(base) if base.requests_per_second > 0.0 => {
+                    format!(
+                        "{:.2}",
+                        figure.requests_per_second / base.requests_per_second
+                    )
+                }
+                _ => "-".to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "| {conns} | {} | {:.0} | {} | {} | {:.1} | {:.1} | {} | {:.2} | {:.1} | {:.1} |",
+                targets[*index].name,
+                figure.requests_per_second,
+                ratio(&nginx),
+                ratio(&upstream),
+                figure.p50_us,
+                figure.p99_us,
+                figure.errors,
+                figure.cpu_us_per_request,
+                mib(figure.peak_rss),
+                mib(figure.idle_rss),
+            );
+        }
+    }
+
+    // The issue's targets, where this scenario measures them.
+    let at = |conns: u32, name: &str| -> Option<Figures> {
+        let figures = all.get(&conns)?;
+        figures
+            .iter()
+            .find(|(index, _)| targets[*index].name == name)
+            .map(|(_, figure)| figure.clone())
+    };
+    let label = scenario.name;
+    let mut check = |what: String, value: f64, limit: f64, unit: &str, lower_is_better: bool| {
+        let met = if lower_is_better {
+            value <= limit
+        } else {
+            value >= limit
+        };
+        verdicts.push(Verdict {
+            what,
+            figure: format!("{value:.2}{unit} (target {limit:.2}{unit})"),
+            met: Some(met),
+        });
+    };
+    match scenario.kind {
+        Kind::ProxySmall | Kind::ProxyLarge => {
+            if let (Some(portico), Some(nginx), Some(haproxy)) =
+                (at(64, "portico"), at(64, "nginx"), at(64, "haproxy"))
+            {
+                check(
+                    format!("{label} c=64: req/s >= 1.15x nginx"),
+                    portico.requests_per_second / nginx.requests_per_second,
+                    1.15,
+                    "x",
+                    false,
+                );
+                check(
+                    format!("{label} c=64: req/s >= 1.0x HAProxy"),
+                    portico.requests_per_second / haproxy.requests_per_second,
+                    1.0,
+                    "x",
+                    false,
+                );
+                check(
+                    format!("{label} c=64: CPU/req <= nginx's"),
+                    portico.cpu_us_per_request,
+                    nginx.cpu_us_per_request,
+                    " us",
+                    true,
+                );
+                check(
+                    format!("{label} c=64: p99 <= nginx's"),
+                    portico.p99_us,
+                    nginx.p99_us,
+                    " us",
+                    true,
+                );
+            }
+            if let (Some(portico), Some(nginx), Some(upstream)) =
+                (at(1, "portico"), at(1, "nginx"), at(1, "upstream"))
+            {
+                check(
+                    format!("{label} c=1: added p50 <= nginx's"),
+                    portico.p50_us - upstream.p50_us,
+                    nginx.p50_us - upstream.p50_us,
+                    " us",
+                    true,
+                );
+            }
+            if scenario.kind == Kind::ProxySmall
+                && let Some(portico) = targets.iter().find(|target| target.name == "portico")
+            {
+                check(
+                    "idle RSS <= 30 MB".to_string(),
+                    mib(portico.idle_rss),
+                    30.0,
+                    " MiB",
+                    true,
+                );
+            }
+        }
+        Kind::TlsH1 | Kind::TlsH2 => {
+            if let (Some(portico), Some(haproxy)) = (at(64, "portico-tls"), at(64, "haproxy-tls")) {
+                check(
+                    format!("{label} c=64: req/s >= 1.0x HAProxy TLS"),
+                    portico.requests_per_second / haproxy.requests_per_second,
+                    1.0,
+                    "x",
+                    false,
+                );
+            }
+        }
+        Kind::Routes10k => {
+            if let Some(big) = all.values().last().and_then(|figures| {
+                figures
+                    .iter()
+                    .find(|(index, _)| targets[*index].name == "portico-10k")
+                    .map(|(_, figure)| figure.clone())
+            }) {
+                check(
+                    "10k routes peak RSS <= 200 MB (100k keys: needs #5)".to_string(),
+                    mib(big.peak_rss),
+                    200.0,
+                    " MiB",
+                    true,
+                );
+            }
+        }
+        Kind::Mock | Kind::Unavailable => {}
+    }
+    (out, verdicts)
+}
