@@ -31,6 +31,10 @@ use crate::integrate::{Integrations, params};
 /// Import documents and other bodies above this are refused.
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 const PAGE_DEFAULT: usize = 25;
+/// Management requests handled at once by one node; more are refused with 429
+/// TooManyRequestsException, as API Gateway throttles its control plane, rather than queued
+/// without bound.
+const MAX_CONCURRENT_REQUESTS: usize = 64;
 const PAGE_MAX: usize = 500;
 /// The stage name TestInvokeMethod runs under.
 const TEST_INVOKE_STAGE: &str = "test-invoke-stage";
@@ -107,6 +111,7 @@ pub struct AdminApi {
     /// Region names accepted in credential scopes; empty accepts any.
     regions: Vec<String>,
     integrations: Arc<Integrations>,
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for AdminApi {
@@ -267,11 +272,20 @@ impl AdminApi {
             sealing,
             regions,
             integrations,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_REQUESTS)),
         }
     }
 
     /// Serves one management request.
     pub async fn handle(&self, request: Request<Body>) -> Response<Body> {
+        let Ok(_permit) = self.in_flight.clone().try_acquire_owned() else {
+            return ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequestsException",
+                "Too Many Requests",
+            )
+            .into_response();
+        };
         let (mut parts, incoming) = request.into_parts();
         // HTTP/2 carries the host as `:authority`; SigV4 signs it as `host`.
         if !parts.headers.contains_key(header::HOST)

@@ -1,0 +1,449 @@
+//! The management API over real HTTPS, signed with SigV4: a bad request to every operation gets
+//! an API Gateway error (a 4xx, `x-amzn-ErrorType`, `{"message": ...}`), never a 500.
+
+mod common;
+
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::{HeaderMap, Request};
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use portico::dev::{DevNode, DevOptions};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+use serde_json::{Value, json};
+
+const KEY_ID: &str = "AKIAPORTICORUSTTEST1";
+const SECRET: &str = "portico-rust-admin-test-secret-000000000";
+
+struct Admin {
+    node: DevNode,
+    _data_dir: tempfile::TempDir,
+    client: Client<
+        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+        Full<Bytes>,
+    >,
+    base: String,
+}
+
+impl Admin {
+    async fn start() -> Admin {
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut options = DevOptions::new(data_dir.path().to_path_buf());
+        options.http = None;
+        options.https = None;
+        options.admin = Some("127.0.0.1:0".parse().unwrap());
+        options.admin_credentials = Some((KEY_ID.into(), SECRET.into()));
+        let node = tokio::time::timeout(common::TEST_TIMEOUT, DevNode::start(options))
+            .await
+            .unwrap()
+            .unwrap();
+        let cert = CertificateDer::from_pem_file(data_dir.path().join("cert.pem")).unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert).unwrap();
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(portico::tls::client_config(roots).unwrap())
+            .https_only()
+            .enable_http1()
+            .build();
+        let base = format!("https://127.0.0.1:{}", node.admin_addr.unwrap().port());
+        Admin {
+            node,
+            _data_dir: data_dir,
+            client: Client::builder(TokioExecutor::new()).build(https),
+            base,
+        }
+    }
+
+    /// A signed call: `(status, x-amzn-ErrorType, JSON body)`.
+    async fn call(&self, method: &str, path: &str, body: &str) -> (u16, Option<String>, Value) {
+        let uri: http::Uri = format!("{}{path}", self.base).parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("host", uri.authority().unwrap().as_str().parse().unwrap());
+        if !body.is_empty() {
+            headers.insert("content-type", "application/json".parse().unwrap());
+        }
+        let now = portico::time::epoch_seconds(SystemTime::now());
+        portico::admin::sigv4::sign(
+            method,
+            &uri,
+            &mut headers,
+            body.as_bytes(),
+            KEY_ID,
+            SECRET,
+            "us-east-1",
+            "apigateway",
+            now,
+        );
+        let mut request = Request::builder().method(method).uri(uri);
+        for (name, value) in &headers {
+            request = request.header(name, value);
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body.to_string())))
+            .unwrap();
+        let response = tokio::time::timeout(Duration::from_secs(20), self.client.request(request))
+            .await
+            .unwrap()
+            .unwrap();
+        let reply = common::read(response).await;
+        let error_type = reply
+            .headers
+            .get("x-amzn-errortype")
+            .map(|value| value.to_str().unwrap().to_string());
+        let json = if reply.body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&reply.body).unwrap_or(Value::String(reply.text()))
+        };
+        (reply.status.as_u16(), error_type, json)
+    }
+
+    async fn ok(&self, method: &str, path: &str, body: Value) -> Value {
+        let (status, _, json) = self.call(method, path, &body.to_string()).await;
+        assert!(status < 300, "{method} {path}: {status} {json}");
+        json
+    }
+}
+
+#[tokio::test]
+async fn every_operation_answers_bad_requests_with_aws_errors() {
+    let admin = Admin::start().await;
+    // A small API to aim the bad requests at.
+    let api = admin
+        .ok("POST", "/restapis", json!({"name": "target"}))
+        .await;
+    let api_id = api["id"].as_str().unwrap().to_string();
+    let root = api["rootResourceId"].as_str().unwrap().to_string();
+    let res = admin
+        .ok(
+            "POST",
+            &format!("/restapis/{api_id}/resources/{root}"),
+            json!({"pathPart": "a"}),
+        )
+        .await;
+    let res_id = res["id"].as_str().unwrap().to_string();
+    let method = format!("/restapis/{api_id}/resources/{res_id}/methods/GET");
+    admin
+        .ok("PUT", &method, json!({"authorizationType": "NONE"}))
+        .await;
+
+    let r = format!("/restapis/{api_id}");
+    let cases: Vec<(&str, &str, String, String, u16)> = vec![
+        (
+            "CreateRestApi",
+            "POST",
+            "/restapis".into(),
+            "{not json".into(),
+            400,
+        ),
+        (
+            "CreateRestApi",
+            "POST",
+            "/restapis".into(),
+            "{}".into(),
+            400,
+        ),
+        (
+            "GetRestApis",
+            "GET",
+            "/restapis?limit=0".into(),
+            "".into(),
+            400,
+        ),
+        (
+            "GetRestApi",
+            "GET",
+            "/restapis/0000000000".into(),
+            "".into(),
+            404,
+        ),
+        (
+            "UpdateRestApi",
+            "PATCH",
+            r.clone(),
+            r#"{"patchOperations":[{"op":"explode","path":"/name"}]}"#.into(),
+            400,
+        ),
+        (
+            "DeleteRestApi",
+            "DELETE",
+            "/restapis/0000000000".into(),
+            "".into(),
+            404,
+        ),
+        (
+            "ImportRestApi",
+            "POST",
+            "/restapis?mode=import".into(),
+            "openapi: [".into(),
+            400,
+        ),
+        (
+            "PutRestApi",
+            "PUT",
+            format!("{r}?mode=sideways"),
+            "{}".into(),
+            400,
+        ),
+        (
+            "PutRestApi",
+            "PUT",
+            "/restapis/0000000000?mode=overwrite".into(),
+            r#"{"openapi":"3.0.1","info":{"title":"x","version":"1"},"paths":{}}"#.into(),
+            404,
+        ),
+        (
+            "GetResources",
+            "GET",
+            "/restapis/0000000000/resources".into(),
+            "".into(),
+            404,
+        ),
+        (
+            "GetResource",
+            "GET",
+            format!("{r}/resources/0000000000"),
+            "".into(),
+            404,
+        ),
+        (
+            "CreateResource",
+            "POST",
+            format!("{r}/resources/0000000000"),
+            r#"{"pathPart":"b"}"#.into(),
+            404,
+        ),
+        (
+            "CreateResource",
+            "POST",
+            format!("{r}/resources/{root}"),
+            r#"{"pathPart":"bad/part"}"#.into(),
+            400,
+        ),
+        (
+            "CreateResource",
+            "POST",
+            format!("{r}/resources/{root}"),
+            r#"{"pathPart":"a"}"#.into(),
+            409,
+        ),
+        (
+            "DeleteResource",
+            "DELETE",
+            format!("{r}/resources/0000000000"),
+            "".into(),
+            404,
+        ),
+        (
+            "PutMethod",
+            "PUT",
+            format!("{r}/resources/{res_id}/methods/FETCH"),
+            r#"{"authorizationType":"NONE"}"#.into(),
+            400,
+        ),
+        (
+            "GetMethod",
+            "GET",
+            format!("{r}/resources/{res_id}/methods/POST"),
+            "".into(),
+            404,
+        ),
+        (
+            "DeleteMethod",
+            "DELETE",
+            format!("{r}/resources/{res_id}/methods/POST"),
+            "".into(),
+            404,
+        ),
+        (
+            "PutIntegration",
+            "PUT",
+            format!("{method}/integration"),
+            r#"{"type":"CARRIER_PIGEON"}"#.into(),
+            400,
+        ),
+        (
+            "PutIntegration",
+            "PUT",
+            format!("{method}/integration"),
+            r#"{"type":"HTTP_PROXY","httpMethod":"GET","uri":"not a url"}"#.into(),
+            400,
+        ),
+        (
+            "GetIntegration",
+            "GET",
+            format!("{method}/integration"),
+            "".into(),
+            404,
+        ),
+        (
+            "DeleteIntegration",
+            "DELETE",
+            format!("{method}/integration"),
+            "".into(),
+            404,
+        ),
+        (
+            "PutMethodResponse",
+            "PUT",
+            format!("{r}/resources/{res_id}/methods/POST/responses/200"),
+            "{}".into(),
+            404,
+        ),
+        (
+            "PutMethodResponse",
+            "PUT",
+            format!("{method}/responses/999"),
+            "{}".into(),
+            400,
+        ),
+        (
+            "PutIntegrationResponse",
+            "PUT",
+            format!("{method}/integration/responses/200"),
+            "{}".into(),
+            404,
+        ),
+        (
+            "CreateDeployment",
+            "POST",
+            format!("{r}/deployments"),
+            r#"{"stageName":"prod"}"#.into(),
+            400,
+        ),
+        (
+            "GetDeployments",
+            "GET",
+            "/restapis/0000000000/deployments".into(),
+            "".into(),
+            404,
+        ),
+        (
+            "GetDeployment",
+            "GET",
+            format!("{r}/deployments/0000000000"),
+            "".into(),
+            404,
+        ),
+        (
+            "DeleteDeployment",
+            "DELETE",
+            format!("{r}/deployments/0000000000"),
+            "".into(),
+            404,
+        ),
+        (
+            "CreateStage",
+            "POST",
+            format!("{r}/stages"),
+            r#"{"stageName":"prod"}"#.into(),
+            400,
+        ),
+        (
+            "GetStages",
+            "GET",
+            "/restapis/0000000000/stages".into(),
+            "".into(),
+            404,
+        ),
+        (
+            "GetStage",
+            "GET",
+            format!("{r}/stages/nope"),
+            "".into(),
+            404,
+        ),
+        (
+            "UpdateStage",
+            "PATCH",
+            format!("{r}/stages/nope"),
+            r#"{"patchOperations":[]}"#.into(),
+            404,
+        ),
+        (
+            "DeleteStage",
+            "DELETE",
+            format!("{r}/stages/nope"),
+            "".into(),
+            404,
+        ),
+        (
+            "GetExport",
+            "GET",
+            format!("{r}/stages/nope/exports/oas30"),
+            "".into(),
+            404,
+        ),
+        (
+            "TestInvokeMethod",
+            "POST",
+            format!("{r}/resources/0000000000/methods/GET"),
+            "{}".into(),
+            404,
+        ),
+        (
+            "Unknown",
+            "GET",
+            "/domainnames/x/nothing".into(),
+            "".into(),
+            404,
+        ),
+    ];
+    for (operation, method, path, body, expected) in cases {
+        let (status, error_type, json) = admin.call(method, &path, &body).await;
+        assert_eq!(status, expected, "{operation} {method} {path}: {json}");
+        let error_type = error_type.unwrap_or_else(|| panic!("{operation}: no x-amzn-ErrorType"));
+        assert!(
+            error_type.ends_with("Exception"),
+            "{operation}: {error_type}"
+        );
+        assert!(
+            json["message"]
+                .as_str()
+                .is_some_and(|message| !message.is_empty()),
+            "{operation}: {json}"
+        );
+    }
+
+    // An export with an unknown type, on a real stage.
+    admin
+        .ok(
+            "PUT",
+            &format!("{method}/integration"),
+            json!({"type": "MOCK", "requestTemplates": {"application/json": "{\"statusCode\": 200}"}}),
+        )
+        .await;
+    admin
+        .ok(
+            "POST",
+            &format!("{r}/deployments"),
+            json!({"stageName": "prod"}),
+        )
+        .await;
+    let (status, error_type, _) = admin
+        .call("GET", &format!("{r}/stages/prod/exports/raml"), "")
+        .await;
+    assert_eq!(
+        (status, error_type.as_deref()),
+        (400, Some("BadRequestException"))
+    );
+    admin.node.shutdown().await;
+}
+
+#[tokio::test]
+async fn unsigned_requests_are_refused() {
+    let admin = Admin::start().await;
+    let request = Request::get(format!("{}/restapis", admin.base))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let reply = common::read(admin.client.request(request).await.unwrap()).await;
+    assert_eq!(reply.status, 403);
+    assert_eq!(
+        reply.headers["x-amzn-errortype"],
+        "MissingAuthenticationTokenException"
+    );
+    admin.node.shutdown().await;
+}
