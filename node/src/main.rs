@@ -278,7 +278,9 @@ fn run_async(
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(work) {
+    let outcome = runtime.block_on(work);
+    portico::observe::access::flush();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");

@@ -1,14 +1,16 @@
 //! Observability: the access log (one JSON line per request) and the logging setup.
 //!
 //! Access-log lines go through `tracing` under the target `portico::access`, so they can be
-//! routed separately from diagnostics: the binary writes them as JSON to stdout and everything
-//! else as text to stderr.
+//! routed separately from diagnostics: the binary writes them as JSON to stdout (through the
+//! lean layer and writer thread of `access`) and everything else as text to stderr.
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::filter::{Targets, filter_fn};
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
+
+pub mod access;
 
 pub const ACCESS_TARGET: &str = "portico::access";
 
@@ -52,13 +54,7 @@ pub fn log_access(record: &AccessRecord<'_>) {
 /// Installs the process's logging: access lines as JSON on stdout, diagnostics on stderr
 /// filtered by `RUST_LOG` (default `info`).
 pub fn init_logging() {
-    let access = tracing_subscriber::fmt::layer()
-        .json()
-        .flatten_event(true)
-        .with_current_span(false)
-        .with_span_list(false)
-        .with_target(false)
-        .with_writer(std::io::stdout)
+    let access = access::AccessLayer
         .with_filter(Targets::new().with_target(ACCESS_TARGET, tracing::Level::INFO));
     use std::io::IsTerminal as _;
     let diagnostics = tracing_subscriber::fmt::layer()
