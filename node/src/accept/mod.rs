@@ -117,6 +117,53 @@ pub fn serve_gateway(
     )
 }
 
+/// The data plane's listeners: plaintext HTTP and HTTPS (the data dir's certificate), each
+/// optional.
+#[derive(Debug, Default)]
+pub struct GatewayListeners {
+    pub listeners: Vec<Listener>,
+    pub http_addr: Option<SocketAddr>,
+    pub https_addr: Option<SocketAddr>,
+}
+
+/// Binds and serves `gateway` on the configured addresses (an edge's and `dev`'s data plane).
+pub async fn start_gateway_listeners(
+    http: Option<SocketAddr>,
+    https: Option<SocketAddr>,
+    data_dir: &std::path::Path,
+    gateway: &Arc<Gateway>,
+    shutdown: &Shutdown,
+    drain_timeout: Duration,
+) -> anyhow::Result<GatewayListeners> {
+    use anyhow::Context as _;
+    let mut started = GatewayListeners::default();
+    if let Some(addr) = http {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the HTTP listener to {addr}"))?;
+        let listener = serve_gateway(listener, None, gateway.clone(), shutdown, drain_timeout)?;
+        started.http_addr = Some(listener.local_addr);
+        started.listeners.push(listener);
+    }
+    if let Some(addr) = https {
+        let key = crate::tls::load_or_create_self_signed(data_dir)?;
+        let tls = Arc::new(crate::tls::server_config(key)?);
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the HTTPS listener to {addr}"))?;
+        let listener = serve_gateway(
+            listener,
+            Some(tls),
+            gateway.clone(),
+            shutdown,
+            drain_timeout,
+        )?;
+        started.https_addr = Some(listener.local_addr);
+        started.listeners.push(listener);
+    }
+    Ok(started)
+}
+
 /// Serves any request handler with the same loop, limits and drain as the gateway (the demo
 /// backends and function endpoint of `dev` use it too).
 pub fn serve<H, F>(

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use anyhow::Context as _;
 use portico_proto::GatewayState;
 use portico_proto::cluster::{NodeRequest, Subscribe};
 
@@ -83,39 +82,19 @@ impl EdgeNode {
         let gateway = Arc::new(Gateway::new(snapshot, integrations));
 
         let shutdown = Shutdown::new();
-        let mut listeners = Vec::new();
-        let mut http_addr = None;
-        if let Some(addr) = config.http {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding the HTTP listener to {addr}"))?;
-            let listener = accept::serve_gateway(
-                listener,
-                None,
-                gateway.clone(),
-                &shutdown,
-                Duration::from_secs(30),
-            )?;
-            http_addr = Some(listener.local_addr);
-            listeners.push(listener);
-        }
-        let mut https_addr = None;
-        if let Some(addr) = config.https {
-            let key = crate::tls::load_or_create_self_signed(&config.data_dir)?;
-            let server_tls = Arc::new(crate::tls::server_config(key)?);
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding the HTTPS listener to {addr}"))?;
-            let listener = accept::serve_gateway(
-                listener,
-                Some(server_tls),
-                gateway.clone(),
-                &shutdown,
-                Duration::from_secs(30),
-            )?;
-            https_addr = Some(listener.local_addr);
-            listeners.push(listener);
-        }
+        let accept::GatewayListeners {
+            listeners,
+            http_addr,
+            https_addr,
+        } = accept::start_gateway_listeners(
+            config.http,
+            config.https,
+            &config.data_dir,
+            &gateway,
+            &shutdown,
+            Duration::from_secs(30),
+        )
+        .await?;
 
         let following = Arc::new(std::sync::Mutex::new(None));
         let reporter = tokio::spawn(report_periodically(

@@ -279,38 +279,17 @@ impl DevNode {
             listeners.push(listener);
         }
 
-        let mut http_addr = None;
-        if let Some(addr) = options.http {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding the HTTP listener to {addr}"))?;
-            let listener = accept::serve_gateway(
-                listener,
-                None,
-                gateway.clone(),
-                &shutdown,
-                options.drain_timeout,
-            )?;
-            http_addr = Some(listener.local_addr);
-            listeners.push(listener);
-        }
-        let mut https_addr = None;
-        if let Some(addr) = options.https {
-            let key = crate::tls::load_or_create_self_signed(&options.data_dir)?;
-            let tls = Arc::new(crate::tls::server_config(key)?);
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding the HTTPS listener to {addr}"))?;
-            let listener = accept::serve_gateway(
-                listener,
-                Some(tls),
-                gateway.clone(),
-                &shutdown,
-                options.drain_timeout,
-            )?;
-            https_addr = Some(listener.local_addr);
-            listeners.push(listener);
-        }
+        let data_plane = accept::start_gateway_listeners(
+            options.http,
+            options.https,
+            &options.data_dir,
+            &gateway,
+            &shutdown,
+            options.drain_timeout,
+        )
+        .await?;
+        let (http_addr, https_addr) = (data_plane.http_addr, data_plane.https_addr);
+        listeners.extend(data_plane.listeners);
 
         Ok(DevNode {
             gateway,
