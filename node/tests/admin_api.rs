@@ -447,3 +447,46 @@ async fn unsigned_requests_are_refused() {
     );
     admin.node.shutdown().await;
 }
+
+/// Credentials are checked before a request slot is taken or the body read: an unsigned
+/// request whose body never arrives is refused at once, and cannot tie the API up.
+#[tokio::test]
+async fn unsigned_requests_are_refused_before_their_body_is_read() {
+    let admin = Admin::start().await;
+    let client = Client::builder(TokioExecutor::new()).build(
+        hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config({
+                let cert =
+                    CertificateDer::from_pem_file(admin._data_dir.path().join("cert.pem")).unwrap();
+                let mut roots = rustls::RootCertStore::empty();
+                roots.add(cert).unwrap();
+                portico::tls::client_config(roots).unwrap()
+            })
+            .https_only()
+            .enable_http1()
+            .build(),
+    );
+    let mut pending = Vec::new();
+    for _ in 0..80 {
+        // A body that never ends.
+        let never = http_body_util::StreamBody::new(futures_util::stream::pending::<
+            Result<hyper::body::Frame<Bytes>, std::io::Error>,
+        >());
+        let request = Request::post(format!("{}/restapis", admin.base))
+            .body(never)
+            .unwrap();
+        pending.push(tokio::spawn(client.request(request)));
+    }
+    for request in pending {
+        let response = tokio::time::timeout(Duration::from_secs(10), request)
+            .await
+            .expect("refused without waiting for the body")
+            .unwrap()
+            .unwrap();
+        assert_eq!(response.status(), 403);
+    }
+    // Signed requests still get through.
+    let (status, _, _) = admin.call("GET", "/restapis", "").await;
+    assert_eq!(status, 200);
+    admin.node.shutdown().await;
+}

@@ -31,8 +31,11 @@ pub trait ControlPlane: Send + Sync + 'static {
     fn write(&self, command: Command) -> BoxFuture<'_, Result<u64, ControlError>>;
     /// The state, reflecting every write acknowledged before this call (linearizable).
     fn read(&self) -> BoxFuture<'_, Result<Arc<GatewayState>, ControlError>>;
-    /// This node's applied state, possibly behind (authentication looks keys up here).
+    /// This node's applied state, possibly behind.
     fn local(&self) -> Arc<GatewayState>;
+    /// One management access key from this node's applied state, without copying the state
+    /// (authentication runs this on every request, before anything else).
+    fn admin_key(&self, access_key_id: &str) -> Option<portico_proto::AdminKey>;
 }
 
 /// The single-process control plane of `portico dev`.
@@ -84,5 +87,9 @@ impl ControlPlane for LocalControl {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
+    }
+
+    fn admin_key(&self, access_key_id: &str) -> Option<portico_proto::AdminKey> {
+        self.local().admin_keys.get(access_key_id).cloned()
     }
 }

@@ -35,6 +35,8 @@ const PAGE_DEFAULT: usize = 25;
 /// TooManyRequestsException, as API Gateway throttles its control plane, rather than queued
 /// without bound.
 const MAX_CONCURRENT_REQUESTS: usize = 64;
+/// A request body must arrive within this (the header-read timeout covers only HTTP/1 heads).
+const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 const PAGE_MAX: usize = 500;
 /// The stage name TestInvokeMethod runs under.
 const TEST_INVOKE_STAGE: &str = "test-invoke-stage";
@@ -227,7 +229,7 @@ fn page(items: Vec<Value>, call: &Call<'_>) -> Result<Value, ApiError> {
                 ))
             })?,
     };
-    let end = (start + limit).min(items.len());
+    let end = start.saturating_add(limit).min(items.len());
     let next = (end < items.len()).then(|| end.to_string());
     let slice = items
         .get(start..end)
@@ -276,16 +278,41 @@ impl AdminApi {
         }
     }
 
+    /// Looks an access key's secret up and unseals it (enabled keys only).
+    fn secret_for(&self, access_key_id: &str) -> Option<String> {
+        let key = self
+            .control
+            .admin_key(access_key_id)
+            .filter(|key| key.enabled)?;
+        let sealed = SealedSecret {
+            nonce: key.nonce.as_slice().try_into().ok()?,
+            ciphertext: key.sealed_secret,
+        };
+        self.sealing.open(access_key_id, &sealed)
+    }
+
+    /// Whether the request names a known access key in a well-formed SigV4 `Authorization`
+    /// header with a date inside the allowed skew: checked before a request slot is taken or
+    /// its body read, so callers without credentials cannot tie up either.
+    fn plausibly_signed(&self, headers: &HeaderMap, now: i64) -> bool {
+        let credential = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix(sigv4::ALGORITHM))
+            .and_then(|rest| rest.split("Credential=").nth(1))
+            .and_then(|rest| rest.split('/').next());
+        let dated = headers
+            .get("x-amz-date")
+            .and_then(|value| value.to_str().ok())
+            .and_then(sigv4::parse_amz_date)
+            .is_some_and(|at| (now - at).abs() <= sigv4::MAX_SKEW_SECONDS);
+        dated
+            && credential
+                .is_some_and(|key| self.control.admin_key(key).is_some_and(|key| key.enabled))
+    }
+
     /// Serves one management request.
     pub async fn handle(&self, request: Request<Body>) -> Response<Body> {
-        let Ok(_permit) = self.in_flight.clone().try_acquire_owned() else {
-            return ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "TooManyRequestsException",
-                "Too Many Requests",
-            )
-            .into_response();
-        };
         let (mut parts, incoming) = request.into_parts();
         // HTTP/2 carries the host as `:authority`; SigV4 signs it as `host`.
         if !parts.headers.contains_key(header::HOST)
@@ -294,9 +321,48 @@ impl AdminApi {
         {
             parts.headers.insert(header::HOST, value);
         }
-        let body = match body::limited(incoming, MAX_BODY_BYTES).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(_) => {
+        let now = crate::time::epoch_seconds(SystemTime::now());
+        let region_allowed =
+            |region: &str| self.regions.is_empty() || self.regions.iter().any(|r| r == region);
+        let verify = |body: &[u8]| {
+            let signed = SignedRequest {
+                method: parts.method.as_str(),
+                path: parts.uri.path(),
+                query: parts.uri.query(),
+                headers: &parts.headers,
+                body,
+            };
+            sigv4::verify(&signed, now, "apigateway", &region_allowed, &|id: &str| {
+                self.secret_for(id)
+            })
+        };
+        let refuse = |error: sigv4::AuthError| {
+            let status = StatusCode::from_u16(error.status_code()).unwrap_or(StatusCode::FORBIDDEN);
+            crate::respond::json_error(status, error.error_type(), &error.message())
+        };
+        if !self.plausibly_signed(&parts.headers, now)
+            && let Err(error) = verify(&[])
+        {
+            // The precise AWS error, computed without reading the body. (A presigned request,
+            // signed in its query string, passes here and is checked in full below.)
+            return refuse(error);
+        }
+        let Ok(_permit) = self.in_flight.clone().try_acquire_owned() else {
+            return ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequestsException",
+                "Too Many Requests",
+            )
+            .into_response();
+        };
+        let collected = tokio::time::timeout(
+            BODY_DEADLINE,
+            body::limited(incoming, MAX_BODY_BYTES).collect(),
+        )
+        .await;
+        let body = match collected {
+            Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
                 return ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "PayloadTooLargeException",
@@ -304,36 +370,22 @@ impl AdminApi {
                 )
                 .into_response();
             }
+            Ok(Err(_)) => {
+                return ApiError::bad_request("The request body could not be read").into_response();
+            }
+            Err(_) => {
+                return ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "RequestTimeoutException",
+                    "The request body was not received in time",
+                )
+                .into_response();
+            }
         };
-        let now = crate::time::epoch_seconds(SystemTime::now());
-        let path = parts.uri.path();
-        let signed = SignedRequest {
-            method: parts.method.as_str(),
-            path,
-            query: parts.uri.query(),
-            headers: &parts.headers,
-            body: &body,
-        };
-        let state = self.control.local();
-        let secret_for = |access_key_id: &str| -> Option<String> {
-            let key = state
-                .admin_keys
-                .get(access_key_id)
-                .filter(|key| key.enabled)?;
-            let sealed = SealedSecret {
-                nonce: key.nonce.as_slice().try_into().ok()?,
-                ciphertext: key.sealed_secret.clone(),
-            };
-            self.sealing.open(access_key_id, &sealed)
-        };
-        let region_allowed =
-            |region: &str| self.regions.is_empty() || self.regions.iter().any(|r| r == region);
-        let verified = sigv4::verify(&signed, now, "apigateway", &region_allowed, &secret_for);
-        drop(state);
-        if let Err(error) = verified {
-            let status = StatusCode::from_u16(error.status_code()).unwrap_or(StatusCode::FORBIDDEN);
-            return crate::respond::json_error(status, error.error_type(), &error.message());
+        if let Err(error) = verify(&body) {
+            return refuse(error);
         }
+        let path = parts.uri.path();
 
         let segments: Vec<String> = path
             .split('/')
@@ -1012,9 +1064,13 @@ impl AdminApi {
         let api = api(&state, api_id)?;
         let stage = stage(api, stage_name)?;
         let deployment = deployment(api, &stage.deployment_id)?;
+        // The domain the execute-api names hang off: the management host minus its first label
+        // when it is a DNS name of three labels or more (`apigateway.us-east-1.example.com`).
         let domain = call
             .host
             .map(crate::route::host_without_port)
+            .filter(|host| host.parse::<std::net::IpAddr>().is_err() && !host.starts_with('['))
+            .filter(|host| host.split('.').count() >= 3)
             .and_then(|host| host.split_once('.').map(|(_, rest)| rest.to_string()))
             .unwrap_or_else(|| "localhost".to_string());
         let server = format!("https://{api_id}.execute-api.{domain}/{stage_name}");

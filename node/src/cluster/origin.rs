@@ -444,7 +444,7 @@ impl Inner {
             Ok(written) => written,
             Err(_) => {
                 return NodeResponse::Error(format!(
-                    "the write was not committed within {} s, so its outcome is unknown (retrying the same request is safe): this origin may not reach a majority of the voters",
+                    "the write was not committed within {} s, so its outcome is unknown: this origin may not reach a majority of the voters",
                     COMMIT_TIMEOUT.as_secs()
                 ));
             }
@@ -624,10 +624,18 @@ async fn install_first_key(
 ) {
     use crate::admin::control::ControlPlane as _;
     for _ in 0..120 {
-        if !control.local().admin_keys.is_empty() {
-            return;
-        }
         if control.0.raft.status().leader.is_some() {
+            // Decided on a linearizable read: a restarted node must not mistake its own stale
+            // state for an empty one and revive a key the operator deleted.
+            match control.read().await {
+                Ok(state) if !state.admin_keys.is_empty() => return,
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::debug!(?error, "reading the state before installing the first key");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            }
             let sealed = sealing.seal(&access_key_id, &secret);
             let key = portico_proto::AdminKey {
                 access_key_id: access_key_id.clone(),
@@ -741,6 +749,13 @@ impl crate::admin::control::ControlPlane for OriginControl {
 
     fn local(&self) -> Arc<portico_proto::GatewayState> {
         Arc::new(self.0.raft.state_machine.current().1)
+    }
+
+    fn admin_key(&self, access_key_id: &str) -> Option<portico_proto::AdminKey> {
+        self.0
+            .raft
+            .state_machine
+            .inspect(|state| state.admin_keys.get(access_key_id).cloned())
     }
 }
 

@@ -58,8 +58,9 @@ fn sink() -> &'static Sink {
 const BATCH_INTERVAL: Duration = Duration::from_millis(5);
 
 fn write_lines(receiver: Receiver<Message>) {
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+    // Lines collect here and go to stdout in one write per batch; stdout is locked only for
+    // that write, so other output (a banner, a panic message) is never held up.
+    let mut out: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut reported_drops = 0;
     let mut busy = false;
     loop {
@@ -82,17 +83,17 @@ fn write_lines(receiver: Receiver<Message>) {
         while let Some(message) = next.take() {
             match message {
                 Message::Line(line) => {
-                    let _ = out.write_all(line.as_bytes());
+                    out.extend_from_slice(line.as_bytes());
                     recycle(line);
                 }
                 Message::Flush(done) => {
-                    let _ = out.flush();
+                    write_out(&mut out);
                     let _ = done.send(());
                 }
             }
             next = receiver.try_recv().ok();
         }
-        let _ = out.flush();
+        write_out(&mut out);
         let dropped = SINK
             .get()
             .map(|sink| sink.dropped.load(Ordering::Relaxed))
@@ -107,7 +108,27 @@ fn write_lines(receiver: Receiver<Message>) {
     }
 }
 
+fn write_out(out: &mut Vec<u8>) {
+    if out.is_empty() {
+        return;
+    }
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(out);
+    let _ = stdout.flush();
+    out.clear();
+    // A burst may have grown the batch buffer; do not keep megabytes around.
+    if out.capacity() > 1024 * 1024 {
+        out.shrink_to(64 * 1024);
+    }
+}
+
+/// Buffers above this are not kept for reuse (a line with a huge path would pin its size).
+const SPARE_MAX_CAPACITY: usize = 4096;
+
 fn recycle(mut line: String) {
+    if line.capacity() > SPARE_MAX_CAPACITY {
+        return;
+    }
     line.clear();
     if let Ok(mut spare) = SPARE.lock()
         && spare.len() < 1024
@@ -218,7 +239,16 @@ impl Visit for JsonFields<'_> {
     }
 }
 
+/// Request-controlled fields (path, error detail) are cut to this many bytes in the log, which
+/// bounds the queue's memory at `QUEUE_LINES` lines.
+const FIELD_MAX_BYTES: usize = 8 * 1024;
+
 fn push_json_string(line: &mut String, value: &str) {
+    let mut end = value.len().min(FIELD_MAX_BYTES);
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    let value = &value[..end];
     line.push('"');
     for c in value.chars() {
         match c {
@@ -265,6 +295,16 @@ mod tests {
         assert_eq!(line, r#""a\"b\\c\nd\u0001é""#);
         let parsed: String = serde_json::from_str(&line).unwrap();
         assert_eq!(parsed, "a\"b\\c\nd\u{1}é");
+    }
+
+    #[test]
+    fn long_fields_are_cut_on_a_character_boundary() {
+        let mut line = String::new();
+        let long = "é".repeat(FIELD_MAX_BYTES);
+        push_json_string(&mut line, &long);
+        let parsed: String = serde_json::from_str(&line).unwrap();
+        assert!(parsed.len() <= FIELD_MAX_BYTES);
+        assert!(parsed.chars().all(|c| c == 'é'));
     }
 
     #[test]

@@ -101,6 +101,12 @@ impl StateMachineHandle {
         (applied.state.version, applied.state.clone())
     }
 
+    /// Runs `read` on the applied state under the read lock, without copying it (for small
+    /// lookups on hot paths, such as an access key on every management request).
+    pub fn inspect<R>(&self, read: impl FnOnce(&GatewayState) -> R) -> R {
+        read(&read_lock(&self.shared.applied).state)
+    }
+
     /// The version (last applied index) alone.
     pub fn version(&self) -> u64 {
         read_lock(&self.shared.applied).state.version
