@@ -58,8 +58,16 @@ impl ApiError {
         }
     }
 
+    /// A 400. AWS reports constraint violations ("1 validation error detected: ...") as
+    /// `ValidationException` and everything else as `BadRequestException` (AWS-FACTS §1).
     fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "BadRequestException", message)
+        let message = message.into();
+        let error_type = if message.contains("validation error detected") {
+            "ValidationException"
+        } else {
+            "BadRequestException"
+        };
+        Self::new(StatusCode::BAD_REQUEST, error_type, message)
     }
 
     fn not_found(message: impl Into<String>) -> Self {
@@ -984,7 +992,16 @@ impl AdminApi {
                 warnings.join("\n\t")
             )));
         }
-        Ok(imported.definition)
+        let mut definition = imported.definition;
+        // ImportRestApi's `parameters` map: `endpointConfigurationTypes=REGIONAL` and the like.
+        if let Some(types) = call.query("endpointConfigurationTypes") {
+            definition.api.endpoint_configuration.types = types
+                .split(',')
+                .map(|kind| kind.trim().to_ascii_uppercase())
+                .filter(|kind| !kind.is_empty())
+                .collect();
+        }
+        Ok(definition)
     }
 
     async fn import_rest_api(&self, call: &Call<'_>) -> Outcome {
