@@ -327,3 +327,24 @@ def test_aws_cli(portico, client):
                               *common], env=env, capture_output=True, text=True, timeout=60)
     assert missing.returncode != 0
     assert "NotFoundException" in missing.stderr
+
+
+def test_functions_reach_apis_created_through_the_management_api(client, portico):
+    # dev's function endpoint (here its demo one; --lambda-endpoint in general) serves every
+    # API, including those created through the management API.
+    api = client.create_rest_api(name="functions")
+    resource = client.create_resource(restApiId=api["id"], parentId=api["rootResourceId"],
+                                      pathPart="greet")
+    client.put_method(restApiId=api["id"], resourceId=resource["id"], httpMethod="GET",
+                      authorizationType="NONE")
+    client.put_integration(
+        restApiId=api["id"], resourceId=resource["id"], httpMethod="GET", type="AWS_PROXY",
+        integrationHttpMethod="POST",
+        uri="arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"
+            "arn:aws:lambda:us-east-1:123456789012:function:hello/invocations")
+    client.create_deployment(restApiId=api["id"], stageName="live")
+    status, body = edge_get(portico, api["id"], "/live/greet?name=boto3")
+    assert status == 200, body
+    reply = json.loads(body)
+    assert "boto3" in reply["message"]
+    assert reply["resource"] == "/greet"
