@@ -205,6 +205,30 @@ fn integration<'s>(
         .ok_or_else(|| ApiError::not_found("Invalid Integration identifier specified"))
 }
 
+fn method_response<'s>(
+    api: &'s ApiState,
+    resource_id: &str,
+    verb: &str,
+    status: &str,
+) -> Result<&'s portico_proto::MethodResponse, ApiError> {
+    method(api, resource_id, verb)?
+        .method_responses
+        .get(status)
+        .ok_or_else(|| ApiError::not_found("Invalid Response status code specified"))
+}
+
+fn integration_response<'s>(
+    api: &'s ApiState,
+    resource_id: &str,
+    verb: &str,
+    status: &str,
+) -> Result<&'s portico_proto::IntegrationResponse, ApiError> {
+    integration(api, resource_id, verb)?
+        .integration_responses
+        .get(status)
+        .ok_or_else(|| ApiError::not_found("Invalid Response status code specified"))
+}
+
 fn stage<'s>(api: &'s ApiState, name: &str) -> Result<&'s portico_proto::Stage, ApiError> {
     api.stages
         .iter()
@@ -690,10 +714,7 @@ impl AdminApi {
                 ],
             ) => {
                 let state = self.read().await?;
-                let response = method(api(&state, api_id)?, resource_id, verb)?
-                    .method_responses
-                    .get(*status)
-                    .ok_or_else(|| ApiError::not_found("Invalid Response status code specified"))?;
+                let response = method_response(api(&state, api_id)?, resource_id, verb, status)?;
                 Ok(json_response(
                     StatusCode::OK,
                     &render::render_method_response(response),
@@ -722,10 +743,7 @@ impl AdminApi {
                         response: parsed,
                     })
                     .await?;
-                let response = method(api(&state, api_id)?, resource_id, verb)?
-                    .method_responses
-                    .get(*status)
-                    .ok_or_else(|| ApiError::not_found("Invalid Response status code specified"))?;
+                let response = method_response(api(&state, api_id)?, resource_id, verb, status)?;
                 Ok(json_response(
                     StatusCode::CREATED,
                     &render::render_method_response(response),
@@ -746,10 +764,8 @@ impl AdminApi {
                 ],
             ) => {
                 let state = self.read().await?;
-                let response = integration(api(&state, api_id)?, resource_id, verb)?
-                    .integration_responses
-                    .get(*status)
-                    .ok_or_else(|| ApiError::not_found("Invalid Response status code specified"))?;
+                let response =
+                    integration_response(api(&state, api_id)?, resource_id, verb, status)?;
                 Ok(json_response(
                     StatusCode::OK,
                     &render::render_integration_response(response),
@@ -779,10 +795,8 @@ impl AdminApi {
                         response: parsed,
                     })
                     .await?;
-                let response = integration(api(&state, api_id)?, resource_id, verb)?
-                    .integration_responses
-                    .get(*status)
-                    .ok_or_else(|| ApiError::not_found("Invalid Response status code specified"))?;
+                let response =
+                    integration_response(api(&state, api_id)?, resource_id, verb, status)?;
                 Ok(json_response(
                     StatusCode::CREATED,
                     &render::render_integration_response(response),
