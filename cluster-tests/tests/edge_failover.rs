@@ -42,5 +42,26 @@ async fn edges_fail_over_to_another_regions_origin() -> anyhow::Result<()> {
         log.contains("following origin") && (log.contains("origin=2") || log.contains("origin=3")),
         "the edge did not fail over:\n{log}"
     );
+
+    // The region's origin comes back: its edges fail back to it.
+    cluster.spawn(lost)?;
+    for edge in &region_a_edges {
+        wait_for(
+            WAIT,
+            &format!("edge {edge} to fail back to origin {lost}"),
+            || {
+                let log = cluster.log_of(*edge);
+                async move {
+                    let failed_back = log.contains("failing back");
+                    let last_follow = log
+                        .lines()
+                        .rev()
+                        .find(|line| line.contains("following origin"))?;
+                    (failed_back && last_follow.contains("origin=1")).then_some(())
+                }
+            },
+        )
+        .await?;
+    }
     Ok(())
 }

@@ -9,7 +9,8 @@
 //!
 //! The edge never waits on an origin to answer a request: the request path reads the compiled
 //! snapshot only. When its origin goes away it keeps serving the last state and tries the next
-//! origin in order, forever, with a bounded backoff.
+//! origin in order, forever, with a bounded backoff; while it follows another region's origin,
+//! it checks every few seconds for its own region's and fails back when one answers.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +31,10 @@ use crate::pipeline::Gateway;
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// While following another region's origin, how often an edge checks whether an origin of
+/// its own region is back (and how long it waits for one to answer).
+const FAILBACK_CHECK: Duration = Duration::from_secs(5);
+const FAILBACK_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// An edge re-reports its version at least this often while updates flow, so `ctl status`
 /// can tell a quiet edge from a gone one by `last seen`.
 const REPORT_EVERY: Duration = Duration::from_secs(10);
@@ -184,7 +189,7 @@ async fn follow_origins(
     version: Arc<AtomicU64>,
 ) {
     let mut backoff = BACKOFF_MIN;
-    loop {
+    'cycle: loop {
         for origin in &origins {
             let subscribe = Subscribe {
                 edge_id,
@@ -207,7 +212,26 @@ async fn follow_origins(
             if let Ok(mut current) = following.lock() {
                 *current = Some(origin.clone());
             }
-            while let Some(update) = updates.recv().await {
+            // Following another region's origin is a fallback: check for our own region's
+            // origins coming back, and return to them when one answers.
+            let remote = origin.region != region;
+            let mut failback = tokio::time::interval(FAILBACK_CHECK);
+            failback.tick().await;
+            loop {
+                let update = tokio::select! {
+                    update = updates.recv() => update,
+                    _ = failback.tick(), if remote => {
+                        if own_region_answers(&transport, &origins, &region).await {
+                            tracing::info!(
+                                origin = origin.node_id,
+                                "an origin of this region answers again; failing back"
+                            );
+                            continue 'cycle;
+                        }
+                        continue;
+                    }
+                };
+                let Some(update) = update else { break };
                 let update = match update {
                     Ok(update) => update,
                     Err(error) => {
@@ -239,6 +263,22 @@ async fn follow_origins(
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(BACKOFF_MAX);
     }
+}
+
+/// Whether an origin of `region` answers a status request and knows a leader (one that is up
+/// but cut off from the majority is not worth failing back to). Cheap and bounded.
+async fn own_region_answers(transport: &Transport, origins: &[Peer], region: &str) -> bool {
+    for origin in origins.iter().filter(|origin| origin.region == region) {
+        let answer = transport
+            .call(origin.addr, &NodeRequest::Status, FAILBACK_PROBE_TIMEOUT)
+            .await;
+        if let Ok(portico_proto::cluster::NodeResponse::Status(status)) = answer
+            && status.leader.is_some()
+        {
+            return true;
+        }
+    }
+    false
 }
 
 /// Compiles on the blocking pool (never on the request path's workers), swaps the snapshot in,
