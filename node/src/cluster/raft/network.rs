@@ -184,6 +184,17 @@ impl PeerClient {
     }
 }
 
+impl PeerClient {
+    /// An error the peer's Raft answered with (as opposed to a transport failure).
+    fn remote(&self, error: RaftError<u64>) -> RPCError<u64, BasicNode, RaftError<u64>> {
+        RPCError::RemoteError(RemoteError::new_with_node(
+            self.target,
+            self.node.clone(),
+            error,
+        ))
+    }
+}
+
 impl RaftNetwork<TypeConfig> for PeerClient {
     async fn append_entries(
         &mut self,
@@ -195,13 +206,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
             .call(RaftRpc::AppendEntries, payload, option.hard_ttl())
             .await
             .map_err(Self::rpc_error)?;
-        result.map_err(|error| {
-            RPCError::RemoteError(RemoteError::new_with_node(
-                self.target,
-                self.node.clone(),
-                error,
-            ))
-        })
+        result.map_err(|error| self.remote(error))
     }
 
     async fn vote(
@@ -214,13 +219,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
             .call(RaftRpc::Vote, payload, option.hard_ttl())
             .await
             .map_err(Self::rpc_error)?;
-        result.map_err(|error| {
-            RPCError::RemoteError(RemoteError::new_with_node(
-                self.target,
-                self.node.clone(),
-                error,
-            ))
-        })
+        result.map_err(|error| self.remote(error))
     }
 
     async fn full_snapshot(
