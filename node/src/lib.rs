@@ -8,6 +8,7 @@
 pub mod accept;
 pub mod admin;
 pub mod body;
+pub mod cache;
 pub mod cluster;
 pub mod config;
 pub mod dev;

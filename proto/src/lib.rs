@@ -7,6 +7,7 @@
 #![warn(missing_debug_implementations)]
 
 pub mod admin;
+pub mod cache;
 pub mod cluster;
 pub mod codec;
 pub mod model;

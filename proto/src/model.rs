@@ -492,8 +492,105 @@ pub struct AdminKey {
     pub enabled: bool,
 }
 
-/// The whole replicated gateway state an edge serves from. Later issues add keys, plans,
-/// the quota ledger, domains and certificates beside `apis`.
+/// An API key (botocore `ApiKey`). The value itself is never in the replicated state in the
+/// clear: edges match callers by `value_hash` (hex SHA-256 of the value), and origins, which
+/// hold the sealing key, open `sealed_value` for `includeValue` reads. Origins strip
+/// `sealed_value` from what they stream to edges (see `cluster::redact_for_edge`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKey {
+    pub id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub customer_id: Option<String>,
+    pub enabled: bool,
+    pub created_date: i64,
+    pub last_updated_date: i64,
+    /// `{restApiId}/{stageName}` entries (kept and echoed; AWS's legacy association).
+    pub stage_keys: Vec<String>,
+    pub tags: StringMap,
+    /// Lower-case hex SHA-256 of the key's value.
+    pub value_hash: String,
+    pub nonce: Vec<u8>,
+    pub sealed_value: Vec<u8>,
+}
+
+/// A token bucket's settings (botocore `ThrottleSettings`): `burst_limit` is the bucket size,
+/// `rate_limit` the refill per second.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ThrottleSettings {
+    pub burst_limit: i32,
+    pub rate_limit: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum QuotaPeriod {
+    #[serde(rename = "DAY")]
+    Day,
+    #[serde(rename = "WEEK")]
+    Week,
+    #[serde(rename = "MONTH")]
+    Month,
+}
+
+/// botocore `QuotaSettings`: `limit` requests per `period`, the period shifted by `offset`
+/// (days into a week or month, hours... as AWS defines it; see `quota::period_bounds`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuotaSettings {
+    pub limit: i32,
+    pub offset: i32,
+    pub period: QuotaPeriod,
+}
+
+/// One API stage a usage plan covers, with per-method throttle overrides keyed
+/// `{resourcePath}/{httpMethod}` (for example `/pets/GET`), as botocore's `ApiStage.throttle`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiStage {
+    pub api_id: String,
+    pub stage: String,
+    pub throttle: BTreeMap<String, ThrottleSettings>,
+}
+
+/// botocore `UsagePlan`, plus the ids of the API keys attached to it (its usage plan keys).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsagePlan {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub api_stages: Vec<ApiStage>,
+    pub throttle: Option<ThrottleSettings>,
+    pub quota: Option<QuotaSettings>,
+    pub product_code: Option<String>,
+    pub tags: StringMap,
+    pub key_ids: std::collections::BTreeSet<String>,
+}
+
+/// The account-level settings (botocore `Account`): the account throttle applies to every API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountSettings {
+    pub cloudwatch_role_arn: Option<String>,
+    pub throttle: ThrottleSettings,
+}
+
+impl Default for AccountSettings {
+    /// AWS's default account throttle: 10,000 requests per second, bursts of 5,000.
+    fn default() -> Self {
+        AccountSettings {
+            cloudwatch_role_arn: None,
+            throttle: ThrottleSettings {
+                burst_limit: 5000,
+                rate_limit: 10000.0,
+            },
+        }
+    }
+}
+
+/// The whole replicated gateway state an edge serves from.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GatewayState {
@@ -502,6 +599,14 @@ pub struct GatewayState {
     pub apis: BTreeMap<String, ApiState>,
     /// Management API access keys, by access key id.
     pub admin_keys: BTreeMap<String, AdminKey>,
+    /// API keys by id.
+    pub api_keys: BTreeMap<String, ApiKey>,
+    /// Usage plans by id.
+    pub usage_plans: BTreeMap<String, UsagePlan>,
+    pub account: AccountSettings,
+    /// The response cache generation of each stage, keyed `{apiId}/{stageName}`; a flush bumps
+    /// it, which orphans every cached entry of the stage at once. Absent means 0.
+    pub cache_generations: BTreeMap<String, u64>,
 }
 
 /// True when `id` has the shape of an API Gateway identifier: 10 lowercase letters or digits.

@@ -91,6 +91,7 @@ fn sample_state(
         version: 7,
         apis,
         admin_keys: BTreeMap::new(),
+        ..GatewayState::default()
     }
 }
 
