@@ -34,3 +34,18 @@ impl CachedResponse {
         now_ms < self.stored_at_ms.saturating_add(self.ttl_ms)
     }
 }
+
+/// A request that sent `Cache-Control: max-age=0`, with what a SigV4 check of its signature needs.
+/// An edge cannot check it itself (admin secrets never reach edges), so it may send this to an
+/// origin of its region.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvalidationRequest {
+    pub method: String,
+    /// The raw path, still percent-encoded as received, without the query.
+    pub path: String,
+    pub query: Option<String>,
+    /// Header names (lower case) and raw values, including `host`.
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// The request body (empty for the GETs a cache normally serves).
+    pub body: Vec<u8>,
+}
