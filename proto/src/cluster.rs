@@ -69,6 +69,21 @@ pub enum Command {
     DeleteAdminKey {
         access_key_id: String,
     },
+    /// Quota leases and usage counts from the edges (see [`crate::quota`]), with the clock of
+    /// the origin that proposed them.
+    Quota {
+        now_ms: i64,
+        ops: Vec<crate::quota::QuotaOp>,
+    },
+}
+
+impl Command {
+    /// Whether applying the command can change what the data plane routes or how (APIs,
+    /// stages, keys, plans, settings). Quota bookkeeping cannot, so an edge applying only such
+    /// commands does not recompile its routing snapshot.
+    pub fn changes_routes(&self) -> bool {
+        !matches!(self, Command::Quota { .. })
+    }
 }
 
 /// What applying a command produced.
@@ -279,6 +294,10 @@ fn apply_inner(state: &mut GatewayState, command: &Command) -> Result<(), Refusa
             .remove(access_key_id)
             .map(|_| ())
             .ok_or_else(|| Refusal::NotFound(format!("Invalid access key {access_key_id}"))),
+        Command::Quota { now_ms, ops } => {
+            state.quota.apply(&state.usage_plans, *now_ms, ops);
+            Ok(())
+        }
     }
 }
 

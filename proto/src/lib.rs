@@ -11,5 +11,6 @@ pub mod cache;
 pub mod cluster;
 pub mod codec;
 pub mod model;
+pub mod quota;
 
 pub use model::*;
