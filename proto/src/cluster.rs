@@ -372,6 +372,18 @@ pub enum NodeRequest {
     /// The leader's read index: once the asking origin has applied up to it, its local state
     /// reflects every write acknowledged before the request (a linearizable read).
     ReadIndex,
+    /// An edge's quota traffic; the origin proposes it as one [`Command::Quota`] with its own
+    /// clock (answered like [`NodeRequest::Write`]). The edge learns its grants from the state
+    /// it follows.
+    Quota {
+        edge_id: NodeId,
+        ops: Vec<crate::quota::QuotaOp>,
+    },
+    /// An edge's demand per throttle bucket; answered with [`NodeResponse::Shares`].
+    Demand(crate::throttle::DemandReport),
+    /// An origin's total demand of the edges it serves, sent to every other origin; answered
+    /// with `Done`.
+    RegionDemand(crate::throttle::DemandReport),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -391,6 +403,8 @@ pub enum NodeResponse {
     Error(String),
     /// Answer to [`NodeRequest::ReadIndex`].
     Index(u64),
+    /// The asking edge's share (0..=1) of each bucket it reported.
+    Shares(Vec<(crate::throttle::BucketKey, f64)>),
 }
 
 /// What `portico ctl status` shows.

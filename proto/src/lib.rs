@@ -12,5 +12,6 @@ pub mod cluster;
 pub mod codec;
 pub mod model;
 pub mod quota;
+pub mod throttle;
 
 pub use model::*;
