@@ -21,9 +21,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::cluster::Refusal;
 use crate::model::{
-    ApiDefinition, ApiKey, UsagePlan, ApiKeySource, ApiState, Deployment, GatewayState, INTEGRATION_TIMEOUT_MS_MAX,
-    INTEGRATION_TIMEOUT_MS_MIN, Integration, IntegrationResponse, IntegrationType, Method,
-    MethodResponse, MethodSetting, Resource, RestApi, Stage, StringMap,
+    ApiDefinition, ApiKey, ApiKeySource, ApiState, Deployment, GatewayState,
+    INTEGRATION_TIMEOUT_MS_MAX, INTEGRATION_TIMEOUT_MS_MIN, Integration, IntegrationResponse,
+    IntegrationType, Method, MethodResponse, MethodSetting, Resource, RestApi, Stage, StringMap,
+    UsagePlan,
 };
 
 mod keys;

@@ -67,9 +67,7 @@ fn check_key_fields(key: &ApiKey) -> Result<(), Refusal> {
         .as_ref()
         .is_some_and(|name| name.chars().count() > API_KEY_NAME_MAX)
     {
-        return Err(bad(
-            "Invalid API Key name, can be at most 1024 characters.",
-        ));
+        return Err(bad("Invalid API Key name, can be at most 1024 characters."));
     }
     check_description(key.description.as_deref())?;
     if key.id.is_empty() || key.value_hash.is_empty() {
@@ -91,7 +89,9 @@ fn check_stage_key(state: &GatewayState, stage_key: &str) -> Result<(), Refusal>
         .split_once('/')
         .and_then(|(api_id, stage_name)| Some((state.apis.get(api_id)?, stage_name)))
         .is_some_and(|(api, stage_name)| {
-            api.stages.iter().any(|stage| stage.stage_name == stage_name)
+            api.stages
+                .iter()
+                .any(|stage| stage.stage_name == stage_name)
         });
     if exists {
         Ok(())
@@ -170,9 +170,7 @@ pub(super) fn update_api_key(
                     .as_ref()
                     .is_some_and(|name| name.chars().count() > API_KEY_NAME_MAX)
                 {
-                    return Err(bad(
-                        "Invalid API Key name, can be at most 1024 characters.",
-                    ));
+                    return Err(bad("Invalid API Key name, can be at most 1024 characters."));
                 }
                 key.name = name;
             }
@@ -204,7 +202,10 @@ pub(super) fn update_api_key(
 }
 
 pub(super) fn delete_api_key(state: &mut GatewayState, key_id: &str) -> Result<(), Refusal> {
-    state.api_keys.remove(key_id).ok_or_else(api_key_not_found)?;
+    state
+        .api_keys
+        .remove(key_id)
+        .ok_or_else(api_key_not_found)?;
     for plan in state.usage_plans.values_mut() {
         plan.key_ids.remove(key_id);
     }
@@ -259,7 +260,9 @@ fn check_throttle(throttle: &ThrottleSettings, at: &str) -> Result<(), Refusal> 
 
 fn check_quota(quota: &QuotaSettings) -> Result<(), Refusal> {
     if quota.limit < 0 {
-        return Err(bad("Invalid quota limit: the limit must be a non-negative integer"));
+        return Err(bad(
+            "Invalid quota limit: the limit must be a non-negative integer",
+        ));
     }
     // The offset is days into the period for WEEK (0-6) and MONTH (0-27); a DAY has none.
     let offset_max = match quota.period {
@@ -290,7 +293,8 @@ fn period_name(period: QuotaPeriod) -> &'static str {
 pub fn check_method_throttle_key(key: &str) -> Result<(), Refusal> {
     let valid = key.starts_with('/')
         && key.rsplit_once('/').is_some_and(|(path, verb)| {
-            (HTTP_METHODS.contains(&verb) || verb == "*") && (path.is_empty() || path.starts_with('/'))
+            (HTTP_METHODS.contains(&verb) || verb == "*")
+                && (path.is_empty() || path.starts_with('/'))
         });
     if valid {
         Ok(())
@@ -379,7 +383,9 @@ pub(super) fn create_usage_plan(state: &mut GatewayState, plan: &UsagePlan) -> R
         }
     }
     if !plan.key_ids.is_empty() {
-        return Err(bad("A new usage plan has no keys: add them with CreateUsagePlanKey"));
+        return Err(bad(
+            "A new usage plan has no keys: add them with CreateUsagePlanKey",
+        ));
     }
     state.usage_plans.insert(plan.id.clone(), plan.clone());
     Ok(())
@@ -568,7 +574,9 @@ pub(super) fn update_usage_plan(
             ("add", "/apiStages") => {
                 let (api_id, stage) = parse_api_stage_value(operation)?;
                 if !stage_exists(state, &api_id, &stage) {
-                    return Err(Refusal::NotFound(invalid_api_stage(&api_id, &stage, plan_id)));
+                    return Err(Refusal::NotFound(invalid_api_stage(
+                        &api_id, &stage, plan_id,
+                    )));
                 }
                 if !plan
                     .api_stages
@@ -588,7 +596,9 @@ pub(super) fn update_usage_plan(
                 plan.api_stages
                     .retain(|known| !(known.api_id == api_id && known.stage == stage));
                 if plan.api_stages.len() == before {
-                    return Err(Refusal::NotFound(invalid_api_stage(&api_id, &stage, plan_id)));
+                    return Err(Refusal::NotFound(invalid_api_stage(
+                        &api_id, &stage, plan_id,
+                    )));
                 }
             }
             _ => {
@@ -689,3 +699,5 @@ pub(super) fn update_account(
     state.account = account;
     Ok(())
 }
+#[cfg(test)]
+mod tests;
