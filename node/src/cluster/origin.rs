@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use openraft::BasicNode;
 use portico_proto::cluster::{
-    ClusterStatus, EdgeStatus, EdgeUpdate, MemberStatus, NodeId, NodeRequest, NodeResponse, RaftRpc,
-    redact_command_for_edge, redact_for_edge,
+    ClusterStatus, EdgeStatus, EdgeUpdate, MemberStatus, NodeId, NodeRequest, NodeResponse,
+    RaftRpc, redact_command_for_edge, redact_for_edge,
 };
 use tokio::sync::{broadcast, mpsc};
 
