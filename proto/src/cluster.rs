@@ -301,6 +301,55 @@ fn apply_inner(state: &mut GatewayState, command: &Command) -> Result<(), Refusa
     }
 }
 
+// === what edges may hold ===
+
+/// The state an origin streams to an edge: every sealed secret emptied. Edges match API keys
+/// by `value_hash` and never serve the management API, so they need neither an API key's
+/// sealed value nor an admin key's sealed secret; keeping them off edges means an edge's disk
+/// snapshot cannot be used to attack the sealing.
+pub fn redact_for_edge(mut state: GatewayState) -> GatewayState {
+    for key in state.api_keys.values_mut() {
+        redact_api_key(key);
+    }
+    for key in state.admin_keys.values_mut() {
+        redact_admin_key(key);
+    }
+    state
+}
+
+/// A command as an origin streams it to an edge, redacted like [`redact_for_edge`]: applying
+/// the redacted commands to a redacted state gives the redacted result of the originals.
+pub fn redact_command_for_edge(command: Command) -> Command {
+    use crate::admin::AdminOp;
+    match command {
+        Command::PutAdminKey(mut key) => {
+            redact_admin_key(&mut key);
+            Command::PutAdminKey(key)
+        }
+        Command::Admin(AdminOp::CreateApiKey { mut key }) => {
+            redact_api_key(&mut key);
+            Command::Admin(AdminOp::CreateApiKey { key })
+        }
+        Command::Admin(AdminOp::ImportApiKeys { mut keys }) => {
+            for imported in &mut keys {
+                redact_api_key(&mut imported.key);
+            }
+            Command::Admin(AdminOp::ImportApiKeys { keys })
+        }
+        other => other,
+    }
+}
+
+fn redact_api_key(key: &mut crate::model::ApiKey) {
+    key.sealed_value = Vec::new();
+    key.nonce = Vec::new();
+}
+
+fn redact_admin_key(key: &mut crate::model::AdminKey) {
+    key.sealed_secret = Vec::new();
+    key.nonce = Vec::new();
+}
+
 /// The id of a node in the cluster (never reused).
 pub type NodeId = u64;
 

@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use openraft::BasicNode;
 use portico_proto::cluster::{
-    ClusterStatus, EdgeStatus, EdgeUpdate, MemberStatus, NodeId, NodeRequest, NodeResponse, RaftRpc,
+    ClusterStatus, EdgeStatus, EdgeUpdate, MemberStatus, NodeId, NodeRequest, NodeResponse,
+    RaftRpc, redact_command_for_edge, redact_for_edge,
 };
 use tokio::sync::{broadcast, mpsc};
 
@@ -823,7 +824,11 @@ fn stream_updates(state_machine: StateMachineHandle) -> mpsc::Receiver<EdgeUpdat
     tokio::spawn(async move {
         let mut events = state_machine.subscribe();
         let (mut last, state) = state_machine.current();
-        if sender.send(EdgeUpdate::Snapshot(state)).await.is_err() {
+        if sender
+            .send(EdgeUpdate::Snapshot(redact_for_edge(state)))
+            .await
+            .is_err()
+        {
             return;
         }
         loop {
@@ -835,7 +840,10 @@ fn stream_updates(state_machine: StateMachineHandle) -> mpsc::Receiver<EdgeUpdat
                 match event {
                     Ok(AppliedEvent::Entry { index, command }) => {
                         if index > last {
-                            batch.push((index, command.map(|command| (*command).clone())));
+                            batch.push((
+                                index,
+                                command.map(|command| redact_command_for_edge((*command).clone())),
+                            ));
                             last = index;
                         }
                     }
@@ -861,7 +869,11 @@ fn stream_updates(state_machine: StateMachineHandle) -> mpsc::Receiver<EdgeUpdat
             if resnapshot {
                 let (version, state) = state_machine.current();
                 last = version;
-                if sender.send(EdgeUpdate::Snapshot(state)).await.is_err() {
+                if sender
+                    .send(EdgeUpdate::Snapshot(redact_for_edge(state)))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
