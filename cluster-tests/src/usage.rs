@@ -15,7 +15,13 @@ pub const KEY_VALUE: &str = "portico-cluster-test-key-0000000001";
 
 impl Cluster {
     /// A management API call that must succeed; its JSON answer.
-    pub fn admin_ok(&self, origin: u64, method: &str, path: &str, body: Value) -> anyhow::Result<Value> {
+    pub fn admin_ok(
+        &self,
+        origin: u64,
+        method: &str,
+        path: &str,
+        body: Value,
+    ) -> anyhow::Result<Value> {
         let body = body.to_string();
         let (status, value) = self.admin_call(origin, method, path, Some(&body))?;
         anyhow::ensure!(status < 300, "{method} {path}: {status} {value}");
@@ -26,12 +32,16 @@ impl Cluster {
     /// `GET /item` (a MOCK) requires an API key, deployed to `prod`. Returns the API id.
     pub async fn keyed_api(&self, origin: u64) -> anyhow::Result<String> {
         let (_, api) = wait_for(WAIT, "the management API to accept the first key", || {
-            let answer = self.admin_call(origin, "POST", "/restapis", Some(r#"{"name": "metered"}"#));
+            let answer =
+                self.admin_call(origin, "POST", "/restapis", Some(r#"{"name": "metered"}"#));
             async move { answer.ok().filter(|(status, _)| *status == 201) }
         })
         .await?;
         let api_id = api["id"].as_str().context("an API id")?.to_string();
-        let root = api["rootResourceId"].as_str().context("a root id")?.to_string();
+        let root = api["rootResourceId"]
+            .as_str()
+            .context("a root id")?
+            .to_string();
         let resource = self.admin_ok(
             origin,
             "POST",
@@ -70,7 +80,12 @@ impl Cluster {
 
     /// Creates an enabled key with [`KEY_VALUE`] and a usage plan covering `api_id`/prod with
     /// `settings` (`throttle`, `quota`), and attaches the key. Returns `(key id, plan id)`.
-    pub fn key_and_plan(&self, origin: u64, api_id: &str, settings: Value) -> anyhow::Result<(String, String)> {
+    pub fn key_and_plan(
+        &self,
+        origin: u64,
+        api_id: &str,
+        settings: Value,
+    ) -> anyhow::Result<(String, String)> {
         let key = self.admin_ok(
             origin,
             "POST",

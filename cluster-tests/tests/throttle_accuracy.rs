@@ -38,7 +38,11 @@ async fn edges_share_a_plan_rate_by_demand() -> anyhow::Result<()> {
         .into_iter()
         .map(|id| {
             let node = &cluster.nodes[&id];
-            (id, node.region.clone(), node.http_addr.expect("edges serve HTTP"))
+            (
+                id,
+                node.region.clone(),
+                node.http_addr.expect("edges serve HTTP"),
+            )
         })
         .collect();
     // Every edge has the key and plan: an authorised request passes.
@@ -47,9 +51,14 @@ async fn edges_share_a_plan_rate_by_demand() -> anyhow::Result<()> {
             let host = host.clone();
             let addr = *addr;
             async move {
-                portico_cluster_tests::usage::keyed_get(addr, &host, "/prod/item", portico_cluster_tests::usage::KEY_VALUE)
-                    .await
-                    .filter(|status| *status == 200)
+                portico_cluster_tests::usage::keyed_get(
+                    addr,
+                    &host,
+                    "/prod/item",
+                    portico_cluster_tests::usage::KEY_VALUE,
+                )
+                .await
+                .filter(|status| *status == 200)
             }
         })
         .await?;
@@ -61,7 +70,15 @@ async fn edges_share_a_plan_rate_by_demand() -> anyhow::Result<()> {
     let (single_id, _, single) = &edges[0];
     let window = Duration::from_secs(10);
     let start = Instant::now();
-    let alone = paced_load(*single, host.clone(), RATE * 2.0, start, Duration::ZERO, window).await;
+    let alone = paced_load(
+        *single,
+        host.clone(),
+        RATE * 2.0,
+        start,
+        Duration::ZERO,
+        window,
+    )
+    .await;
     let expected = BURST as f64 + RATE * window.as_secs_f64();
     let admitted = alone.ok() as f64;
     println!(
@@ -76,8 +93,14 @@ async fn edges_share_a_plan_rate_by_demand() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(3)).await;
 
     // Three edges in two regions, 70/20/10 of twice the rate.
-    let in_a: Vec<_> = edges.iter().filter(|(_, region, _)| region == "a").collect();
-    let in_b: Vec<_> = edges.iter().filter(|(_, region, _)| region == "b").collect();
+    let in_a: Vec<_> = edges
+        .iter()
+        .filter(|(_, region, _)| region == "a")
+        .collect();
+    let in_b: Vec<_> = edges
+        .iter()
+        .filter(|(_, region, _)| region == "b")
+        .collect();
     let loads = [
         (in_a[0], 0.7 * RATE * 2.0),
         (in_b[0], 0.2 * RATE * 2.0),
@@ -94,13 +117,23 @@ async fn edges_share_a_plan_rate_by_demand() -> anyhow::Result<()> {
             *id,
             region.clone(),
             rate,
-            tokio::spawn(paced_load(addr, host, rate, start, warmup, warmup + measured)),
+            tokio::spawn(paced_load(
+                addr,
+                host,
+                rate,
+                start,
+                warmup,
+                warmup + measured,
+            )),
         ));
     }
     let mut total = 0;
     for (id, region, rate, run) in runs {
         let tally = run.await?;
-        println!("edge {id} (region {region}), {rate:.0} req/s offered: {}", tally.summary());
+        println!(
+            "edge {id} (region {region}), {rate:.0} req/s offered: {}",
+            tally.summary()
+        );
         total += tally.ok();
     }
     let target = RATE * measured.as_secs_f64();

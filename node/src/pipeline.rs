@@ -117,27 +117,30 @@ impl Gateway {
                 Ok(routed) => match self.limits.admit(&routed, &parts.headers).await {
                     Err((error, why)) => (Err(Failure::new(error, why)), Some(routed)),
                     Ok(()) => {
-                    let view = RequestView {
-                        request_id: &request_id,
-                        extended_request_id: &extended_request_id,
-                        trace_id: &trace_id,
-                        routed: &routed,
-                        parts: &parts,
-                        path: &path,
-                        query: query.as_deref(),
-                        host: host.as_deref(),
-                        source_ip: remote.ip(),
-                        local_port: connection.local.port(),
-                        secure: connection.tls,
-                        received_at,
-                    };
-                    let integration_started = Instant::now();
-                    let outcome =
-                        integrate::invoke(&self.integrations, &view, crate::body::incoming(body))
-                            .await;
-                    integration_latency_ms =
-                        Some(integration_started.elapsed().as_secs_f64() * 1000.0);
-                    (outcome, Some(routed))
+                        let view = RequestView {
+                            request_id: &request_id,
+                            extended_request_id: &extended_request_id,
+                            trace_id: &trace_id,
+                            routed: &routed,
+                            parts: &parts,
+                            path: &path,
+                            query: query.as_deref(),
+                            host: host.as_deref(),
+                            source_ip: remote.ip(),
+                            local_port: connection.local.port(),
+                            secure: connection.tls,
+                            received_at,
+                        };
+                        let integration_started = Instant::now();
+                        let outcome = integrate::invoke(
+                            &self.integrations,
+                            &view,
+                            crate::body::incoming(body),
+                        )
+                        .await;
+                        integration_latency_ms =
+                            Some(integration_started.elapsed().as_secs_f64() * 1000.0);
+                        (outcome, Some(routed))
                     }
                 },
             },

@@ -207,12 +207,7 @@ pub fn format_day(days: i64) -> String {
 impl QuotaLedger {
     /// What is left of the account of (plan, key) in the period containing `now_ms`:
     /// `limit − spent − outstanding`, or `None` when the plan has no quota.
-    pub fn available(
-        &self,
-        plan: &UsagePlan,
-        key_id: &str,
-        now_ms: i64,
-    ) -> Option<u64> {
+    pub fn available(&self, plan: &UsagePlan, key_id: &str, now_ms: i64) -> Option<u64> {
         let quota = plan.quota?;
         let (start, _) = period_bounds(&quota, now_ms);
         let account = self.accounts.get(&AccountId {

@@ -466,3 +466,92 @@ def test_api_keys_usage_plans_and_account(client):
     client.delete_api_key(apiKey=key["id"])
     with pytest.raises(client.exceptions.NotFoundException):
         client.get_api_key(apiKey=key["id"])
+
+
+def keyed_get(portico, api_id, path, key):
+    """GET through the edge with an x-api-key: (status, x-amzn-ErrorType, body)."""
+    request = urllib.request.Request(
+        portico["edge"] + path,
+        headers={"Host": f"{api_id}.execute-api.portico.test", "x-api-key": key},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, None, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get("x-amzn-ErrorType"), error.read().decode()
+
+
+def test_keys_plans_limits_and_usage_through_the_edge(client, portico):
+    # The workflow of issue #5's "done when": boto3 creates a key and a plan, the edge
+    # enforces the key, the throttle and the quota, and GetUsage reads back what was admitted.
+    api = client.create_rest_api(name="metered")
+    api_id = api["id"]
+    resource = client.create_resource(restApiId=api_id, parentId=api["rootResourceId"],
+                                      pathPart="item")
+    client.put_method(restApiId=api_id, resourceId=resource["id"], httpMethod="GET",
+                      authorizationType="NONE", apiKeyRequired=True)
+    client.put_integration(restApiId=api_id, resourceId=resource["id"], httpMethod="GET",
+                           type="MOCK",
+                           requestTemplates={"application/json": '{"statusCode": 200}'})
+    client.put_method_response(restApiId=api_id, resourceId=resource["id"], httpMethod="GET",
+                               statusCode="200")
+    client.put_integration_response(restApiId=api_id, resourceId=resource["id"],
+                                    httpMethod="GET", statusCode="200",
+                                    responseTemplates={"application/json": '{"ok": true}'})
+    client.create_deployment(restApiId=api_id, stageName="prod")
+
+    key = client.create_api_key(name="metered-key", enabled=True)
+    value = client.get_api_key(apiKey=key["id"], includeValue=True)["value"]
+    plan = client.create_usage_plan(
+        name="metered-plan",
+        apiStages=[{"apiId": api_id, "stage": "prod"}],
+        throttle={"rateLimit": 5.0, "burstLimit": 5},
+        quota={"limit": 12, "period": "DAY"},
+    )
+    # Without a key, with an unknown key, or before the key is in the plan: 403.
+    assert keyed_get(portico, api_id, "/prod/item", "")[0] == 403
+    assert keyed_get(portico, api_id, "/prod/item", "x" * 30)[:2] == (403, "ForbiddenException")
+    assert keyed_get(portico, api_id, "/prod/item", value)[0] == 403
+    client.create_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"], keyType="API_KEY")
+
+    # A burst of 8 at once: the bucket holds 5 (and refills one every 200 ms).
+    import concurrent.futures
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        burst = list(pool.map(lambda _: keyed_get(portico, api_id, "/prod/item", value),
+                              range(8)))
+    throttled = [answer for answer in burst if answer[0] == 429]
+    assert all(answer[1] == "TooManyRequestsException" for answer in throttled), burst
+    assert all(json.loads(answer[2]) == {"message": "Too Many Requests"}
+               for answer in throttled), burst
+    admitted = sum(1 for answer in burst if answer[0] == 200)
+    assert admitted >= 5 and len(throttled) >= 1, burst
+
+    # Then one at a time until the quota of 12 is spent: exactly 12 in all are admitted.
+    exceeded = None
+    for _ in range(100):
+        status, error_type, body = keyed_get(portico, api_id, "/prod/item", value)
+        if status == 200:
+            admitted += 1
+        elif error_type == "LimitExceededException":
+            exceeded = json.loads(body)
+            break
+        time.sleep(0.21)
+    assert admitted == 12
+    assert exceeded == {"message": "Limit Exceeded"}
+
+    # GetUsage reports what the edge admitted (the edge reports every 100 ms).
+    today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    deadline = time.monotonic() + 10
+    while True:
+        usage = client.get_usage(usagePlanId=plan["id"], startDate=today, endDate=today)
+        if usage["items"].get(key["id"]) == [[12, 0]] or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert usage["usagePlanId"] == plan["id"]
+    assert usage["items"] == {key["id"]: [[12, 0]]}
+
+    # Disabling the key takes effect at once.
+    client.update_api_key(apiKey=key["id"],
+                          patchOperations=[{"op": "replace", "path": "/enabled",
+                                            "value": "false"}])
+    assert keyed_get(portico, api_id, "/prod/item", value)[:2] == (403, "ForbiddenException")

@@ -100,10 +100,7 @@ impl ControlPlane for LocalControl {
 
 /// dev's quota traffic is applied to its own state, like any other write.
 impl crate::limits::QuotaAuthority for LocalControl {
-    fn submit(
-        &self,
-        ops: Vec<portico_proto::quota::QuotaOp>,
-    ) -> BoxFuture<'_, Result<(), String>> {
+    fn submit(&self, ops: Vec<portico_proto::quota::QuotaOp>) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
             let now_ms = i64::try_from(crate::time::epoch_millis(std::time::SystemTime::now()))
                 .unwrap_or(i64::MAX);

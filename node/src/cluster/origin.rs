@@ -333,11 +333,8 @@ impl Inner {
                 let now_ms = i64::try_from(crate::time::epoch_millis(std::time::SystemTime::now()))
                     .unwrap_or(i64::MAX);
                 response(
-                    self.write(
-                        portico_proto::cluster::Command::Quota { now_ms, ops },
-                        true,
-                    )
-                    .await,
+                    self.write(portico_proto::cluster::Command::Quota { now_ms, ops }, true)
+                        .await,
                 )
             }
             NodeRequest::Demand(report) => {
@@ -346,7 +343,9 @@ impl Inner {
                         "demand reports are accepted from edge certificates only".into(),
                     ));
                 };
-                response(NodeResponse::Shares(self.demand.edge_report(edge_id, &report)))
+                response(NodeResponse::Shares(
+                    self.demand.edge_report(edge_id, &report),
+                ))
             }
             NodeRequest::RegionDemand(report) => {
                 let PeerIdentity::Node(origin_id) = peer else {
@@ -941,8 +940,7 @@ async fn expire_leases(inner: Arc<Inner>) {
             now_ms,
             ops: vec![portico_proto::quota::QuotaOp::Expire],
         };
-        if let Err(error) = tokio::time::timeout(COMMIT_TIMEOUT, inner.raft.write(command)).await
-        {
+        if let Err(error) = tokio::time::timeout(COMMIT_TIMEOUT, inner.raft.write(command)).await {
             tracing::warn!(%error, "expiring quota leases timed out");
         }
     }

@@ -463,14 +463,18 @@ fn compile(state: &GatewayState, registry: &mut Registry) -> CompiledLimits {
                         (method.clone(), bucket)
                     })
                     .collect();
-                compiled_key.stages.entry(api_stage.api_id.clone()).or_default().insert(
-                    api_stage.stage.clone(),
-                    Binding {
-                        plan: plan_bucket,
-                        methods,
-                        pool: pool.clone(),
-                    },
-                );
+                compiled_key
+                    .stages
+                    .entry(api_stage.api_id.clone())
+                    .or_default()
+                    .insert(
+                        api_stage.stage.clone(),
+                        Binding {
+                            plan: plan_bucket,
+                            methods,
+                            pool: pool.clone(),
+                        },
+                    );
             }
         }
         compiled.keys.insert(hash, compiled_key);

@@ -87,7 +87,9 @@ struct ReporterState {
 pub enum Spend {
     Spent,
     /// No leased unit now; `exhausted` says the ledger has none left either.
-    Empty { exhausted: bool },
+    Empty {
+        exhausted: bool,
+    },
 }
 
 impl QuotaPool {
@@ -129,8 +131,7 @@ impl QuotaPool {
             let before = slot.spent.fetch_add(1, Ordering::SeqCst);
             // `closed` is checked after the increment: the reporter sets it before reading
             // `spent` for the final report, so a unit is either in that report or undone here.
-            if before < slot.granted.load(Ordering::SeqCst) && !slot.closed.load(Ordering::SeqCst)
-            {
+            if before < slot.granted.load(Ordering::SeqCst) && !slot.closed.load(Ordering::SeqCst) {
                 return Spend::Spent;
             }
             slot.spent.fetch_sub(1, Ordering::SeqCst);

@@ -33,7 +33,10 @@ const VALUE: &str = "a-very-secret-key-value-0001";
 fn state() -> GatewayState {
     let (mut state, _) = crate::dev::build_state("inline", DOC, "prod", &[], 0).unwrap();
     let api_id = state.apis.keys().next().unwrap().clone();
-    let hash = hex::encode(ring::digest::digest(&ring::digest::SHA256, VALUE.as_bytes()));
+    let hash = hex::encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        VALUE.as_bytes(),
+    ));
     state.api_keys.insert(
         "key1".into(),
         ApiKey {
@@ -105,9 +108,13 @@ async fn keys_are_checked_where_required() {
     let mut state = state();
     let node = node(&state);
     assert_eq!(node.call("/prod/open", None).await, Ok(()));
-    assert_eq!(node.call("/prod/keyed", None).await, Err(GatewayError::Forbidden));
     assert_eq!(
-        node.call("/prod/keyed", Some("not-the-key-at-all-000000")).await,
+        node.call("/prod/keyed", None).await,
+        Err(GatewayError::Forbidden)
+    );
+    assert_eq!(
+        node.call("/prod/keyed", Some("not-the-key-at-all-000000"))
+            .await,
         Err(GatewayError::Forbidden)
     );
     assert_eq!(node.call("/prod/keyed", Some(VALUE)).await, Ok(()));
@@ -263,7 +270,10 @@ async fn quotas_are_exact_and_usage_is_counted() {
         if used == 25 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "usage stuck at {used}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "usage stuck at {used}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     reporter.abort();

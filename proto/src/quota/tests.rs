@@ -136,14 +136,29 @@ fn periods_follow_utc_with_the_offset() {
 /// new one, forgetting what it spent and never reporting it).
 #[derive(Debug, Clone)]
 enum Step {
-    Grant { edge: usize, want: u64 },
-    Spend { edge: usize, units: u64 },
-    Report { edge: usize, release: bool },
-    Crash { edge: usize },
-    Tick { ms: i64 },
+    Grant {
+        edge: usize,
+        want: u64,
+    },
+    Spend {
+        edge: usize,
+        units: u64,
+    },
+    Report {
+        edge: usize,
+        release: bool,
+    },
+    Crash {
+        edge: usize,
+    },
+    Tick {
+        ms: i64,
+    },
     Expire,
     /// The command that carries this edge's next op is lost (partition).
-    Lose { edge: usize },
+    Lose {
+        edge: usize,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {

@@ -162,6 +162,80 @@ fn render_usage_plan(plan: &UsagePlan, shape: Shape) -> Value {
     Value::Object(out)
 }
 
+/// GetUsage: per key, per day from `startDate` to `endDate` (inclusive, UTC),
+/// `[used, remaining]`: `used` counts what edges admitted (and units of leases that expired
+/// unreported, on the day they expired), `remaining` what the quota period containing that day
+/// had left at its end (0 for a plan without a quota).
+fn render_usage(
+    state: &GatewayState,
+    plan: &UsagePlan,
+    call: &Call<'_>,
+) -> Result<Value, ApiError> {
+    use portico_proto::quota::{parse_day, period_bounds};
+    const DAY_MS: i64 = 86_400_000;
+    let date = |name: &str| -> Result<(String, i64), ApiError> {
+        let text = call
+            .query(name)
+            .ok_or_else(|| ApiError::bad_request(format!("{name} is required")))?;
+        let day = parse_day(text).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "Invalid {name}: {text}. Dates are formatted as yyyy-MM-dd"
+            ))
+        })?;
+        Ok((text.to_string(), day))
+    };
+    let (start_text, first) = date("startDate")?;
+    let (end_text, last) = date("endDate")?;
+    if last < first {
+        return Err(ApiError::bad_request(
+            "The endDate must not be before the startDate",
+        ));
+    }
+    if last - first > 366 {
+        return Err(ApiError::bad_request(
+            "The usage period must not exceed one year",
+        ));
+    }
+    let key_filter = call.query("keyId");
+    if let Some(key_id) = key_filter
+        && !plan.key_ids.contains(key_id)
+    {
+        return Err(api_key_not_found());
+    }
+    let mut values = Map::new();
+    for key_id in &plan.key_ids {
+        if key_filter.is_some_and(|wanted| wanted != key_id) {
+            continue;
+        }
+        let days = state.quota.daily_usage(&plan.id, key_id, first, last);
+        let rows: Vec<Value> = days
+            .iter()
+            .map(|(day, used)| {
+                let remaining = plan.quota.map_or(0, |quota| {
+                    let (period_start, _) = period_bounds(&quota, day * DAY_MS);
+                    let spent: u64 = state
+                        .quota
+                        .daily_usage(&plan.id, key_id, period_start.div_euclid(DAY_MS), *day)
+                        .iter()
+                        .map(|(_, count)| count)
+                        .sum();
+                    u64::try_from(quota.limit)
+                        .unwrap_or(0)
+                        .saturating_sub(spent)
+                });
+                json!([used, remaining])
+            })
+            .collect();
+        values.insert(key_id.clone(), Value::Array(rows));
+    }
+    Ok(json!({
+        "usagePlanId": plan.id,
+        "startDate": start_text,
+        "endDate": end_text,
+        "values": values,
+    }))
+}
+
 fn render_account(state: &GatewayState) -> Value {
     let mut out = Map::new();
     put_opt(
@@ -593,6 +667,17 @@ impl AdminApi {
                 })
                 .await?;
                 Ok(empty(StatusCode::ACCEPTED))
+            }
+            ("GET", ["usageplans", plan_id, "usage"]) => {
+                let state = self.read().await?;
+                let plan = state
+                    .usage_plans
+                    .get(*plan_id)
+                    .ok_or_else(usage_plan_not_found)?;
+                Ok(json_response(
+                    StatusCode::OK,
+                    &render_usage(&state, plan, call)?,
+                ))
             }
             ("GET", ["account"]) => {
                 let state = self.read().await?;
