@@ -174,25 +174,20 @@ impl Limits {
             self.compiled.store(Arc::new(compiled));
         }
         let now = now_ms();
-        let mine: HashMap<(&str, &str), (u64, &portico_proto::quota::Lease)> = state
-            .quota
-            .leases
-            .iter()
-            .filter(|(_, lease)| {
-                lease.edge_id == self.identity.edge_id
-                    && lease.incarnation == self.identity.incarnation
-                    && now < lease.period_end_ms
-            })
-            .map(|(id, lease)| {
-                (
-                    (
-                        lease.account.plan_id.as_str(),
-                        lease.account.key_id.as_str(),
-                    ),
-                    (*id, lease),
-                )
-            })
-            .collect();
+        let mut mine: HashMap<(&str, &str), Vec<(u64, &portico_proto::quota::Lease)>> =
+            HashMap::new();
+        for (id, lease) in &state.quota.leases {
+            if lease.edge_id == self.identity.edge_id
+                && lease.incarnation == self.identity.incarnation
+            {
+                mine.entry((
+                    lease.account.plan_id.as_str(),
+                    lease.account.key_id.as_str(),
+                ))
+                .or_default()
+                .push((*id, lease));
+            }
+        }
         for ((plan_id, key_id), pool) in &registry.pools {
             let Some(plan) = state.usage_plans.get(plan_id) else {
                 continue;
@@ -202,10 +197,11 @@ impl Limits {
                 .quota
                 .available(plan, key_id, now)
                 .is_none_or(|left| left > 0);
-            pool.adopt(
-                mine.get(&(plan_id.as_str(), key_id.as_str())).copied(),
-                has_units,
-            );
+            let leases = mine
+                .get(&(plan_id.as_str(), key_id.as_str()))
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            pool.adopt(leases, has_units);
         }
     }
 
