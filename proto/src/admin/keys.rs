@@ -213,19 +213,26 @@ pub(super) fn delete_api_key(state: &mut GatewayState, key_id: &str) -> Result<(
 }
 
 /// All rows or none: every row is checked against the state and against the rows before it.
+/// Rows only touch keys and plans, so only those two maps are kept for the way back (not the
+/// APIs, which can be large).
 pub(super) fn import_api_keys(
     state: &mut GatewayState,
     keys: &[ImportedApiKey],
 ) -> Result<(), Refusal> {
-    let mut scratch = state.clone();
-    for imported in keys {
-        create_api_key(&mut scratch, &imported.key)?;
-        for plan_id in &imported.usage_plan_ids {
-            create_usage_plan_key(&mut scratch, plan_id, &imported.key.id)?;
-        }
+    let keys_before = state.api_keys.clone();
+    let plans_before = state.usage_plans.clone();
+    let outcome = keys.iter().try_for_each(|imported| {
+        create_api_key(state, &imported.key)?;
+        imported
+            .usage_plan_ids
+            .iter()
+            .try_for_each(|plan_id| create_usage_plan_key(state, plan_id, &imported.key.id))
+    });
+    if outcome.is_err() {
+        state.api_keys = keys_before;
+        state.usage_plans = plans_before;
     }
-    *state = scratch;
-    Ok(())
+    outcome
 }
 
 // ---------------------------------------------------------------------------------------------
