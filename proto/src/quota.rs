@@ -142,7 +142,7 @@ pub fn period_bounds(quota: &QuotaSettings, now_ms: i64) -> (i64, i64) {
         QuotaPeriod::Month => {
             let offset = i64::from(quota.offset.clamp(0, 27));
             let (year, month, dom) = civil_from_days(day);
-            let (year, month) = if dom - 1 >= offset {
+            let (year, month) = if dom > offset {
                 (year, month)
             } else if month == 1 {
                 (year - 1, 12)

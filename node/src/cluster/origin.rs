@@ -824,7 +824,7 @@ fn stream_updates(state_machine: StateMachineHandle) -> mpsc::Receiver<EdgeUpdat
         let mut events = state_machine.subscribe();
         let (mut last, state) = state_machine.current();
         if sender
-            .send(EdgeUpdate::Snapshot(redact_for_edge(state)))
+            .send(EdgeUpdate::Snapshot(Box::new(redact_for_edge(state))))
             .await
             .is_err()
         {
@@ -869,7 +869,7 @@ fn stream_updates(state_machine: StateMachineHandle) -> mpsc::Receiver<EdgeUpdat
                 let (version, state) = state_machine.current();
                 last = version;
                 if sender
-                    .send(EdgeUpdate::Snapshot(redact_for_edge(state)))
+                    .send(EdgeUpdate::Snapshot(Box::new(redact_for_edge(state))))
                     .await
                     .is_err()
                 {

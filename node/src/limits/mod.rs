@@ -249,7 +249,6 @@ impl Limits {
         // Token buckets, every level; a refusal gives back the tokens taken above it.
         let now = self.clock.now();
         let mut taken: [Option<&Arc<Bucket>>; 4] = [None; 4];
-        let mut levels = 0;
         let stage_method = compiled
             .stages
             .get(api_id)
@@ -276,15 +275,14 @@ impl Limits {
             binding.and_then(|binding| binding.plan.as_ref()),
             plan_method,
         ];
-        for bucket in candidates.into_iter().flatten() {
+        for (level, bucket) in candidates.into_iter().flatten().enumerate() {
             if !bucket.try_acquire(now) {
-                for taken in taken.iter().take(levels).flatten() {
+                for taken in taken.iter().take(level).flatten() {
                     taken.refund();
                 }
                 return Err((GatewayError::Throttled, "throttled"));
             }
-            taken[levels] = Some(bucket);
-            levels += 1;
+            taken[level] = Some(bucket);
         }
 
         // The quota, after the throttles: a throttled request spends no quota.
@@ -375,7 +373,7 @@ fn compile(state: &GatewayState, registry: &mut Registry) -> CompiledLimits {
             };
             let mut limits = StageLimits::default();
             for resource in &deployment.definition.resources {
-                for (verb, _) in &resource.resource_methods {
+                for verb in resource.resource_methods.keys() {
                     let key = setting_key(&resource.path, verb);
                     let Some(setting) = stage
                         .method_settings

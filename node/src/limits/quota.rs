@@ -180,8 +180,8 @@ impl QuotaPool {
             .returning
             .retain(|(id, _)| leases.iter().any(|(lease_id, _)| lease_id == id));
         let current = self.slot.load_full();
-        match &current {
-            Some(slot) => match leases.iter().find(|(id, _)| *id == slot.lease_id) {
+        if let Some(slot) = &current {
+            match leases.iter().find(|(id, _)| *id == slot.lease_id) {
                 Some((_, lease)) => {
                     let before = slot.granted.fetch_max(lease.granted, Ordering::SeqCst);
                     slot.reported.fetch_max(lease.reported, Ordering::SeqCst);
@@ -195,8 +195,7 @@ impl QuotaPool {
                     self.slot.store(None);
                     state.sent_spent = 0;
                 }
-            },
-            None => {}
+            }
         }
         // Leases of ours the ledger holds that we neither use nor return: the newest becomes
         // the slot when there is none; the others (a grant retried after a lost answer) go back.

@@ -199,7 +199,7 @@ proptest! {
     fn the_ledger_never_over_admits(limit in 0i32..40, steps in prop::collection::vec(step(), 1..120)) {
         let plans = plan(limit);
         let mut ledger = QuotaLedger::default();
-        let mut edges = vec![Edge::default(), Edge::default(), Edge::default()];
+        let mut edges = [Edge::default(), Edge::default(), Edge::default()];
         let mut now = T0;
         let mut admitted = 0u64;
         // An edge stops spending a lease this long before it expires (clock margin).
