@@ -78,7 +78,14 @@ async fn quotas_hold_through_kills_and_partitions() -> anyhow::Result<()> {
         let addr = cluster.nodes[&edge].http_addr.expect("edges serve HTTP");
         runs.push((
             edge,
-            tokio::spawn(paced_load(addr, host.clone(), RATE, start, Duration::ZERO, phase)),
+            tokio::spawn(paced_load(
+                addr,
+                host.clone(),
+                RATE,
+                start,
+                Duration::ZERO,
+                phase,
+            )),
         ));
     }
     tokio::time::sleep(Duration::from_secs(4)).await;

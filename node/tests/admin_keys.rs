@@ -675,8 +675,8 @@ async fn account_throttle_and_role() {
     let account = admin.expect("GET", "/account", Value::Null, 200).await;
     assert_eq!(
         account,
-        json!({"throttleSettings": {"burstLimit": 5000, "rateLimit": 10000.0},
-               "features": ["UsagePlans"], "apiKeyVersion": "4"})
+        json!({"features": ["UsagePlans"], "apiKeyVersion": "4"}),
+        "no account throttle until an operator sets one (a deviation from AWS)"
     );
     let updated = admin
         .expect(

@@ -357,7 +357,11 @@ impl Limits {
 /// Builds what the request path reads from the state, reusing the registry's buckets and pools.
 fn compile(state: &GatewayState, registry: &mut Registry) -> CompiledLimits {
     let mut compiled = CompiledLimits {
-        account: Some(registry.bucket(BucketKey::Account, &state.account.throttle)),
+        account: state
+            .account
+            .throttle
+            .as_ref()
+            .map(|throttle| registry.bucket(BucketKey::Account, throttle)),
         ..CompiledLimits::default()
     };
     for (api_id, api) in &state.apis {

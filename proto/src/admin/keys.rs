@@ -21,7 +21,8 @@ use serde::{Deserialize, Serialize};
 use super::{HTTP_METHODS, PatchOperation, bad, check_op, required_value, unescape_pointer};
 use crate::cluster::Refusal;
 use crate::model::{
-    ApiKey, ApiStage, GatewayState, QuotaPeriod, QuotaSettings, ThrottleSettings, UsagePlan,
+    AccountSettings, ApiKey, ApiStage, GatewayState, QuotaPeriod, QuotaSettings, ThrottleSettings,
+    UsagePlan,
 };
 
 /// AWS's limits on an API key's value (recorded texts, AWS-FACTS §1).
@@ -685,11 +686,18 @@ pub(super) fn update_account(
         check_op(operation)?;
         match (operation.op.as_str(), operation.path.as_str()) {
             ("replace", "/throttle/rateLimit") => {
-                account.throttle.rate_limit = number::<f64>(operation)?;
+                account
+                    .throttle
+                    .get_or_insert(AccountSettings::AWS_DEFAULT_THROTTLE)
+                    .rate_limit = number::<f64>(operation)?;
             }
             ("replace", "/throttle/burstLimit") => {
-                account.throttle.burst_limit = number::<i32>(operation)?;
+                account
+                    .throttle
+                    .get_or_insert(AccountSettings::AWS_DEFAULT_THROTTLE)
+                    .burst_limit = number::<i32>(operation)?;
             }
+            ("remove", "/throttle") => account.throttle = None,
             ("replace" | "add", "/cloudwatchRoleArn") => {
                 account.cloudwatch_role_arn =
                     operation.value.clone().filter(|text| !text.is_empty());
@@ -697,12 +705,14 @@ pub(super) fn update_account(
             ("remove", "/cloudwatchRoleArn") => account.cloudwatch_role_arn = None,
             (op, path) => {
                 return Err(bad(format!(
-                    "Invalid patch path '{path}' specified for op '{op}'. Must be one of: [/cloudwatchRoleArn, /throttle/rateLimit, /throttle/burstLimit]"
+                    "Invalid patch path '{path}' specified for op '{op}'. Must be one of: [/cloudwatchRoleArn, /throttle, /throttle/rateLimit, /throttle/burstLimit]"
                 )));
             }
         }
     }
-    check_throttle(&account.throttle, "account throttle ")?;
+    if let Some(throttle) = &account.throttle {
+        check_throttle(throttle, "account throttle ")?;
+    }
     state.account = account;
     Ok(())
 }

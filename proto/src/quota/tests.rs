@@ -171,8 +171,11 @@ enum Step {
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        (0..3usize, 0..8u64, any::<bool>())
-            .prop_map(|(edge, want, top_up)| Step::Grant { edge, want, top_up }),
+        (0..3usize, 0..8u64, any::<bool>()).prop_map(|(edge, want, top_up)| Step::Grant {
+            edge,
+            want,
+            top_up
+        }),
         (0..3usize, 1..5u64).prop_map(|(edge, units)| Step::Spend { edge, units }),
         (0..3usize, any::<bool>()).prop_map(|(edge, release)| Step::Report { edge, release }),
         (0..3usize).prop_map(|edge| Step::Crash { edge }),
