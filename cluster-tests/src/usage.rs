@@ -144,6 +144,8 @@ pub struct Tally {
     pub forbidden: AtomicU64,
     pub other: AtomicU64,
     pub lost: AtomicU64,
+    /// When each counted request was sent (since the load's start) and what it got.
+    pub log: std::sync::Mutex<Vec<(Duration, Option<u16>)>>,
 }
 
 impl Tally {
@@ -199,9 +201,13 @@ pub async fn paced_load(
         let tally = tally.clone();
         let host = host.clone();
         tasks.spawn(async move {
+            let sent = start.elapsed();
             let status = keyed_get(addr, &host, "/prod/item", KEY_VALUE).await;
             if counted {
                 tally.record(status);
+                if let Ok(mut log) = tally.log.lock() {
+                    log.push((sent, status));
+                }
             }
         });
         sent += 1;

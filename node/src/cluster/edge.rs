@@ -414,9 +414,14 @@ async fn report_demand(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last = tokio::time::Instant::now();
     loop {
-        tick.tick().await;
+        // A bucket waking from idle is reported at once: its share is stale until then.
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = limits.demand_woken() => {}
+        }
         let now = tokio::time::Instant::now();
-        let buckets = limits.take_demand(now - last);
+        // Rates over at least a full period, so an early report does not inflate them.
+        let buckets = limits.take_demand((now - last).max(every));
         last = now;
         if buckets.is_empty() {
             continue;

@@ -30,6 +30,8 @@ pub struct Bucket {
     tat: AtomicU64,
     /// Requests that reached this bucket since the demand reporter last looked.
     demand: AtomicU64,
+    /// Whether the last look found demand (so the drop to none is reported once).
+    active: std::sync::atomic::AtomicBool,
 }
 
 impl Bucket {
@@ -41,6 +43,7 @@ impl Bucket {
             share: AtomicU64::new(1f64.to_bits()),
             tat: AtomicU64::new(0),
             demand: AtomicU64::new(0),
+            active: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -49,13 +52,31 @@ impl Bucket {
         self.burst.store(burst.to_bits(), Ordering::Relaxed);
     }
 
-    pub fn set_share(&self, share: f64) {
+    /// Sets this edge's share at `now`. The requests the bucket owes (how far its TAT runs
+    /// ahead of `now`, in emission intervals) carry over to the new interval, so a bucket
+    /// that spent its slice at a small share is not held back for the old, longer intervals
+    /// once its share grows (nor freed early when it shrinks).
+    pub fn set_share(&self, share: f64, now: Nanos) {
         let share = if share.is_finite() {
             share.clamp(0.0, 1.0)
         } else {
             1.0
         };
+        let before = self.params();
         self.share.store(share.to_bits(), Ordering::Relaxed);
+        let after = self.params();
+        if let (Some((old, _)), Some((new, _))) = (before, after)
+            && old != new
+        {
+            let _ = self
+                .tat
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |tat| {
+                    (tat > now).then(|| {
+                        let owed = (tat - now) as f64 / old as f64;
+                        now + (owed * new as f64) as u64
+                    })
+                });
+        }
     }
 
     pub fn share(&self) -> f64 {
@@ -67,6 +88,15 @@ impl Bucket {
         self.demand.swap(0, Ordering::Relaxed)
     }
 
+    /// Like [`Bucket::take_demand`], but `None` when there is nothing to tell: no demand now
+    /// and none at the previous look either (an edge reports a bucket's drop to zero once, so
+    /// the origin answers the share it has then, and stays silent about idle buckets).
+    pub fn take_reportable_demand(&self) -> Option<u64> {
+        let demand = self.take_demand();
+        let was_active = self.active.swap(demand > 0, Ordering::Relaxed);
+        (demand > 0 || was_active).then_some(demand)
+    }
+
     /// This edge's emission interval and tolerance (`burst × T`), in nanoseconds; `None` when
     /// the bucket admits nothing (a rate or burst of zero).
     fn params(&self) -> Option<(u64, u64)> {
@@ -76,11 +106,19 @@ impl Bucket {
         if rate <= 0.0 || burst < 1.0 || !rate.is_finite() {
             return None;
         }
-        // An edge's slice of the burst never drops below one request, or a small share would
-        // admit nothing at all.
-        let burst = (burst * share).max(1.0);
+        // An edge's slice of the burst never drops below two requests (one for a bucket of
+        // one): a slice of one would refuse every request that arrives a little early, so an
+        // edge with a small share would admit less than its share.
+        let burst = (burst * share).max(burst.min(2.0));
         let interval = (1e9 / rate).round().max(1.0) as u64;
         Some((interval, (burst * interval as f64) as u64))
+    }
+
+    /// Whether the bucket was idle (nothing reported at the last look, nothing since) before
+    /// the request that just reached it: this edge's share is then stale, and worth refreshing
+    /// at once rather than at the next tick.
+    pub fn just_woke(&self) -> bool {
+        !self.active.load(Ordering::Relaxed) && self.demand.load(Ordering::Relaxed) == 1
     }
 
     /// Takes one token at `now`, or says no (and leaves the bucket unchanged).
@@ -212,7 +250,7 @@ mod tests {
     #[test]
     fn a_share_slices_rate_and_burst() {
         let bucket = Bucket::new(BucketKey::Account, 100.0, 10.0);
-        bucket.set_share(0.2);
+        bucket.set_share(0.2, 0);
         let start = 1_000_000_000;
         let admitted = (0..50).filter(|_| bucket.try_acquire(start)).count();
         assert_eq!(admitted, 2, "20% of a burst of 10");
@@ -224,6 +262,14 @@ mod tests {
             }
         }
         assert_eq!(admitted, 200);
+        // The share grows: what the bucket owed is counted in the new, shorter intervals.
+        let bucket = Bucket::new(BucketKey::Account, 10.0, 10.0);
+        bucket.set_share(0.1, 0);
+        assert!(bucket.try_acquire(start), "a slice of one");
+        assert!(!bucket.try_acquire(start));
+        bucket.set_share(1.0, start);
+        let admitted = (0..20).filter(|_| bucket.try_acquire(start)).count();
+        assert_eq!(admitted, 9, "the whole burst but the one request already taken");
         let closed = Bucket::new(BucketKey::Account, 0.0, 10.0);
         assert!(!closed.try_acquire(start), "rate 0 admits nothing");
     }

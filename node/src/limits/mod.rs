@@ -127,7 +127,10 @@ pub struct Limits {
     clock: Clock,
     compiled: ArcSwap<CompiledLimits>,
     registry: Mutex<Registry>,
+    /// Wakes the quota reporter (a request waits for a grant).
     wake: tokio::sync::Notify,
+    /// Wakes the demand reporter (a bucket saw its first request after being idle).
+    demand_wake: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for Limits {
@@ -155,6 +158,7 @@ impl Limits {
             compiled: ArcSwap::from_pointee(CompiledLimits::default()),
             registry: Mutex::new(Registry::default()),
             wake: tokio::sync::Notify::new(),
+            demand_wake: tokio::sync::Notify::new(),
         }
     }
 
@@ -189,6 +193,14 @@ impl Limits {
             }
         }
         for ((plan_id, key_id), pool) in &registry.pools {
+            let leases = mine
+                .get(&(plan_id.as_str(), key_id.as_str()))
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            // Keys nobody used lately and we hold nothing of: nothing to learn.
+            if leases.is_empty() && pool.is_quiet() {
+                continue;
+            }
             let Some(plan) = state.usage_plans.get(plan_id) else {
                 continue;
             };
@@ -197,11 +209,10 @@ impl Limits {
                 .quota
                 .available(plan, key_id, now)
                 .is_none_or(|left| left > 0);
-            let leases = mine
-                .get(&(plan_id.as_str(), key_id.as_str()))
-                .map(Vec::as_slice)
-                .unwrap_or_default();
-            pool.adopt(leases, has_units);
+            let period_end = plan.quota.map_or(i64::MAX, |quota| {
+                portico_proto::quota::period_bounds(&quota, now).1
+            });
+            pool.adopt(leases, has_units, period_end);
         }
     }
 
@@ -276,7 +287,11 @@ impl Limits {
             plan_method,
         ];
         for (level, bucket) in candidates.into_iter().flatten().enumerate() {
-            if !bucket.try_acquire(now) {
+            let admitted = bucket.try_acquire(now);
+            if bucket.just_woke() {
+                self.demand_wake.notify_one();
+            }
+            if !admitted {
                 for taken in taken.iter().take(level).flatten() {
                     taken.refund();
                 }
@@ -311,6 +326,7 @@ impl Limits {
             let now = now_ms();
             let ops: Vec<QuotaOp> = pools
                 .iter()
+                .filter(|pool| !pool.is_quiet())
                 .flat_map(|pool| {
                     pool.reporter_ops(now, self.identity.edge_id, self.identity.incarnation)
                 })
@@ -328,16 +344,26 @@ impl Limits {
         }
     }
 
+    /// Resolves when a bucket wakes from idle (see [`Bucket::just_woke`]).
+    pub async fn demand_woken(&self) {
+        self.demand_wake.notified().await;
+    }
+
     /// Every bucket's demand since the last call, in requests per second over `window`.
     pub fn take_demand(&self, window: Duration) -> Vec<(BucketKey, f64)> {
         let Ok(registry) = self.registry.lock() else {
             return Vec::new();
         };
         let seconds = window.as_secs_f64().max(0.001);
+        // Only buckets that saw requests (or just stopped seeing them): an edge may hold
+        // buckets for many idle keys.
         registry
             .buckets
             .values()
-            .map(|bucket| (bucket.key.clone(), bucket.take_demand() as f64 / seconds))
+            .filter_map(|bucket| {
+                let demand = bucket.take_reportable_demand()?;
+                Some((bucket.key.clone(), demand as f64 / seconds))
+            })
             .collect()
     }
 
@@ -348,7 +374,7 @@ impl Limits {
         };
         for (key, share) in shares {
             if let Some(bucket) = registry.buckets.get(key) {
-                bucket.set_share(*share);
+                bucket.set_share(*share, self.clock.now());
             }
         }
     }

@@ -61,8 +61,11 @@ pub struct QuotaPool {
     demand: AtomicU64,
     /// Requests admitted on a plan without a quota since the reporter last looked.
     counted: AtomicU64,
-    /// The ledger has nothing left for this key this period (beyond our own lease).
-    exhausted: AtomicBool,
+    /// Until when (epoch ms: the end of the period it was seen in) the ledger has nothing left
+    /// for this key beyond our own lease; 0 when it has. A new period clears it by itself.
+    exhausted_until_ms: AtomicI64,
+    /// A return is waiting to be acknowledged by the state (see `ReporterState::returning`).
+    returning: AtomicBool,
     /// Requests are waiting for a grant.
     wanted: AtomicBool,
     granted_notify: tokio::sync::Notify,
@@ -103,7 +106,8 @@ impl QuotaPool {
             slot: ArcSwapOption::empty(),
             demand: AtomicU64::new(0),
             counted: AtomicU64::new(0),
-            exhausted: AtomicBool::new(false),
+            exhausted_until_ms: AtomicI64::new(0),
+            returning: AtomicBool::new(false),
             wanted: AtomicBool::new(false),
             granted_notify: tokio::sync::Notify::new(),
             reporter: std::sync::Mutex::new(ReporterState::default()),
@@ -139,8 +143,22 @@ impl QuotaPool {
             slot.spent.fetch_sub(1, Ordering::SeqCst);
         }
         Spend::Empty {
-            exhausted: self.exhausted.load(Ordering::Relaxed),
+            exhausted: self.is_exhausted(now_ms),
         }
+    }
+
+    fn is_exhausted(&self, now_ms: i64) -> bool {
+        now_ms < self.exhausted_until_ms.load(Ordering::Relaxed)
+    }
+
+    /// Nothing to report, return or wait for: the reporter and the state observer skip it
+    /// (an edge may hold pools for many keys that see no traffic).
+    pub fn is_quiet(&self) -> bool {
+        self.slot.load().is_none()
+            && !self.wanted.load(Ordering::Relaxed)
+            && self.demand.load(Ordering::Relaxed) == 0
+            && self.counted.load(Ordering::Relaxed) == 0
+            && !self.returning.load(Ordering::Relaxed)
     }
 
     /// Spends one unit, waiting up to `patience` for a grant when none is leased and the ledger
@@ -167,10 +185,10 @@ impl QuotaPool {
         }
     }
 
-    /// Takes in the ledger's view: this edge incarnation's open leases on the account's
-    /// current period, and whether the account has anything left. Called after every applied
-    /// state, off the request path.
-    pub fn adopt(&self, leases: &[(u64, &Lease)], ledger_has_units: bool) {
+    /// Takes in the ledger's view: this edge incarnation's open leases on the account, and
+    /// whether the account has anything left in the period ending at `period_end_ms`. Called
+    /// after applied states, off the request path.
+    pub fn adopt(&self, leases: &[(u64, &Lease)], ledger_has_units: bool, period_end_ms: i64) {
         let mut woke = false;
         let Ok(mut state) = self.reporter.lock() else {
             return;
@@ -227,6 +245,8 @@ impl QuotaPool {
         for (id, lease) in spare {
             state.returning.push((id, lease.reported));
         }
+        self.returning
+            .store(!state.returning.is_empty(), Ordering::Relaxed);
         drop(state);
         let own_left = self
             .slot
@@ -239,8 +259,9 @@ impl QuotaPool {
             })
             .unwrap_or(0);
         let exhausted = !ledger_has_units && own_left == 0;
-        let was = self.exhausted.swap(exhausted, Ordering::Relaxed);
-        if woke || (exhausted && !was) {
+        let until = if exhausted { period_end_ms } else { 0 };
+        let was = self.exhausted_until_ms.swap(until, Ordering::Relaxed);
+        if woke || (exhausted && was == 0) {
             self.granted_notify.notify_waiters();
         }
     }
@@ -297,10 +318,11 @@ impl QuotaPool {
                         ttl_ms: 0,
                     });
                     state.returning.push((slot.lease_id, spent));
+                    self.returning.store(true, Ordering::Relaxed);
                     self.slot.store(None);
                     state.sent_spent = 0;
                     // Demand continues into a new period: ask for the next lease now.
-                    if !idle && !self.exhausted.load(Ordering::Relaxed) {
+                    if !idle && !self.is_exhausted(now_ms) {
                         ops.push(self.grant(edge_id, incarnation, None, want));
                         state.grant_asked_ms = Some(now_ms);
                     }
@@ -323,7 +345,7 @@ impl QuotaPool {
                 let patient = state
                     .grant_asked_ms
                     .is_some_and(|asked| now_ms - asked < GRANT_PATIENCE_MS);
-                if low && !patient && !self.exhausted.load(Ordering::Relaxed) && !idle {
+                if low && !patient && !self.is_exhausted(now_ms) && !idle {
                     ops.push(self.grant(edge_id, incarnation, Some(slot.lease_id), want));
                     state.grant_asked_ms = Some(now_ms);
                 }
@@ -333,7 +355,7 @@ impl QuotaPool {
                 let patient = state
                     .grant_asked_ms
                     .is_some_and(|asked| now_ms - asked < GRANT_PATIENCE_MS);
-                if (wanted || !idle) && !patient && !self.exhausted.load(Ordering::Relaxed) {
+                if (wanted || !idle) && !patient && !self.is_exhausted(now_ms) {
                     ops.push(self.grant(edge_id, incarnation, None, want));
                     state.grant_asked_ms = Some(now_ms);
                 }
