@@ -265,11 +265,11 @@ mod tests {
         // The share grows: what the bucket owed is counted in the new, shorter intervals.
         let bucket = Bucket::new(BucketKey::Account, 10.0, 10.0);
         bucket.set_share(0.1, 0);
-        assert!(bucket.try_acquire(start), "a slice of one");
-        assert!(!bucket.try_acquire(start));
+        let admitted = (0..20).filter(|_| bucket.try_acquire(start)).count();
+        assert_eq!(admitted, 2, "a slice is never under two requests");
         bucket.set_share(1.0, start);
         let admitted = (0..20).filter(|_| bucket.try_acquire(start)).count();
-        assert_eq!(admitted, 9, "the whole burst but the one request already taken");
+        assert_eq!(admitted, 8, "the whole burst but the two requests already taken");
         let closed = Bucket::new(BucketKey::Account, 0.0, 10.0);
         assert!(!closed.try_acquire(start), "rate 0 admits nothing");
     }
