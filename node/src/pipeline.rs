@@ -1,9 +1,9 @@
 //! The request pipeline of an edge: one function from request to response.
 //!
 //! ```text
-//! request ─▶ limits ─▶ route (host, stage, resource, method) ─▶ integrate ─▶ stamp ids ─▶ log
-//!              │             │                                     │
-//!              └─────────────┴──── GatewayError ──▶ respond ◀──────┘
+//! request ─▶ limits ─▶ route (host, stage, resource, method) ─▶ cache ─▶ integrate ─▶ stamp ids ─▶ log
+//!              │             │                                    │         │
+//!              └─────────────┴──── GatewayError ──▶ respond ◀─────┴─────────┘
 //! ```
 //!
 //! The compiled snapshot is loaded once per request from an `ArcSwap`: no lock, no wait, and a
@@ -20,6 +20,7 @@ use hyper::body::Incoming;
 
 use crate::accept::ConnectionInfo;
 use crate::body::Body;
+use crate::cache::ResponseCache;
 use crate::config::compile::Snapshot;
 use crate::integrate::{self, Failure, Integrations, RequestView};
 use crate::observe::{self, AccessRecord};
@@ -31,19 +32,28 @@ use crate::route;
 pub struct Gateway {
     snapshot: ArcSwap<Snapshot>,
     integrations: Integrations,
+    cache: Arc<ResponseCache>,
 }
 
 impl Gateway {
-    pub fn new(snapshot: Snapshot, integrations: Integrations) -> Self {
+    pub fn new(snapshot: Snapshot, integrations: Integrations, cache: Arc<ResponseCache>) -> Self {
+        cache.attach(&snapshot);
         Gateway {
             snapshot: ArcSwap::from_pointee(snapshot),
             integrations,
+            cache,
         }
     }
 
     /// Publishes a new snapshot; requests in flight keep the one they loaded.
     pub fn swap(&self, snapshot: Snapshot) {
+        self.cache.attach(&snapshot);
         self.snapshot.store(Arc::new(snapshot));
+    }
+
+    /// The response cache (and through it the node's metrics).
+    pub fn cache(&self) -> &Arc<ResponseCache> {
+        &self.cache
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {
@@ -110,9 +120,13 @@ impl Gateway {
                         received_at,
                     };
                     let integration_started = Instant::now();
-                    let outcome =
-                        integrate::invoke(&self.integrations, &view, crate::body::incoming(body))
-                            .await;
+                    let outcome = crate::cache::serve(
+                        &self.cache,
+                        &view,
+                        crate::body::incoming(body),
+                        |body| integrate::invoke(&self.integrations, &view, body),
+                    )
+                    .await;
                     integration_latency_ms =
                         Some(integration_started.elapsed().as_secs_f64() * 1000.0);
                     (outcome, Some(routed))

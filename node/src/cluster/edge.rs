@@ -84,11 +84,18 @@ impl EdgeNode {
                 ..IntegrationSettings::default()
             },
         };
-        let gateway = Arc::new(Gateway::new(snapshot, integrations));
+        let metrics = Arc::new(crate::observe::metrics::Metrics::new());
+        let cache = Arc::new(crate::cache::ResponseCache::local(
+            crate::cache::CacheOptions {
+                capacity_bytes_max: config.cache_capacity_bytes_max,
+            },
+            metrics.clone(),
+        ));
+        let gateway = Arc::new(Gateway::new(snapshot, integrations, cache));
 
         let shutdown = Shutdown::new();
         let accept::GatewayListeners {
-            listeners,
+            mut listeners,
             http_addr,
             https_addr,
         } = accept::start_gateway_listeners(
@@ -100,6 +107,12 @@ impl EdgeNode {
             Duration::from_secs(30),
         )
         .await?;
+        if let Some(addr) = config.metrics {
+            listeners.push(
+                crate::observe::metrics::serve(addr, metrics, &shutdown, Duration::from_secs(30))
+                    .await?,
+            );
+        }
 
         let following = Arc::new(std::sync::Mutex::new(None));
         let reporter = tokio::spawn(report_periodically(

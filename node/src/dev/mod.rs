@@ -41,6 +41,10 @@ pub struct DevOptions {
     pub admin: Option<SocketAddr>,
     /// The management API's access key id and secret; generated when `None`.
     pub admin_credentials: Option<(String, String)>,
+    /// Where `GET /metrics` (Prometheus text) is served, if anywhere.
+    pub metrics: Option<SocketAddr>,
+    /// A cap on every stage cache's capacity in bytes (below its `cacheClusterSize`).
+    pub cache_capacity_bytes_max: Option<u64>,
 }
 
 impl DevOptions {
@@ -58,6 +62,8 @@ impl DevOptions {
             drain_timeout: Duration::from_secs(30),
             admin: None,
             admin_credentials: None,
+            metrics: None,
+            cache_capacity_bytes_max: None,
         }
     }
 }
@@ -95,6 +101,8 @@ pub struct DevNode {
     pub admin_access_key_id: Option<String>,
     /// The secret, only when this node generated it (so it can be shown once).
     pub admin_generated_secret: Option<String>,
+    /// Where `GET /metrics` is served, when it is.
+    pub metrics_addr: Option<SocketAddr>,
     listeners: Vec<Listener>,
     shutdown: Shutdown,
     /// The bundled example's demo backends; stopped only after the edge has drained, so that
@@ -215,7 +223,14 @@ impl DevNode {
                 ..IntegrationSettings::default()
             },
         };
-        let gateway = Arc::new(Gateway::new(snapshot, integrations));
+        let metrics = Arc::new(crate::observe::metrics::Metrics::new());
+        let cache = Arc::new(crate::cache::ResponseCache::local(
+            crate::cache::CacheOptions {
+                capacity_bytes_max: options.cache_capacity_bytes_max,
+            },
+            metrics.clone(),
+        ));
+        let gateway = Arc::new(Gateway::new(snapshot, integrations, cache.clone()));
 
         let mut admin_addr = None;
         let mut admin_access_key_id = None;
@@ -229,8 +244,12 @@ impl DevNode {
                     generated
                 }
             };
-            // dev keeps its state in memory, so its sealing key lives (and dies) with it.
-            let sealing = crate::admin::secrets::SealingKey::generate();
+            // dev keeps its state in memory, so its sealing key lives (and dies) with it. The
+            // cache's invalidation authority checks signatures against the same keys.
+            let mut sealing_bytes = [0u8; crate::admin::secrets::SEALING_KEY_LEN];
+            ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut sealing_bytes)
+                .map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
+            let sealing = crate::admin::secrets::SealingKey::from_bytes(sealing_bytes);
             let sealed = sealing.seal(&access_key_id, &secret);
             state.admin_keys.insert(
                 access_key_id.clone(),
@@ -246,6 +265,10 @@ impl DevNode {
                 state.clone(),
                 gateway.clone(),
             ));
+            cache.set_authority(Arc::new(crate::cache::dev_auth::LocalAuthority::new(
+                control.clone(),
+                crate::admin::secrets::SealingKey::from_bytes(sealing_bytes),
+            )));
             let admin_integrations = Arc::new(Integrations {
                 client: BackendClient::new(options.ca_file.as_deref())?,
                 settings: IntegrationSettings {
@@ -291,6 +314,15 @@ impl DevNode {
         let (http_addr, https_addr) = (data_plane.http_addr, data_plane.https_addr);
         listeners.extend(data_plane.listeners);
 
+        let mut metrics_addr = None;
+        if let Some(addr) = options.metrics {
+            let listener =
+                crate::observe::metrics::serve(addr, metrics, &shutdown, options.drain_timeout)
+                    .await?;
+            metrics_addr = Some(listener.local_addr);
+            listeners.push(listener);
+        }
+
         Ok(DevNode {
             gateway,
             api_id: api_id.clone(),
@@ -303,6 +335,7 @@ impl DevNode {
             admin_addr,
             admin_access_key_id,
             admin_generated_secret,
+            metrics_addr,
             listeners,
             shutdown,
             demo_backends,
