@@ -45,6 +45,9 @@ pub struct DevOptions {
     pub metrics: Option<SocketAddr>,
     /// A cap on every stage cache's capacity in bytes (below its `cacheClusterSize`).
     pub cache_capacity_bytes_max: Option<u64>,
+    /// Turns the stage's cache on with this `cacheClusterSize` (GB, AWS's enum: "0.5", ...),
+    /// as CreateStage's `cacheClusterEnabled`/`cacheClusterSize` do.
+    pub cache_cluster_size: Option<String>,
 }
 
 impl DevOptions {
@@ -64,6 +67,7 @@ impl DevOptions {
             admin_credentials: None,
             metrics: None,
             cache_capacity_bytes_max: None,
+            cache_cluster_size: None,
         }
     }
 }
@@ -198,6 +202,12 @@ impl DevNode {
             &options.stage_variables,
             now,
         )?;
+        if let Some(size) = &options.cache_cluster_size {
+            for stage in state.apis.values_mut().flat_map(|api| api.stages.iter_mut()) {
+                stage.cache_cluster_enabled = true;
+                stage.cache_cluster_size = Some(size.clone());
+            }
+        }
         let snapshot = compile::compile(&state, true)?;
         let (api_id, api_state) = state
             .apis
