@@ -949,6 +949,16 @@ fn render(
                     });
                 }
             }
+            if let (Some(portico), Some(nginx)) = (at(64, "portico-cache"), at(64, "nginx-cache"))
+            {
+                check(
+                    format!("{label} c=64: req/s >= 1.2x nginx proxy_cache hit"),
+                    portico.requests_per_second / nginx.requests_per_second,
+                    1.2,
+                    "x",
+                    false,
+                );
+            }
         }
         Kind::Mock | Kind::Unavailable => {}
     }
