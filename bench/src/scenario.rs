@@ -837,6 +837,8 @@ fn render(
             .map(|(_, figure)| figure.clone())
     };
     let label = scenario.name;
+    // Figures reported without a target, added after the checked ones.
+    let mut informative = Vec::new();
     let mut check = |what: String, value: f64, limit: f64, unit: &str, lower_is_better: bool| {
         let met = if lower_is_better {
             value <= limit
@@ -938,7 +940,7 @@ fn render(
                 if let (Some(portico), Some(nginx)) =
                     (at(conns, "portico-cache"), at(conns, "nginx-cache"))
                 {
-                    verdicts.push(Verdict {
+                    informative.push(Verdict {
                         what: format!("{label} c={conns}: req/s and CPU/req vs nginx proxy_cache"),
                         figure: format!(
                             "{:.2}x req/s, {:.2}x CPU us/req",
@@ -949,8 +951,7 @@ fn render(
                     });
                 }
             }
-            if let (Some(portico), Some(nginx)) = (at(64, "portico-cache"), at(64, "nginx-cache"))
-            {
+            if let (Some(portico), Some(nginx)) = (at(64, "portico-cache"), at(64, "nginx-cache")) {
                 check(
                     format!("{label} c=64: req/s >= 1.2x nginx proxy_cache hit"),
                     portico.requests_per_second / nginx.requests_per_second,
@@ -962,5 +963,6 @@ fn render(
         }
         Kind::Mock | Kind::Unavailable => {}
     }
+    verdicts.extend(informative);
     (out, verdicts)
 }

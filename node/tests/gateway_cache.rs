@@ -134,7 +134,10 @@ async fn answer(
                 .find_map(|pair| pair.strip_prefix("size="))
                 .and_then(|size| size.parse::<usize>().ok())
                 .unwrap_or(0);
-            let text = format!("call={call} path={path} tenant={tenant} {}", "x".repeat(size));
+            let text = format!(
+                "call={call} path={path} tenant={tenant} {}",
+                "x".repeat(size)
+            );
             respond(200, Bytes::from(text))
         }
     }
@@ -369,7 +372,9 @@ async fn a_caller_signed_by_an_admin_key_invalidates() {
     // The entry was replaced.
     assert_eq!(call_of(&harness.get("/items/1").await), "call=2");
     // A wrong secret is unauthorized: the default strategy serves the cache with a warning.
-    let forged = harness.signed_invalidation("/items/1", "not-the-secret").await;
+    let forged = harness
+        .signed_invalidation("/items/1", "not-the-secret")
+        .await;
     assert_eq!(call_of(&forged), "call=2");
     assert_eq!(
         forged.headers["warning"],
@@ -408,7 +413,10 @@ async fn unauthorized_invalidation_follows_the_strategy() {
             }
             "SUCCEED_WITH_RESPONSE_HEADER" => {
                 assert_eq!(call_of(&reply), "call=1", "{strategy}");
-                assert_eq!(reply.headers["warning"], portico::cache::UNAUTHORIZED_WARNING);
+                assert_eq!(
+                    reply.headers["warning"],
+                    portico::cache::UNAUTHORIZED_WARNING
+                );
             }
             _ => {
                 assert_eq!(call_of(&reply), "call=1", "{strategy}");
@@ -477,7 +485,10 @@ async fn inserting_past_the_capacity_keeps_the_weighted_size_bounded() {
         assert_eq!(reply.status, 200);
     }
     let size = cache.weighted_size(&harness.stage_key).await.unwrap();
-    assert!(size <= CAPACITY, "weighted size {size} > capacity {CAPACITY}");
+    assert!(
+        size <= CAPACITY,
+        "weighted size {size} > capacity {CAPACITY}"
+    );
     assert!(size > CAPACITY / 4, "the cache holds something: {size}");
     harness.shutdown().await;
 }
@@ -545,8 +556,9 @@ async fn metrics_count_hits_and_misses() {
     assert_eq!(metrics.status, 200);
     let text = metrics.text();
     let api_id = harness.stage_key.split('/').next().unwrap();
-    let hits =
-        format!(r#"portico_cache_hits_total{{api="{api_id}",stage="prod",method="GET /items/{{id}}"}} 2"#);
+    let hits = format!(
+        r#"portico_cache_hits_total{{api="{api_id}",stage="prod",method="GET /items/{{id}}"}} 2"#
+    );
     let misses = format!(
         r#"portico_cache_misses_total{{api="{api_id}",stage="prod",method="GET /items/{{id}}"}} 1"#
     );

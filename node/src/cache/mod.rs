@@ -429,7 +429,8 @@ where
         ));
     }
     // A stale entry still inside its stale-if-error window (the store drops it after).
-    let stale = previous.and_then(|slot| slot.response.map(|response| (response, slot.keep_until_ms)));
+    let stale =
+        previous.and_then(|slot| slot.response.map(|response| (response, slot.keep_until_ms)));
 
     let mut own_body = Some(body);
     let mut own_response: Option<Result<Response<Body>, Failure>> = None;

@@ -89,9 +89,9 @@ pub struct MethodCache {
 pub fn cluster_size_bytes(size: Option<&str>) -> u64 {
     const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
     let gigabytes = match size {
-        Some(
-            text @ ("0.5" | "1.6" | "6.1" | "13.5" | "28.4" | "58.2" | "118" | "237"),
-        ) => text.parse::<f64>().unwrap_or(0.5),
+        Some(text @ ("0.5" | "1.6" | "6.1" | "13.5" | "28.4" | "58.2" | "118" | "237")) => {
+            text.parse::<f64>().unwrap_or(0.5)
+        }
         _ => 0.5,
     };
     (gigabytes * GIB) as u64
@@ -235,7 +235,10 @@ mod tests {
         );
         let post = compile_method(&stage, "/pets", "POST", None).expect("POST cached");
         assert_eq!(post.ttl_ms, 3_600_000);
-        assert_eq!(post.unauthorized_strategy, UnauthorizedStrategy::FailWith403);
+        assert_eq!(
+            post.unauthorized_strategy,
+            UnauthorizedStrategy::FailWith403
+        );
         // The root resource's key is `/GET`.
         stage.method_settings.insert(
             "/GET".to_string(),
@@ -266,8 +269,7 @@ mod tests {
             "method.request.querystring.a".into(),
             "context.requestId".into(),
         ];
-        let method =
-            compile_method(&stage, "/pets", "GET", Some(&integration)).expect("cached");
+        let method = compile_method(&stage, "/pets", "GET", Some(&integration)).expect("cached");
         assert_eq!(
             method.key_parameters,
             [
@@ -285,11 +287,16 @@ mod tests {
         stage
             .variables
             .insert(STALE_IF_ERROR_VARIABLE.into(), "30".into());
-        stage.variables.insert(HEADER_VARIABLE.into(), "true".into());
+        stage
+            .variables
+            .insert(HEADER_VARIABLE.into(), "true".into());
         let compiled = compile_stage("api", &stage, 7).expect("enabled");
         assert_eq!(&*compiled.stage_key, "api/prod");
         assert_eq!(compiled.generation, 7);
-        assert_eq!(compiled.capacity_bytes, (1.6 * 1024.0 * 1024.0 * 1024.0) as u64);
+        assert_eq!(
+            compiled.capacity_bytes,
+            (1.6 * 1024.0 * 1024.0 * 1024.0) as u64
+        );
         assert_eq!(compiled.stale_if_error_ms, 30_000);
         assert!(compiled.x_cache_header);
         assert_eq!(cluster_size_bytes(Some("bogus")), 512 * 1024 * 1024);

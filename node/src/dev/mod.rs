@@ -203,7 +203,11 @@ impl DevNode {
             now,
         )?;
         if let Some(size) = &options.cache_cluster_size {
-            for stage in state.apis.values_mut().flat_map(|api| api.stages.iter_mut()) {
+            for stage in state
+                .apis
+                .values_mut()
+                .flat_map(|api| api.stages.iter_mut())
+            {
                 stage.cache_cluster_enabled = true;
                 stage.cache_cluster_size = Some(size.clone());
             }

@@ -94,7 +94,11 @@ impl Metrics {
                 "text/plain",
                 "method not allowed\n".to_string(),
             ),
-            _ => (StatusCode::NOT_FOUND, "text/plain", "not found\n".to_string()),
+            _ => (
+                StatusCode::NOT_FOUND,
+                "text/plain",
+                "not found\n".to_string(),
+            ),
         };
         let mut response = Response::new(crate::body::full(Bytes::from(text)));
         *response.status_mut() = status;
