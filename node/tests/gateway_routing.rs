@@ -166,11 +166,7 @@ async fn host_selects_the_api_among_several() {
         client: BackendClient::new(None).unwrap(),
         settings: IntegrationSettings::default(),
     };
-    let cache = Arc::new(portico::cache::ResponseCache::local(
-        portico::cache::CacheOptions::default(),
-        Arc::new(portico::observe::metrics::Metrics::new()),
-    ));
-    let gateway = Arc::new(Gateway::new(snapshot, integrations, cache));
+    let gateway = Arc::new(Gateway::new(snapshot, integrations));
     let shutdown = Shutdown::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let listener =
