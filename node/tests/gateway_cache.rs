@@ -597,3 +597,89 @@ async fn a_flush_generation_orphans_every_entry() {
     assert_eq!(call_of(&harness.get("/items/1").await), "call=2");
     harness.shutdown().await;
 }
+
+/// A region's shared tier as the l2 seam sees it: a map, with counts of what was asked.
+#[derive(Debug, Default)]
+struct FakeShared {
+    entries: std::sync::Mutex<
+        std::collections::HashMap<Arc<[u8]>, Arc<portico_proto::cache::CachedResponse>>,
+    >,
+    gets: AtomicUsize,
+    puts: AtomicUsize,
+}
+
+impl portico::cache::shared::SharedTier for FakeShared {
+    fn get(
+        &self,
+        key: Arc<[u8]>,
+    ) -> portico::admin::control::BoxFuture<'_, portico::cache::shared::SharedLookup> {
+        self.gets.fetch_add(1, Ordering::SeqCst);
+        let found = self.entries.lock().unwrap().get(&key).cloned();
+        Box::pin(async move {
+            match found {
+                Some(entry) => portico::cache::shared::SharedLookup::Hit(entry),
+                None => portico::cache::shared::SharedLookup::Miss,
+            }
+        })
+    }
+
+    fn put(&self, key: Arc<[u8]>, entry: Arc<portico_proto::cache::CachedResponse>) {
+        self.puts.fetch_add(1, Ordering::SeqCst);
+        self.entries.lock().unwrap().insert(key, entry);
+    }
+}
+
+#[tokio::test]
+async fn an_l1_miss_asks_the_shared_tier_and_fills_it() {
+    let (backend, backend_addr) = Backend::start().await;
+    let text = API.replace("BACKEND", &backend_addr);
+    let (mut state, _) = portico::dev::build_state("api.yaml", &text, "prod", &[], 0).unwrap();
+    let stage = &mut state.apis.values_mut().next().unwrap().stages[0];
+    stage.cache_cluster_enabled = true;
+    stage
+        .variables
+        .insert("portico.cache.header".into(), "true".into());
+    let shared = Arc::new(FakeShared::default());
+    let shutdown = Shutdown::new();
+    // Two edges of one region: each its own L1, one shared L2.
+    let mut bases = Vec::new();
+    let mut listeners = Vec::new();
+    for _ in 0..2 {
+        let snapshot = portico::config::compile::compile(&state, true).unwrap();
+        let integrations = portico::integrate::Integrations {
+            client: portico::integrate::client::BackendClient::new(None).unwrap(),
+            settings: portico::integrate::IntegrationSettings::default(),
+        };
+        let cache = Arc::new(portico::cache::ResponseCache::new(
+            portico::cache::CacheOptions::default(),
+            Some(shared.clone()),
+            None,
+            Arc::new(portico::observe::metrics::Metrics::new()),
+        ));
+        let gateway =
+            Arc::new(portico::pipeline::Gateway::new(snapshot, integrations).with_cache(cache));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener =
+            accept::serve_gateway(listener, None, gateway, &shutdown, Duration::from_secs(1))
+                .unwrap();
+        bases.push(format!("http://{}/prod", listener.local_addr));
+        listeners.push(listener);
+    }
+
+    let first = get(&format!("{}/items/1", bases[0])).await;
+    assert_eq!(call_of(&first), "call=1");
+    assert_eq!(first.headers["x-cache"], "Miss");
+    assert_eq!(shared.puts.load(Ordering::SeqCst), 1);
+    // The other edge misses its L1, finds the entry in L2 and never calls the backend.
+    let second = get(&format!("{}/items/1", bases[1])).await;
+    assert_eq!(call_of(&second), "call=1");
+    assert_eq!(second.headers["x-cache"], "Hit");
+    assert_eq!(backend.calls(), 1);
+    assert_eq!(shared.gets.load(Ordering::SeqCst), 2);
+    // Now in that edge's L1: L2 is not asked again.
+    let third = get(&format!("{}/items/1", bases[1])).await;
+    assert_eq!(call_of(&third), "call=1");
+    assert_eq!(shared.gets.load(Ordering::SeqCst), 2);
+    shutdown.trigger();
+    backend.shutdown.trigger();
+}

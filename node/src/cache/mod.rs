@@ -433,13 +433,11 @@ where
         previous.and_then(|slot| slot.response.map(|response| (response, slot.keep_until_ms)));
 
     let mut own_body = Some(body);
-    let mut own_response: Option<Result<Response<Body>, Failure>> = None;
-    let mut filled_here = false;
+    let mut own = Fetched::default();
     let slot = entries
         .entry(key.clone())
         .or_insert_with_if(
             async {
-                filled_here = true;
                 fill(
                     cache,
                     stage,
@@ -448,7 +446,7 @@ where
                     invalidate,
                     own_body.take(),
                     stale.clone(),
-                    &mut own_response,
+                    &mut own,
                     invoke,
                 )
                 .await
@@ -464,13 +462,15 @@ where
         .await
         .into_value();
 
-    if let Some(response) = own_response {
+    if let Some(response) = own.response {
         // This request fetched and the answer was not stored: it is the client's as it came.
         return response.map(|response| finish(response, Outcome::Miss, stage, counters, warn));
     }
     match slot.response {
         Some(response) => {
-            let outcome = match (response.is_fresh_at(now_ms()), filled_here) {
+            // A hit is an answer this request did not ask the backend for: from L1, from L2,
+            // or from a fill another request made.
+            let outcome = match (response.is_fresh_at(now_ms()), own.called_backend) {
                 (false, _) => Outcome::Stale,
                 (true, true) => Outcome::Miss,
                 (true, false) => Outcome::Hit,
@@ -494,8 +494,16 @@ where
     }
 }
 
+/// What the request that ran a fill learnt beyond what the store keeps.
+#[derive(Default)]
+struct Fetched {
+    /// The backend's answer when the store does not keep it: this request's alone.
+    response: Option<Result<Response<Body>, Failure>>,
+    called_backend: bool,
+}
+
 /// The one fill of a key: L2, then the backend. Returns what the store keeps; a response the
-/// store does not keep goes to `own_response` for the request that fetched it.
+/// store does not keep goes to `own.response` for the request that fetched it.
 #[allow(clippy::too_many_arguments)]
 async fn fill<F, Fut>(
     cache: &ResponseCache,
@@ -505,7 +513,7 @@ async fn fill<F, Fut>(
     invalidate: bool,
     body: Option<Body>,
     stale: Option<(Arc<CachedResponse>, u64)>,
-    own_response: &mut Option<Result<Response<Body>, Failure>>,
+    own: &mut Fetched,
     invoke: &F,
 ) -> Slot
 where
@@ -527,6 +535,7 @@ where
             keep_until_ms,
         };
     }
+    own.called_backend = true;
     let outcome = invoke(body.unwrap_or_else(crate::body::empty)).await;
     let serve_stale = |outcome: &Result<Response<Body>, Failure>| {
         stage.stale_if_error_ms > 0
@@ -548,13 +557,13 @@ where
     let response = match outcome {
         Ok(response) if response.status().is_success() => response,
         other => {
-            *own_response = Some(other);
+            own.response = Some(other);
             return not_stored;
         }
     };
     match buffer::read(response, CACHEABLE_BODY_BYTES_MAX).await {
         buffer::Buffered::Passed(response) => {
-            *own_response = Some(Ok(response));
+            own.response = Some(Ok(response));
             not_stored
         }
         buffer::Buffered::Complete(parts, bytes) => {
