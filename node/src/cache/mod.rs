@@ -83,7 +83,7 @@ pub struct CacheOptions {
 /// (it expires at once; it only tells coalesced waiters to fetch for themselves).
 #[derive(Debug, Clone)]
 struct Slot {
-    response: Option<Arc<CachedResponse>>,
+    response: Option<Arc<Stored>>,
     /// Wall-clock ms after which the entry is dropped: freshness plus the stale-if-error window.
     keep_until_ms: u64,
 }
@@ -512,7 +512,7 @@ async fn fill<F, Fut>(
     key: &Arc<[u8]>,
     invalidate: bool,
     body: Option<Body>,
-    stale: Option<(Arc<CachedResponse>, u64)>,
+    stale: Option<(Arc<Stored>, u64)>,
     own: &mut Fetched,
     invoke: &F,
 ) -> Slot
@@ -531,7 +531,7 @@ where
     {
         let keep_until_ms = keep_until(&response, stage);
         return Slot {
-            response: Some(response),
+            response: Some(Stored::new(response)),
             keep_until_ms,
         };
     }
@@ -585,7 +585,7 @@ where
             }
             let keep_until_ms = keep_until(&entry, stage);
             Slot {
-                response: Some(entry),
+                response: Some(Stored::new(entry)),
                 keep_until_ms,
             }
         }
@@ -635,20 +635,49 @@ impl AsRef<[u8]> for EntryBody {
     }
 }
 
-fn cached_response(entry: &Arc<CachedResponse>) -> Response<Body> {
-    let mut response = Response::new(crate::body::full(Bytes::from_owner(EntryBody(
-        entry.clone(),
-    ))));
-    *response.status_mut() = StatusCode::from_u16(entry.status).unwrap_or(StatusCode::OK);
-    let headers = response.headers_mut();
-    for (name, value) in &entry.headers {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_bytes(value),
-        ) {
-            headers.append(name, value);
+/// A cached response with what serving it needs, prepared once when it is stored: a hit then
+/// clones a header map and a `Bytes` handle instead of parsing header names and values.
+#[derive(Debug)]
+struct Stored {
+    entry: Arc<CachedResponse>,
+    status: StatusCode,
+    headers: http::HeaderMap,
+    /// Shares `entry.body`'s memory.
+    body: Bytes,
+}
+
+impl Stored {
+    fn new(entry: Arc<CachedResponse>) -> Arc<Stored> {
+        let mut headers = http::HeaderMap::with_capacity(entry.headers.len());
+        for (name, value) in &entry.headers {
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_bytes(value),
+            ) {
+                headers.append(name, value);
+            }
         }
+        Arc::new(Stored {
+            status: StatusCode::from_u16(entry.status).unwrap_or(StatusCode::OK),
+            body: Bytes::from_owner(EntryBody(entry.clone())),
+            headers,
+            entry,
+        })
     }
+}
+
+impl std::ops::Deref for Stored {
+    type Target = CachedResponse;
+
+    fn deref(&self) -> &CachedResponse {
+        &self.entry
+    }
+}
+
+fn cached_response(stored: &Stored) -> Response<Body> {
+    let mut response = Response::new(crate::body::full(stored.body.clone()));
+    *response.status_mut() = stored.status;
+    *response.headers_mut() = stored.headers.clone();
     response
 }
 
