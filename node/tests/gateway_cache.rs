@@ -53,6 +53,9 @@ paths:
   /big:
     get:
       x-amazon-apigateway-integration: { type: http_proxy, httpMethod: GET, uri: "http://BACKEND/big" }
+  /staged:
+    get:
+      x-amazon-apigateway-integration: { type: http_proxy, httpMethod: GET, uri: "http://${stageVariables.host}/items/staged" }
   /missing:
     get:
       x-amazon-apigateway-integration: { type: http_proxy, httpMethod: GET, uri: "http://BACKEND/missing" }
@@ -148,6 +151,7 @@ struct Harness {
     backend: Backend,
     base: String,
     stage_key: String,
+    backend_addr: String,
     /// The served state, for tests that change it.
     state: portico_proto::GatewayState,
     _data_dir: tempfile::TempDir,
@@ -192,6 +196,7 @@ impl Harness {
             backend,
             base,
             stage_key: format!("{api_id}/prod"),
+            backend_addr,
             state,
             _data_dir: data_dir,
         }
@@ -682,4 +687,39 @@ async fn an_l1_miss_asks_the_shared_tier_and_fills_it() {
     assert_eq!(shared.gets.load(Ordering::SeqCst), 2);
     shutdown.trigger();
     backend.shutdown.trigger();
+}
+
+#[tokio::test]
+async fn stale_entries_are_served_when_the_backend_is_unreachable_and_survive_a_redeploy() {
+    let mut harness = Harness::start(None, |stage| {
+        stage
+            .method_settings
+            .insert("*/*".into(), setting(|s| s.cache_ttl_in_seconds = 1));
+        stage
+            .variables
+            .insert("portico.cache.staleIfError".into(), "30".into());
+    })
+    .await;
+    // `/staged` reaches the backend through a stage variable, so a redeploy can point it at
+    // an address where nothing listens; the stage's store survives the redeploy.
+    let redeploy = |harness: &mut Harness, host: &str| {
+        let stage = &mut harness.state.apis.values_mut().next().unwrap().stages[0];
+        stage.variables.insert("host".into(), host.to_string());
+        let snapshot = portico::config::compile::compile(&harness.state, true).unwrap();
+        harness.node.gateway.swap(snapshot);
+    };
+    let backend = harness.backend_addr.clone();
+    redeploy(&mut harness, &backend);
+    let stored_at = std::time::Instant::now();
+    let first = harness.get("/staged").await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert_eq!(call_of(&first), "call=1");
+
+    redeploy(&mut harness, "127.0.0.1:1");
+    sleep_past(stored_at + Duration::from_millis(1300)).await;
+    let stale = harness.get("/staged").await;
+    assert_eq!(stale.status, 200, "{}", stale.text());
+    assert_eq!(call_of(&stale), "call=1");
+    assert_eq!(harness.backend.calls(), 1);
+    harness.shutdown().await;
 }
