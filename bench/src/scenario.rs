@@ -493,10 +493,6 @@ fn start_targets(
             &https,
             "--data-dir",
             &dir.join("portico-data").display().to_string(),
-            // AWS's default account throttle (10,000 req/s) would answer 429 past it; the peers
-            // have none, so neither does Portico here.
-            "--account-throttle",
-            "1000000000,1000000000",
         ]
         .iter()
         .map(|arg| arg.to_string())

@@ -199,27 +199,9 @@ struct DevArgs {
     /// 28.4, 58.2, 118 or 237). GET methods are then cached for 300 s.
     #[arg(long, value_name = "GB", value_parser = ["0.5", "1.6", "6.1", "13.5", "28.4", "58.2", "118", "237"])]
     cache_cluster_size: Option<String>,
-    /// The account throttle as RATE,BURST (requests per second, bucket size); AWS's default
-    /// is 10000,5000.
-    #[arg(long, value_name = "RATE,BURST", value_parser = parse_throttle)]
-    account_throttle: Option<portico_proto::model::ThrottleSettings>,
     /// Cap every stage cache at this many bytes (below its cacheClusterSize).
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
     cache_max_bytes: Option<u64>,
-}
-
-fn parse_throttle(text: &str) -> Result<portico_proto::model::ThrottleSettings, String> {
-    let invalid = || format!("{text:?} is not RATE,BURST (e.g. 10000,5000)");
-    let (rate, burst) = text.split_once(',').ok_or_else(invalid)?;
-    let rate_limit = rate.trim().parse::<f64>().map_err(|_| invalid())?;
-    let burst_limit = burst.trim().parse::<i32>().map_err(|_| invalid())?;
-    if !rate_limit.is_finite() || rate_limit < 0.0 || burst_limit < 0 {
-        return Err(invalid());
-    }
-    Ok(portico_proto::model::ThrottleSettings {
-        burst_limit,
-        rate_limit,
-    })
 }
 
 #[derive(Clone, Debug)]
@@ -484,7 +466,6 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
     options.metrics = args.metrics;
     options.cache_capacity_bytes_max = args.cache_max_bytes;
     options.cache_cluster_size = args.cache_cluster_size;
-    options.account_throttle = args.account_throttle;
     options.admin_credentials = match (
         std::env::var("PORTICO_ADMIN_ACCESS_KEY_ID"),
         std::env::var("PORTICO_ADMIN_SECRET_ACCESS_KEY"),

@@ -48,9 +48,6 @@ pub struct DevOptions {
     /// Turns the stage's cache on with this `cacheClusterSize` (GB, AWS's enum: "0.5", ...),
     /// as CreateStage's `cacheClusterEnabled`/`cacheClusterSize` do.
     pub cache_cluster_size: Option<String>,
-    /// The account throttle (AWS's default: 10,000 requests per second, bursts of 5,000), as
-    /// UpdateAccount's `/throttle/rateLimit` and `/throttle/burstLimit` set it.
-    pub account_throttle: Option<portico_proto::model::ThrottleSettings>,
 }
 
 impl DevOptions {
@@ -71,7 +68,6 @@ impl DevOptions {
             metrics: None,
             cache_capacity_bytes_max: None,
             cache_cluster_size: None,
-            account_throttle: None,
         }
     }
 }
@@ -208,9 +204,6 @@ impl DevNode {
             &options.stage_variables,
             now,
         )?;
-        if let Some(throttle) = options.account_throttle {
-            state.account.throttle = throttle;
-        }
         if let Some(size) = &options.cache_cluster_size {
             for stage in state
                 .apis
