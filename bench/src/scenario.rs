@@ -17,6 +17,7 @@ const NGINX_CONF: &str = include_str!("../config/nginx.conf");
 const NGINX_TLS_CONF: &str = include_str!("../config/nginx-tls.conf");
 const HAPROXY_CFG: &str = include_str!("../config/haproxy.cfg");
 const HAPROXY_TLS_CFG: &str = include_str!("../config/haproxy-tls.cfg");
+const NGINX_CACHE_CONF: &str = include_str!("../config/nginx-cache.conf");
 const PROXY_API: &str = include_str!("../config/proxy.yaml");
 const MOCK_API: &str = include_str!("../config/mock.yaml");
 
@@ -43,6 +44,7 @@ pub enum Kind {
     TlsH1,
     TlsH2,
     Routes10k,
+    CacheHit,
     Unavailable,
 }
 
@@ -99,9 +101,9 @@ pub const ALL: &[Scenario] = &[
     },
     Scenario {
         name: "cache-hit",
-        what: "cache hits against nginx proxy_cache",
-        kind: Kind::Unavailable,
-        unavailable: Some("not available yet (needs issue #6: response cache)"),
+        what: "cache hits (~100-byte body) against nginx proxy_cache hits",
+        kind: Kind::CacheHit,
+        unavailable: None,
     },
     Scenario {
         name: "keys-100k",
@@ -133,6 +135,8 @@ struct Target {
     url: String,
     process: Option<Process>,
     idle_rss: u64,
+    /// Portico's metrics endpoint, where the scenario reads its cache counters.
+    metrics: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -428,6 +432,7 @@ fn start_targets(
         url: format!("http://{upstream_addr}{path}"),
         process: None,
         idle_rss: upstream.tree_rss(),
+        metrics: None,
     }];
 
     let values = |name: &str, port: u16| {
@@ -457,6 +462,7 @@ fn start_targets(
             porticos.push(("portico-10k", routes_api(), "/b/svc9999/items/42"));
         }
         Kind::ProxyLarge => porticos.push(("portico", PROXY_API.to_string(), "/b/large")),
+        Kind::CacheHit => porticos.push(("portico-cache", PROXY_API.to_string(), "/b/small")),
         _ => porticos.push((
             if tls { "portico-tls" } else { "portico" },
             PROXY_API.to_string(),
@@ -491,6 +497,20 @@ fn start_targets(
         .iter()
         .map(|arg| arg.to_string())
         .collect();
+        let mut args = args;
+        let mut metrics_addr = None;
+        if scenario.kind == Kind::CacheHit {
+            // The stage's cache on (GETs cached for 300 s), and its counters, to check that
+            // the run measured hits.
+            let addr: SocketAddr = ([127, 0, 0, 1], procs::free_port()?).into();
+            args.extend([
+                "--cache-cluster-size".to_string(),
+                "0.5".to_string(),
+                "--metrics".to_string(),
+                addr.to_string(),
+            ]);
+            metrics_addr = Some(addr);
+        }
         // One worker thread, as nginx gets one worker and HAProxy one thread.
         let env: &[(&str, &str)] = if target_cpu.is_some() {
             &[("TOKIO_WORKER_THREADS", "1"), ("RUST_LOG", "warn")]
@@ -505,6 +525,7 @@ fn start_targets(
             url: format!("{scheme}://{addr}{route}"),
             idle_rss: process.tree_rss(),
             process: Some(process),
+            metrics: metrics_addr.map(|addr| format!("http://{addr}/metrics")),
         });
     }
 
@@ -515,6 +536,7 @@ fn start_targets(
                 ("haproxy", Role::Haproxy, HAPROXY_CFG, path),
             ],
             Kind::Mock => vec![("nginx-return", Role::Nginx, NGINX_CONF, "/mock")],
+            Kind::CacheHit => vec![("nginx-cache", Role::Nginx, NGINX_CACHE_CONF, path)],
             Kind::TlsH1 | Kind::TlsH2 => vec![
                 ("nginx-tls", Role::Nginx, NGINX_TLS_CONF, path),
                 ("haproxy-tls", Role::Haproxy, HAPROXY_TLS_CFG, path),
@@ -528,6 +550,7 @@ fn start_targets(
             std::fs::write(&config, fill(template, &values(name, port)))?;
             let (program, args): (&str, Vec<String>) = match role {
                 Role::Nginx => {
+                    std::fs::create_dir_all(dir.join(format!("{name}-cache")))?;
                     for sub in ["body", "proxy", "fastcgi", "uwsgi", "scgi"] {
                         std::fs::create_dir_all(dir.join(format!("{name}-tmp/{sub}")))?;
                     }
@@ -557,6 +580,7 @@ fn start_targets(
                 url: format!("{scheme}://{addr}{route}"),
                 idle_rss: process.tree_rss(),
                 process: Some(process),
+                metrics: None,
             });
         }
     }
@@ -702,7 +726,17 @@ fn run_scenario(
         all.insert(conns, figures);
     }
 
-    let (section, verdicts) = render(scenario, &targets, &all);
+    let (mut section, verdicts) = render(scenario, &targets, &all);
+    for target in &targets {
+        if let Some(url) = &target.metrics {
+            let (hits, misses) = cache_counters(url)?;
+            let _ = writeln!(
+                section,
+                "\n{}: {hits} cache hits, {misses} misses over the whole scenario (from its /metrics)",
+                target.name
+            );
+        }
+    }
     let mut ok = true;
     if options.smoke {
         for figures in all.values() {
@@ -720,6 +754,25 @@ fn run_scenario(
     drop(targets);
     drop(upstream);
     Ok((section, verdicts, ok))
+}
+
+/// The sums of Portico's `portico_cache_hits_total` and `portico_cache_misses_total`.
+fn cache_counters(url: &str) -> anyhow::Result<(u64, u64)> {
+    let (status, body) = load::get_once(url)?;
+    if status != 200 {
+        bail!("{url} answered {status}");
+    }
+    let text = String::from_utf8_lossy(&body);
+    let sum = |name: &str| -> u64 {
+        text.lines()
+            .filter(|line| line.starts_with(name))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    Ok((
+        sum("portico_cache_hits_total"),
+        sum("portico_cache_misses_total"),
+    ))
 }
 
 fn mib(bytes: u64) -> f64 {
@@ -784,6 +837,8 @@ fn render(
             .map(|(_, figure)| figure.clone())
     };
     let label = scenario.name;
+    // Figures reported without a target, added after the checked ones.
+    let mut informative = Vec::new();
     let mut check = |what: String, value: f64, limit: f64, unit: &str, lower_is_better: bool| {
         let met = if lower_is_better {
             value <= limit
@@ -880,7 +935,34 @@ fn render(
                 );
             }
         }
+        Kind::CacheHit => {
+            for conns in [1, 64] {
+                if let (Some(portico), Some(nginx)) =
+                    (at(conns, "portico-cache"), at(conns, "nginx-cache"))
+                {
+                    informative.push(Verdict {
+                        what: format!("{label} c={conns}: req/s and CPU/req vs nginx proxy_cache"),
+                        figure: format!(
+                            "{:.2}x req/s, {:.2}x CPU us/req",
+                            portico.requests_per_second / nginx.requests_per_second,
+                            portico.cpu_us_per_request / nginx.cpu_us_per_request
+                        ),
+                        met: None,
+                    });
+                }
+            }
+            if let (Some(portico), Some(nginx)) = (at(64, "portico-cache"), at(64, "nginx-cache")) {
+                check(
+                    format!("{label} c=64: req/s >= 1.2x nginx proxy_cache hit"),
+                    portico.requests_per_second / nginx.requests_per_second,
+                    1.2,
+                    "x",
+                    false,
+                );
+            }
+        }
         Kind::Mock | Kind::Unavailable => {}
     }
+    verdicts.extend(informative);
     (out, verdicts)
 }

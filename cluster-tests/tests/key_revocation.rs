@@ -80,7 +80,8 @@ async fn disabled_and_deleted_keys_stop_working_everywhere_within_a_second() -> 
     )?;
     every_edge_answers(&cluster, &host, 200, Duration::from_secs(5)).await?;
 
-    let (status, _) = cluster.admin_call(follower, "DELETE", &format!("/apikeys/{key_id}"), None)?;
+    let (status, _) =
+        cluster.admin_call(follower, "DELETE", &format!("/apikeys/{key_id}"), None)?;
     assert_eq!(status, 202);
     let deleted = every_edge_answers(&cluster, &host, 403, Duration::from_secs(1)).await?;
     println!(

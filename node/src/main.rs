@@ -192,6 +192,16 @@ struct DevArgs {
     /// generated and printed.
     #[arg(long, value_name = "ADDR")]
     admin: Option<SocketAddr>,
+    /// Serve Prometheus metrics (`GET /metrics`, plain HTTP) on this address.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
+    /// Turn the stage's response cache on with this cacheClusterSize (GB: 0.5, 1.6, 6.1, 13.5,
+    /// 28.4, 58.2, 118 or 237). GET methods are then cached for 300 s.
+    #[arg(long, value_name = "GB", value_parser = ["0.5", "1.6", "6.1", "13.5", "28.4", "58.2", "118", "237"])]
+    cache_cluster_size: Option<String>,
+    /// Cap every stage cache at this many bytes (below its cacheClusterSize).
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    cache_max_bytes: Option<u64>,
 }
 
 #[derive(Clone, Debug)]
@@ -453,6 +463,9 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
     options.ca_file = args.ca_file;
     options.drain_timeout = Duration::from_secs(args.drain_seconds);
     options.admin = args.admin;
+    options.metrics = args.metrics;
+    options.cache_capacity_bytes_max = args.cache_max_bytes;
+    options.cache_cluster_size = args.cache_cluster_size;
     options.admin_credentials = match (
         std::env::var("PORTICO_ADMIN_ACCESS_KEY_ID"),
         std::env::var("PORTICO_ADMIN_SECRET_ACCESS_KEY"),
@@ -497,6 +510,9 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
         println!(
             "  aws apigateway get-rest-apis --endpoint-url https://{addr} --no-verify-ssl --region us-east-1"
         );
+    }
+    if let Some(addr) = node.metrics_addr {
+        println!("Metrics (Prometheus): http://{addr}/metrics");
     }
     println!("Stop with Ctrl-C (in-flight requests are drained).");
 

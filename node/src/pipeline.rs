@@ -1,9 +1,9 @@
 //! The request pipeline of an edge: one function from request to response.
 //!
 //! ```text
-//! request ─▶ size ─▶ route (host, stage, resource, method) ─▶ limits ─▶ integrate ─▶ stamp ids ─▶ log
-//!             │         │                                          │          │
-//!             └─────────┴──────────── GatewayError ──▶ respond ◀───┴──────────┘
+//! request ─▶ size ─▶ route (host, stage, resource, method) ─▶ limits ─▶ cache ─▶ integrate ─▶ stamp ids ─▶ log
+//!             │         │                                          │         │          │
+//!             └─────────┴──────────── GatewayError ──▶ respond ◀───┴─────────┴──────────┘
 //! ```
 //!
 //! The compiled snapshot is loaded once per request from an `ArcSwap`: no lock, no wait, and a
@@ -20,6 +20,7 @@ use hyper::body::Incoming;
 
 use crate::accept::ConnectionInfo;
 use crate::body::Body;
+use crate::cache::ResponseCache;
 use crate::config::compile::Snapshot;
 use crate::integrate::{self, Failure, Integrations, RequestView};
 use crate::limits::{self, Limits};
@@ -33,6 +34,7 @@ pub struct Gateway {
     snapshot: ArcSwap<Snapshot>,
     integrations: Integrations,
     limits: Arc<Limits>,
+    cache: Arc<ResponseCache>,
 }
 
 impl Gateway {
@@ -41,7 +43,29 @@ impl Gateway {
             snapshot: ArcSwap::from_pointee(snapshot),
             integrations,
             limits: Arc::new(Limits::new(limits::Identity::new(0))),
+            cache: Arc::new(ResponseCache::local(
+                crate::cache::CacheOptions::default(),
+                Arc::new(crate::observe::metrics::Metrics::new()),
+            )),
         }
+        .with_cache_attached()
+    }
+
+    /// Uses `cache` (the node's, with its options, shared tier, authority and metrics) for
+    /// response caching.
+    pub fn with_cache(mut self, cache: Arc<ResponseCache>) -> Self {
+        self.cache = cache;
+        self.with_cache_attached()
+    }
+
+    fn with_cache_attached(self) -> Self {
+        self.cache.attach(&self.snapshot.load());
+        self
+    }
+
+    /// The response cache (and through it the node's metrics).
+    pub fn cache(&self) -> &Arc<ResponseCache> {
+        &self.cache
     }
 
     /// Uses `limits` (an edge's, with its identity) for keys, throttles and quotas.
@@ -63,6 +87,7 @@ impl Gateway {
 
     /// Publishes a new snapshot; requests in flight keep the one they loaded.
     pub fn swap(&self, snapshot: Snapshot) {
+        self.cache.attach(&snapshot);
         self.snapshot.store(Arc::new(snapshot));
     }
 
@@ -132,10 +157,11 @@ impl Gateway {
                             received_at,
                         };
                         let integration_started = Instant::now();
-                        let outcome = integrate::invoke(
-                            &self.integrations,
+                        let outcome = crate::cache::serve(
+                            &self.cache,
                             &view,
                             crate::body::incoming(body),
+                            |body| integrate::invoke(&self.integrations, &view, body),
                         )
                         .await;
                         integration_latency_ms =

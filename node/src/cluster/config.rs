@@ -91,6 +91,8 @@ struct RawOrigin {
     admin: Option<RawAdmin>,
     #[serde(default)]
     peers: Vec<RawPeer>,
+    /// Where `GET /metrics` is served (plain HTTP), if anywhere.
+    metrics: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -115,6 +117,10 @@ struct RawEdge {
     origins: Vec<RawPeer>,
     functions: Option<RawFunctions>,
     ca_file: Option<String>,
+    /// Where `GET /metrics` is served (plain HTTP), if anywhere.
+    metrics: Option<String>,
+    /// A cap on every stage cache's capacity in bytes, below its `cacheClusterSize`.
+    cache_capacity_bytes_max: Option<u64>,
 }
 
 /// Certificate files of a node, resolved relative to the config file's folder.
@@ -156,6 +162,8 @@ pub struct OriginConfig {
     pub timings: RaftTimings,
     pub peers: Vec<Peer>,
     pub admin: Option<AdminConfig>,
+    /// Where `GET /metrics` is served, if anywhere.
+    pub metrics: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -171,6 +179,10 @@ pub struct EdgeConfig {
     pub origins: Vec<Peer>,
     pub functions: crate::integrate::FunctionEndpoints,
     pub ca_file: Option<PathBuf>,
+    /// Where `GET /metrics` is served, if anywhere.
+    pub metrics: Option<SocketAddr>,
+    /// A cap on every stage cache's capacity in bytes, below its `cacheClusterSize`.
+    pub cache_capacity_bytes_max: Option<u64>,
 }
 
 struct Checker {
@@ -388,6 +400,10 @@ pub fn load_origin(file: &Path) -> Result<OriginConfig, ConfigError> {
             regions: admin.regions.clone(),
         })
     });
+    let metrics = raw
+        .metrics
+        .as_deref()
+        .and_then(|text| checker.addr("metrics", text));
     let data_dir = checker.path(&raw.data_dir);
     let config = OriginConfig {
         node_id: raw.node_id,
@@ -399,6 +415,7 @@ pub fn load_origin(file: &Path) -> Result<OriginConfig, ConfigError> {
         timings,
         peers,
         admin,
+        metrics,
     };
     checker.finish(config)
 }
@@ -437,6 +454,13 @@ pub fn load_edge(file: &Path) -> Result<EdgeConfig, ConfigError> {
         .ca_file
         .as_deref()
         .map(|text| checker.existing_file("ca_file", text));
+    let metrics = raw
+        .metrics
+        .as_deref()
+        .and_then(|text| checker.addr("metrics", text));
+    if raw.cache_capacity_bytes_max == Some(0) {
+        checker.problem("cache_capacity_bytes_max", "must be more than 0");
+    }
     let data_dir = checker.path(&raw.data_dir);
     let config = EdgeConfig {
         node_id: raw.node_id,
@@ -449,6 +473,8 @@ pub fn load_edge(file: &Path) -> Result<EdgeConfig, ConfigError> {
         origins,
         functions,
         ca_file,
+        metrics,
+        cache_capacity_bytes_max: raw.cache_capacity_bytes_max,
     };
     checker.finish(config)
 }
@@ -479,7 +505,7 @@ mod tests {
             dir.path(),
             "origin.toml",
             &format!(
-                "node_id = 1\nregion = \"us-east\"\ndata_dir = \"data\"\nlisten = \"127.0.0.1:7100\"\n{TLS}\n[raft]\nbootstrap = true\n\n[[peers]]\nnode_id = 2\naddr = \"127.0.0.2:7100\"\nregion = \"eu-west\"\n"
+                "node_id = 1\nregion = \"us-east\"\ndata_dir = \"data\"\nlisten = \"127.0.0.1:7100\"\nmetrics = \"127.0.0.1:9100\"\n{TLS}\n[raft]\nbootstrap = true\n\n[[peers]]\nnode_id = 2\naddr = \"127.0.0.2:7100\"\nregion = \"eu-west\"\n"
             ),
         );
         let config = load_origin(&file).unwrap();
@@ -488,6 +514,35 @@ mod tests {
         assert_eq!(config.peers[0].addr, "127.0.0.2:7100".parse().unwrap());
         assert_eq!(config.data_dir, dir.path().join("data"));
         assert_eq!(config.tls.ca, dir.path().join("ca.pem"));
+        assert_eq!(config.metrics, Some("127.0.0.1:9100".parse().unwrap()));
+    }
+
+    #[test]
+    fn edge_metrics_and_cache_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        certs(dir.path());
+        let edge = |extra: &str| {
+            format!(
+                "node_id = 5\nregion = \"us-east\"\ndata_dir = \"data\"\nhttp = \"127.0.0.1:8080\"\n{extra}{TLS}\n[[origins]]\nnode_id = 1\naddr = \"127.0.0.1:7100\"\nregion = \"us-east\"\n"
+            )
+        };
+        let file = write(
+            dir.path(),
+            "edge.toml",
+            &edge("metrics = \"127.0.0.1:9101\"\ncache_capacity_bytes_max = 1048576\n"),
+        );
+        let config = load_edge(&file).unwrap();
+        assert_eq!(config.metrics, Some("127.0.0.1:9101".parse().unwrap()));
+        assert_eq!(config.cache_capacity_bytes_max, Some(1_048_576));
+        let file = write(
+            dir.path(),
+            "bad.toml",
+            &edge("metrics = \"nowhere\"\ncache_capacity_bytes_max = 0\n"),
+        );
+        let error = load_edge(&file).unwrap_err();
+        let fields: Vec<&str> = error.problems.iter().map(|(f, _)| f.as_str()).collect();
+        assert!(fields.contains(&"metrics"), "{fields:?}");
+        assert!(fields.contains(&"cache_capacity_bytes_max"), "{fields:?}");
     }
 
     #[test]

@@ -86,15 +86,26 @@ impl EdgeNode {
                 ..IntegrationSettings::default()
             },
         };
+        let metrics = Arc::new(crate::observe::metrics::Metrics::new());
+        let cache = Arc::new(crate::cache::ResponseCache::local(
+            crate::cache::CacheOptions {
+                capacity_bytes_max: config.cache_capacity_bytes_max,
+            },
+            metrics.clone(),
+        ));
         let limits = Arc::new(crate::limits::Limits::new(crate::limits::Identity::new(
             config.node_id,
         )));
-        let gateway = Arc::new(Gateway::new(snapshot, integrations).with_limits(limits.clone()));
+        let gateway = Arc::new(
+            Gateway::new(snapshot, integrations)
+                .with_limits(limits.clone())
+                .with_cache(cache),
+        );
         gateway.observe_state(&state, true);
 
         let shutdown = Shutdown::new();
         let accept::GatewayListeners {
-            listeners,
+            mut listeners,
             http_addr,
             https_addr,
         } = accept::start_gateway_listeners(
@@ -106,6 +117,12 @@ impl EdgeNode {
             Duration::from_secs(30),
         )
         .await?;
+        if let Some(addr) = config.metrics {
+            listeners.push(
+                crate::observe::metrics::serve(addr, metrics, &shutdown, Duration::from_secs(30))
+                    .await?,
+            );
+        }
 
         let following = Arc::new(std::sync::Mutex::new(None));
         let reporter = tokio::spawn(report_periodically(

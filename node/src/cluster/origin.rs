@@ -50,6 +50,10 @@ pub struct OriginNode {
     serve: tokio::task::JoinHandle<()>,
     inner: Arc<Inner>,
     admin: Option<(crate::accept::Listener, crate::accept::Shutdown)>,
+    /// The node's metrics registry, served on `metrics` when configured.
+    pub metrics: Arc<crate::observe::metrics::Metrics>,
+    pub metrics_addr: Option<SocketAddr>,
+    metrics_listener: Option<(crate::accept::Listener, crate::accept::Shutdown)>,
     /// The demand exchange and the lease expiry, stopped at shutdown.
     background: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -199,6 +203,21 @@ impl OriginNode {
             let sealing = crate::admin::secrets::SealingKey::from_file(&admin.sealing_key)?;
             tokio::spawn(install_first_key(control, sealing, credentials));
         }
+        let metrics = Arc::new(crate::observe::metrics::Metrics::new());
+        let metrics_listener = match config.metrics {
+            None => None,
+            Some(addr) => {
+                let shutdown = crate::accept::Shutdown::new();
+                let listener = crate::observe::metrics::serve(
+                    addr,
+                    metrics.clone(),
+                    &shutdown,
+                    Duration::from_secs(5),
+                )
+                .await?;
+                Some((listener, shutdown))
+            }
+        };
         tracing::info!(
             node_id = config.node_id,
             region = %config.region,
@@ -212,12 +231,17 @@ impl OriginNode {
             serve,
             inner,
             admin,
+            metrics,
+            metrics_addr: metrics_listener
+                .as_ref()
+                .map(|(listener, _)| listener.local_addr),
+            metrics_listener,
             background,
         })
     }
 
     pub async fn shutdown(self) {
-        if let Some((listener, shutdown)) = self.admin {
+        for (listener, shutdown) in self.admin.into_iter().chain(self.metrics_listener) {
             shutdown.trigger();
             listener.stopped().await;
         }

@@ -42,6 +42,8 @@ pub struct CompiledStage {
     pub variables: BTreeMap<String, String>,
     pub binary_media_types: Vec<String>,
     pub routes: RouteTable<Arc<CompiledResource>>,
+    /// The stage's response cache, when it has one (`cacheClusterEnabled`).
+    pub cache: Option<super::cache::StageCache>,
 }
 
 #[derive(Debug)]
@@ -76,6 +78,8 @@ pub struct CompiledMethod {
     pub authorization_type: String,
     /// `Err` holds why this method cannot run; it answers 500 and logs the reason.
     pub integration: Result<CompiledIntegration, String>,
+    /// Set when responses of this method are cached; `None` costs the request path one branch.
+    pub cache: Option<Arc<super::cache::MethodCache>>,
 }
 
 #[derive(Debug)]
@@ -368,7 +372,16 @@ pub fn compile_lenient(state: &GatewayState, any_host: bool) -> (Snapshot, Vec<C
                 continue;
             };
             match compile_stage(&api_id_shared, stage, &deployment.definition) {
-                Ok(compiled) => {
+                Ok(mut compiled) => {
+                    let generation_key = format!("{api_id}/{}", stage.stage_name);
+                    let generation = state
+                        .cache_generations
+                        .get(&generation_key)
+                        .copied()
+                        .unwrap_or(0);
+                    if let Some(cache) = compiled.cache.as_mut() {
+                        cache.generation = generation;
+                    }
                     stages.insert(stage.stage_name.clone(), Arc::new(compiled));
                 }
                 Err(error) => errors.push(error),
@@ -403,6 +416,7 @@ pub fn compile_stage(
     definition: &ApiDefinition,
 ) -> Result<CompiledStage, CompileError> {
     let mut routes = RouteTable::new();
+    let mut cached_methods = Vec::new();
     for resource in &definition.resources {
         let resource_id: Arc<str> = Arc::from(resource.id.as_str());
         let resource_path: Arc<str> = Arc::from(resource.path.as_str());
@@ -424,11 +438,23 @@ pub fn compile_stage(
                     api_key_required: method.api_key_required,
                     authorization_type: method.authorization_type.clone(),
                     integration,
+                    cache: super::cache::compile_method(
+                        stage,
+                        &resource.path,
+                        &verb.to_ascii_uppercase(),
+                        method.method_integration.as_ref(),
+                    )
+                    .map(Arc::new),
                 };
                 (verb.to_ascii_uppercase(), Arc::new(compiled))
             })
             .collect();
         methods.sort_by(|a, b| a.0.cmp(&b.0));
+        cached_methods.extend(
+            methods
+                .iter()
+                .filter_map(|(_, method)| Some(method.cache.as_ref()?.metric_method.clone())),
+        );
         let param_names = resource
             .path
             .split('/')
@@ -455,6 +481,10 @@ pub fn compile_stage(
         variables: stage.variables.clone(),
         binary_media_types: definition.api.binary_media_types.clone(),
         routes,
+        cache: super::cache::compile_stage(api_id, stage, 0).map(|mut cache| {
+            cache.metric_methods = cached_methods;
+            cache
+        }),
     })
 }
 

@@ -41,6 +41,13 @@ pub struct DevOptions {
     pub admin: Option<SocketAddr>,
     /// The management API's access key id and secret; generated when `None`.
     pub admin_credentials: Option<(String, String)>,
+    /// Where `GET /metrics` (Prometheus text) is served, if anywhere.
+    pub metrics: Option<SocketAddr>,
+    /// A cap on every stage cache's capacity in bytes (below its `cacheClusterSize`).
+    pub cache_capacity_bytes_max: Option<u64>,
+    /// Turns the stage's cache on with this `cacheClusterSize` (GB, AWS's enum: "0.5", ...),
+    /// as CreateStage's `cacheClusterEnabled`/`cacheClusterSize` do.
+    pub cache_cluster_size: Option<String>,
 }
 
 impl DevOptions {
@@ -58,6 +65,9 @@ impl DevOptions {
             drain_timeout: Duration::from_secs(30),
             admin: None,
             admin_credentials: None,
+            metrics: None,
+            cache_capacity_bytes_max: None,
+            cache_cluster_size: None,
         }
     }
 }
@@ -95,6 +105,8 @@ pub struct DevNode {
     pub admin_access_key_id: Option<String>,
     /// The secret, only when this node generated it (so it can be shown once).
     pub admin_generated_secret: Option<String>,
+    /// Where `GET /metrics` is served, when it is.
+    pub metrics_addr: Option<SocketAddr>,
     listeners: Vec<Listener>,
     shutdown: Shutdown,
     /// The bundled example's demo backends; stopped only after the edge has drained, so that
@@ -192,6 +204,16 @@ impl DevNode {
             &options.stage_variables,
             now,
         )?;
+        if let Some(size) = &options.cache_cluster_size {
+            for stage in state
+                .apis
+                .values_mut()
+                .flat_map(|api| api.stages.iter_mut())
+            {
+                stage.cache_cluster_enabled = true;
+                stage.cache_cluster_size = Some(size.clone());
+            }
+        }
         let snapshot = compile::compile(&state, true)?;
         let (api_id, api_state) = state
             .apis
@@ -217,7 +239,14 @@ impl DevNode {
                 ..IntegrationSettings::default()
             },
         };
-        let gateway = Arc::new(Gateway::new(snapshot, integrations));
+        let metrics = Arc::new(crate::observe::metrics::Metrics::new());
+        let cache = Arc::new(crate::cache::ResponseCache::local(
+            crate::cache::CacheOptions {
+                capacity_bytes_max: options.cache_capacity_bytes_max,
+            },
+            metrics.clone(),
+        ));
+        let gateway = Arc::new(Gateway::new(snapshot, integrations).with_cache(cache.clone()));
         gateway.observe_state(&state, true);
 
         let mut admin_addr = None;
@@ -233,8 +262,12 @@ impl DevNode {
                     generated
                 }
             };
-            // dev keeps its state in memory, so its sealing key lives (and dies) with it.
-            let sealing = crate::admin::secrets::SealingKey::generate();
+            // dev keeps its state in memory, so its sealing key lives (and dies) with it. The
+            // cache's invalidation authority checks signatures against the same keys.
+            let mut sealing_bytes = [0u8; crate::admin::secrets::SEALING_KEY_LEN];
+            ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut sealing_bytes)
+                .map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
+            let sealing = crate::admin::secrets::SealingKey::from_bytes(sealing_bytes);
             let sealed = sealing.seal(&access_key_id, &secret);
             state.admin_keys.insert(
                 access_key_id.clone(),
@@ -250,6 +283,10 @@ impl DevNode {
                 state.clone(),
                 gateway.clone(),
             ));
+            cache.set_authority(Arc::new(crate::cache::dev_auth::LocalAuthority::new(
+                control.clone(),
+                crate::admin::secrets::SealingKey::from_bytes(sealing_bytes),
+            )));
             // Keys and plans exist only through the management API, so only then can a quota
             // be spent; dev's ledger is its own state.
             let quota_authority: Arc<dyn crate::limits::QuotaAuthority> = control.clone();
@@ -301,6 +338,15 @@ impl DevNode {
         let (http_addr, https_addr) = (data_plane.http_addr, data_plane.https_addr);
         listeners.extend(data_plane.listeners);
 
+        let mut metrics_addr = None;
+        if let Some(addr) = options.metrics {
+            let listener =
+                crate::observe::metrics::serve(addr, metrics, &shutdown, options.drain_timeout)
+                    .await?;
+            metrics_addr = Some(listener.local_addr);
+            listeners.push(listener);
+        }
+
         Ok(DevNode {
             gateway,
             api_id: api_id.clone(),
@@ -313,6 +359,7 @@ impl DevNode {
             admin_addr,
             admin_access_key_id,
             admin_generated_secret,
+            metrics_addr,
             listeners,
             shutdown,
             demo_backends,

@@ -11,6 +11,7 @@ use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
 pub mod access;
+pub mod metrics;
 
 pub const ACCESS_TARGET: &str = "portico::access";
 
