@@ -125,6 +125,14 @@ pub enum AdminOp {
     ImportRestApi {
         definition: ApiDefinition,
     },
+    /// FlushStageCache: bumps the stage's cache generation, which every cache tier puts in its
+    /// keys, so every entry of the stage is orphaned at once on every node that applies it (old
+    /// entries age out by TTL or capacity). Generations are never reset, not even when the
+    /// stage is deleted, so a stage created again under the same name cannot meet old entries.
+    FlushStageCache {
+        api_id: String,
+        stage_name: String,
+    },
 }
 
 /// The stage a deployment creates or moves (CreateDeployment's `stageName`, ...).
@@ -473,7 +481,28 @@ pub fn apply(state: &mut GatewayState, op: &AdminOp) -> Result<(), Refusal> {
             );
             Ok(())
         }
+        AdminOp::FlushStageCache { api_id, stage_name } => {
+            let api = state.apis.get(api_id).ok_or_else(|| api_not_found(api_id))?;
+            if !api
+                .stages
+                .iter()
+                .any(|stage| &stage.stage_name == stage_name)
+            {
+                return Err(stage_not_found(stage_name));
+            }
+            let generation = state
+                .cache_generations
+                .entry(cache_generation_key(api_id, stage_name))
+                .or_insert(0);
+            *generation = generation.wrapping_add(1);
+            Ok(())
+        }
     }
+}
+
+/// The key of a stage in [`GatewayState::cache_generations`].
+pub fn cache_generation_key(api_id: &str, stage_name: &str) -> String {
+    format!("{api_id}/{stage_name}")
 }
 
 fn api_mut<'s>(state: &'s mut GatewayState, api_id: &str) -> Result<&'s mut ApiState, Refusal> {

@@ -353,6 +353,20 @@ pub enum NodeRequest {
     /// The leader's read index: once the asking origin has applied up to it, its local state
     /// reflects every write acknowledged before the request (a linearizable read).
     ReadIndex,
+    /// An edge's L1 missed: the region's L2 answers [`NodeResponse::CacheHit`] or
+    /// [`NodeResponse::CacheMiss`]. The first miss of a key makes the asker its filler; later
+    /// gets of that key wait (bounded) for the filler's [`NodeRequest::CachePut`].
+    CacheGet {
+        key: Vec<u8>,
+    },
+    /// Stores a response the asker fetched from the backend (answered [`NodeResponse::Done`]).
+    CachePut {
+        key: Vec<u8>,
+        entry: crate::cache::CachedResponse,
+    },
+    /// May this request invalidate a cache entry (`Cache-Control: max-age=0`)? Answered
+    /// [`NodeResponse::Authorized`] by an origin, which holds the admin keys.
+    AuthorizeInvalidation(crate::cache::InvalidationRequest),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -372,6 +386,9 @@ pub enum NodeResponse {
     Error(String),
     /// Answer to [`NodeRequest::ReadIndex`].
     Index(u64),
+    CacheHit(crate::cache::CachedResponse),
+    CacheMiss,
+    Authorized(bool),
 }
 
 /// What `portico ctl status` shows.
