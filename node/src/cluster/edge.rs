@@ -52,6 +52,11 @@ pub struct EdgeNode {
     sync: tokio::task::JoinHandle<()>,
     reporter: tokio::task::JoinHandle<()>,
     transport: Transport,
+    /// The region's shared cache (L2 on the origin this edge follows), for the gateway's
+    /// response cache: the `SharedTier` seam of `cache::shared`.
+    pub shared_tier: Arc<dyn crate::cache::shared::SharedTier>,
+    /// Who may invalidate with `Cache-Control: max-age=0`, asked of the same origin.
+    pub invalidation_authority: Arc<dyn crate::cache::auth::InvalidationAuthority>,
 }
 
 impl EdgeNode {
@@ -84,6 +89,11 @@ impl EdgeNode {
                 ..IntegrationSettings::default()
             },
         };
+        // The origin followed (set while its update stream is up) is also where the cache
+        // seams ask.
+        let following: super::l2::CurrentOrigin = Arc::new(std::sync::Mutex::new(None));
+        let (shared_tier, invalidation_authority) =
+            super::l2::edge_seams(transport.clone(), following.clone());
         let gateway = Arc::new(Gateway::new(snapshot, integrations));
 
         let shutdown = Shutdown::new();
@@ -101,7 +111,6 @@ impl EdgeNode {
         )
         .await?;
 
-        let following = Arc::new(std::sync::Mutex::new(None));
         let reporter = tokio::spawn(report_periodically(
             transport.clone(),
             following.clone(),
@@ -130,6 +139,8 @@ impl EdgeNode {
             sync,
             reporter,
             transport,
+            shared_tier,
+            invalidation_authority,
         })
     }
 
@@ -259,6 +270,9 @@ async fn follow_origins(
                 origin = origin.node_id,
                 "lost the origin; serving the last state"
             );
+            if let Ok(mut current) = following.lock() {
+                *current = None;
+            }
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(BACKOFF_MAX);

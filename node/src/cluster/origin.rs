@@ -8,7 +8,8 @@
 //!
 //! Who may do what is decided by the verified certificate of the caller: Raft RPCs and
 //! forwarded writes only from member origins, administrative requests only from the admin
-//! certificate, subscriptions and reports from any cluster node.
+//! certificate, subscriptions and reports from any cluster node, the region's cache
+//! (`l2.rs`) from edges and member origins.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -117,6 +118,8 @@ struct Inner {
     transport: Transport,
     routes: HashMap<NodeId, SocketAddr>,
     edges: Mutex<BTreeMap<NodeId, EdgeSeen>>,
+    /// The region's response cache and the invalidation check (`l2.rs`).
+    l2: super::l2::OriginL2,
 }
 
 #[derive(Clone)]
@@ -157,6 +160,10 @@ impl OriginNode {
             transport: transport.clone(),
             routes,
             edges: Mutex::new(BTreeMap::new()),
+            l2: super::l2::OriginL2::new(
+                config.l2_capacity_bytes,
+                invalidation_verifier(&config, &raft)?,
+            ),
         });
         let serve = transport.serve(Arc::new(OriginHandler(inner.clone())));
         if config.bootstrap {
@@ -344,6 +351,11 @@ impl Inner {
                     }
                     Err(error) => response(NodeResponse::Error(error.to_string())),
                 }
+            }
+            request @ (NodeRequest::CacheGet { .. }
+            | NodeRequest::CachePut { .. }
+            | NodeRequest::AuthorizeInvalidation(_)) => {
+                response(self.l2.handle(&peer, member, request).await)
             }
             NodeRequest::ReadIndex => {
                 if !admin && !member {
@@ -575,6 +587,25 @@ impl Inner {
             edges: edges.into_values().collect(),
         }
     }
+}
+
+/// With `[admin]`, invalidations are checked against the admin keys of the replicated state,
+/// opened with the same sealing key as the management API's; without it, none is allowed.
+fn invalidation_verifier(
+    config: &OriginConfig,
+    raft: &RaftNode,
+) -> anyhow::Result<Option<super::l2::InvalidationVerifier>> {
+    let Some(admin) = &config.admin else {
+        return Ok(None);
+    };
+    let state_machine = raft.state_machine.clone();
+    Ok(Some(super::l2::InvalidationVerifier {
+        sealing: crate::admin::secrets::SealingKey::from_file(&admin.sealing_key)?,
+        regions: admin.regions.clone(),
+        admin_key: Box::new(move |access_key_id| {
+            state_machine.inspect(|state| state.admin_keys.get(access_key_id).cloned())
+        }),
+    }))
 }
 
 /// Serves the management API over HTTPS (the data dir's certificate) on `admin.listen`.
