@@ -87,7 +87,10 @@ async fn edges_share_their_region_cache_on_the_origin() -> anyhow::Result<()> {
     for edge in cluster.edges() {
         let transport = Transport::bind("127.0.0.1:0".parse()?, &edge_tls(&cluster, edge)?)?;
         let following = Arc::new(std::sync::Mutex::new(Some(current.clone())));
-        seams.push(portico::cluster::l2::edge_seams(transport.clone(), following));
+        seams.push(portico::cluster::l2::edge_seams(
+            transport.clone(),
+            following,
+        ));
         transports.push(transport);
     }
     let (first, first_authority) = seams[0].clone();
@@ -105,7 +108,10 @@ async fn edges_share_their_region_cache_on_the_origin() -> anyhow::Result<()> {
         async move { second.get(key).await }
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(!waiting.is_finished(), "the second edge did not wait for the fill");
+    assert!(
+        !waiting.is_finished(),
+        "the second edge did not wait for the fill"
+    );
     let stored_at_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_millis() as u64;
@@ -139,7 +145,11 @@ async fn edges_share_their_region_cache_on_the_origin() -> anyhow::Result<()> {
     };
     let id = value("aws_access_key_id").expect("a key id");
     let secret = value("aws_secret_access_key").expect("a secret");
-    assert!(first_authority.may_invalidate(invalidation((&id, &secret))).await);
+    assert!(
+        first_authority
+            .may_invalidate(invalidation((&id, &secret)))
+            .await
+    );
     assert!(
         !first_authority
             .may_invalidate(invalidation((&id, "not-the-secret")))

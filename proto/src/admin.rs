@@ -482,7 +482,10 @@ pub fn apply(state: &mut GatewayState, op: &AdminOp) -> Result<(), Refusal> {
             Ok(())
         }
         AdminOp::FlushStageCache { api_id, stage_name } => {
-            let api = state.apis.get(api_id).ok_or_else(|| api_not_found(api_id))?;
+            let api = state
+                .apis
+                .get(api_id)
+                .ok_or_else(|| api_not_found(api_id))?;
             if !api
                 .stages
                 .iter()

@@ -121,14 +121,18 @@ fn responses_and_commands_keep_their_variant_indexes() {
     );
     assert_eq!(index(codec::encode(&NodeResponse::Index(0)).unwrap()), 7);
     assert_eq!(
-        index(codec::encode(&NodeResponse::CacheHit(portico_proto::cache::CachedResponse {
-            status: 200,
-            headers: vec![],
-            body: vec![],
-            stored_at_ms: 0,
-            ttl_ms: 0,
-        }))
-        .unwrap()),
+        index(
+            codec::encode(&NodeResponse::CacheHit(
+                portico_proto::cache::CachedResponse {
+                    status: 200,
+                    headers: vec![],
+                    body: vec![],
+                    stored_at_ms: 0,
+                    ttl_ms: 0,
+                }
+            ))
+            .unwrap()
+        ),
         8
     );
     assert_eq!(index(codec::encode(&NodeResponse::CacheMiss).unwrap()), 9);
@@ -138,20 +142,24 @@ fn responses_and_commands_keep_their_variant_indexes() {
     );
     assert_eq!(
         index(
-            codec::encode(&Command::Admin(portico_proto::admin::AdminOp::FlushStageCache {
-                api_id: String::new(),
-                stage_name: String::new()
-            }))
+            codec::encode(&Command::Admin(
+                portico_proto::admin::AdminOp::FlushStageCache {
+                    api_id: String::new(),
+                    stage_name: String::new()
+                }
+            ))
             .unwrap()
         ),
         7
     );
     // The op's own index inside `Command::Admin`.
     assert_eq!(
-        codec::encode(&Command::Admin(portico_proto::admin::AdminOp::FlushStageCache {
-            api_id: String::new(),
-            stage_name: String::new()
-        }))
+        codec::encode(&Command::Admin(
+            portico_proto::admin::AdminOp::FlushStageCache {
+                api_id: String::new(),
+                stage_name: String::new()
+            }
+        ))
         .unwrap()[2],
         18
     );

@@ -537,9 +537,16 @@ mod tests {
             "sized.toml",
             &origin("[cache]\nl2_capacity_mb = 64\n"),
         );
-        assert_eq!(load_origin(&file).unwrap().l2_capacity_bytes, 64 * 1024 * 1024);
+        assert_eq!(
+            load_origin(&file).unwrap().l2_capacity_bytes,
+            64 * 1024 * 1024
+        );
         for (name, cache, field) in [
-            ("zero.toml", "[cache]\nl2_capacity_mb = 0\n", "cache.l2_capacity_mb"),
+            (
+                "zero.toml",
+                "[cache]\nl2_capacity_mb = 0\n",
+                "cache.l2_capacity_mb",
+            ),
             (
                 "huge.toml",
                 "[cache]\nl2_capacity_mb = 99999999999\n",

@@ -259,13 +259,16 @@ impl RegionalCache {
 
 // === impl OriginL2 ===
 
+/// Looks an admin key up in the replicated state by its access key id.
+pub type AdminKeyLookup = Box<dyn Fn(&str) -> Option<AdminKey> + Send + Sync>;
+
 /// What an origin needs to check an invalidation's signature: its admin keys (from the
 /// replicated state, sealed) and the key that opens them.
 pub struct InvalidationVerifier {
     pub sealing: SealingKey,
     /// Region names accepted in credential scopes; empty accepts any (as the management API).
     pub regions: Vec<String>,
-    pub admin_key: Box<dyn Fn(&str) -> Option<AdminKey> + Send + Sync>,
+    pub admin_key: AdminKeyLookup,
 }
 
 impl std::fmt::Debug for InvalidationVerifier {
@@ -360,9 +363,7 @@ impl OriginL2 {
                 Lookup::Miss => NodeResponse::CacheMiss,
             },
             NodeRequest::CachePut { key, entry } => {
-                self.cache
-                    .put(key.into(), Arc::new(entry), now_ms())
-                    .await;
+                self.cache.put(key.into(), Arc::new(entry), now_ms()).await;
                 NodeResponse::Done
             }
             NodeRequest::AuthorizeInvalidation(request) => {

@@ -1444,7 +1444,10 @@ fn flush_stage_cache_is_deterministic_through_the_log() {
     assert_eq!(replay(), (first.clone(), outcomes.clone()));
     assert_eq!(first.cache_generations["a/prod"], 2);
     assert_eq!(first.version, 12);
-    assert!(matches!(outcomes[1], CommandOutcome::Refused(Refusal::NotFound(_))));
+    assert!(matches!(
+        outcomes[1],
+        CommandOutcome::Refused(Refusal::NotFound(_))
+    ));
 }
 
 #[test]

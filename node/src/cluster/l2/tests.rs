@@ -151,9 +151,15 @@ async fn entries_expire_at_stored_at_plus_ttl() {
     let cache = RegionalCache::new(DEFAULT_CAPACITY_BYTES, FILL_WAIT);
     let now = now_ms();
     cache.put(key("k"), entry(5, now, 1_000), now).await;
-    assert!(matches!(cache.get(key("k"), now + 999).await, Lookup::Hit(_)));
+    assert!(matches!(
+        cache.get(key("k"), now + 999).await,
+        Lookup::Hit(_)
+    ));
     // Stale by the asker's clock: a miss, and the asker fills it.
-    assert!(matches!(cache.get(key("k"), now + 1_000).await, Lookup::Miss));
+    assert!(matches!(
+        cache.get(key("k"), now + 1_000).await,
+        Lookup::Miss
+    ));
     // An entry stored stale is not kept at all.
     cache
         .put(key("old"), entry(5, now - 10_000, 1_000), now)
@@ -193,7 +199,10 @@ fn verifier(enabled: bool) -> InvalidationVerifier {
 /// A GET with `Cache-Control: max-age=0`, signed for `service` at `now`.
 fn invalidation(service: &str, secret: &str, now: i64) -> InvalidationRequest {
     let mut headers = http::HeaderMap::new();
-    headers.insert("host", "abc1234567.execute-api.portico.test".parse().unwrap());
+    headers.insert(
+        "host",
+        "abc1234567.execute-api.portico.test".parse().unwrap(),
+    );
     headers.insert("cache-control", "max-age=0".parse().unwrap());
     let uri: http::Uri = "https://abc1234567.execute-api.portico.test/prod/pets?type=dog"
         .parse()
@@ -386,7 +395,11 @@ async fn an_edge_reaches_its_origin_l2_over_quic() {
         tier.get(key("k")).await,
         SharedLookup::Unavailable
     ));
-    assert!(!authority.may_invalidate(invalidation("execute-api", SECRET, now_s())).await);
+    assert!(
+        !authority
+            .may_invalidate(invalidation("execute-api", SECRET, now_s()))
+            .await
+    );
     assert!(started.elapsed() < Duration::from_millis(100));
     edge_transport.close().await;
 }
