@@ -14,6 +14,7 @@ pub mod config;
 pub mod dev;
 pub mod ids;
 pub mod integrate;
+pub mod limits;
 pub mod observe;
 pub mod openapi;
 pub mod pipeline;

@@ -1,15 +1,15 @@
 //! The request pipeline of an edge: one function from request to response.
 //!
 //! ```text
-//! request ─▶ limits ─▶ route (host, stage, resource, method) ─▶ integrate ─▶ stamp ids ─▶ log
-//!              │             │                                     │
-//!              └─────────────┴──── GatewayError ──▶ respond ◀──────┘
+//! request ─▶ size ─▶ route (host, stage, resource, method) ─▶ limits ─▶ integrate ─▶ stamp ids ─▶ log
+//!             │         │                                          │          │
+//!             └─────────┴──────────── GatewayError ──▶ respond ◀───┴──────────┘
 //! ```
 //!
 //! The compiled snapshot is loaded once per request from an `ArcSwap`: no lock, no wait, and a
 //! request that started on one snapshot finishes on it even if a new deployment is swapped in
-//! meanwhile. Later issues insert their stages (authorize, throttle, cache) between route and
-//! integrate.
+//! meanwhile. The limits stage (API keys, throttles, quotas) runs between route and integrate;
+//! authorizers and the cache come around it.
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -22,6 +22,7 @@ use crate::accept::ConnectionInfo;
 use crate::body::Body;
 use crate::config::compile::Snapshot;
 use crate::integrate::{self, Failure, Integrations, RequestView};
+use crate::limits::{self, Limits};
 use crate::observe::{self, AccessRecord};
 use crate::respond::GatewayError;
 use crate::route;
@@ -31,6 +32,7 @@ use crate::route;
 pub struct Gateway {
     snapshot: ArcSwap<Snapshot>,
     integrations: Integrations,
+    limits: Arc<Limits>,
 }
 
 impl Gateway {
@@ -38,7 +40,25 @@ impl Gateway {
         Gateway {
             snapshot: ArcSwap::from_pointee(snapshot),
             integrations,
+            limits: Arc::new(Limits::new(limits::Identity::new(0))),
         }
+    }
+
+    /// Uses `limits` (an edge's, with its identity) for keys, throttles and quotas.
+    pub fn with_limits(mut self, limits: Arc<Limits>) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    pub fn limits(&self) -> &Arc<Limits> {
+        &self.limits
+    }
+
+    /// Takes in a new replicated state for the stages that read it directly (keys, throttles,
+    /// quotas); `routes_changed` is false when only quota bookkeeping changed. The routing
+    /// snapshot is compiled and swapped separately ([`Gateway::swap`]).
+    pub fn observe_state(&self, state: &portico_proto::GatewayState, routes_changed: bool) {
+        self.limits.observe(state, routes_changed);
     }
 
     /// Publishes a new snapshot; requests in flight keep the one they loaded.
@@ -94,29 +114,35 @@ impl Gateway {
                 parts.method.as_str(),
             ) {
                 Err(error) => (Err(Failure::new(error, "no route")), None),
-                Ok(routed) => {
-                    let view = RequestView {
-                        request_id: &request_id,
-                        extended_request_id: &extended_request_id,
-                        trace_id: &trace_id,
-                        routed: &routed,
-                        parts: &parts,
-                        path: &path,
-                        query: query.as_deref(),
-                        host: host.as_deref(),
-                        source_ip: remote.ip(),
-                        local_port: connection.local.port(),
-                        secure: connection.tls,
-                        received_at,
-                    };
-                    let integration_started = Instant::now();
-                    let outcome =
-                        integrate::invoke(&self.integrations, &view, crate::body::incoming(body))
-                            .await;
-                    integration_latency_ms =
-                        Some(integration_started.elapsed().as_secs_f64() * 1000.0);
-                    (outcome, Some(routed))
-                }
+                Ok(routed) => match self.limits.admit(&routed, &parts.headers).await {
+                    Err((error, why)) => (Err(Failure::new(error, why)), Some(routed)),
+                    Ok(()) => {
+                        let view = RequestView {
+                            request_id: &request_id,
+                            extended_request_id: &extended_request_id,
+                            trace_id: &trace_id,
+                            routed: &routed,
+                            parts: &parts,
+                            path: &path,
+                            query: query.as_deref(),
+                            host: host.as_deref(),
+                            source_ip: remote.ip(),
+                            local_port: connection.local.port(),
+                            secure: connection.tls,
+                            received_at,
+                        };
+                        let integration_started = Instant::now();
+                        let outcome = integrate::invoke(
+                            &self.integrations,
+                            &view,
+                            crate::body::incoming(body),
+                        )
+                        .await;
+                        integration_latency_ms =
+                            Some(integration_started.elapsed().as_secs_f64() * 1000.0);
+                        (outcome, Some(routed))
+                    }
+                },
             },
         };
 

@@ -21,9 +21,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::cluster::Refusal;
 use crate::model::{
-    ApiDefinition, ApiKeySource, ApiState, Deployment, GatewayState, INTEGRATION_TIMEOUT_MS_MAX,
-    INTEGRATION_TIMEOUT_MS_MIN, Integration, IntegrationResponse, IntegrationType, Method,
-    MethodResponse, MethodSetting, Resource, RestApi, Stage, StringMap,
+    ApiDefinition, ApiKey, ApiKeySource, ApiState, Deployment, GatewayState,
+    INTEGRATION_TIMEOUT_MS_MAX, INTEGRATION_TIMEOUT_MS_MIN, Integration, IntegrationResponse,
+    IntegrationType, Method, MethodResponse, MethodSetting, Resource, RestApi, Stage, StringMap,
+    UsagePlan,
+};
+
+mod keys;
+
+pub use keys::{
+    API_KEY_DESCRIPTION_MAX, API_KEY_NAME_MAX, API_KEY_VALUE_MAX, API_KEY_VALUE_MIN,
+    ImportedApiKey, check_method_throttle_key, validate_api_key_value,
 };
 
 /// One management write. Appending variants is wire-compatible; reordering is not.
@@ -124,6 +132,45 @@ pub enum AdminOp {
     /// resource's id must be `definition.api.root_resource_id`).
     ImportRestApi {
         definition: ApiDefinition,
+    },
+    /// The key's value is already hashed and sealed by the proposer (see [`keys`]).
+    CreateApiKey {
+        key: ApiKey,
+    },
+    UpdateApiKey {
+        key_id: String,
+        patch: Vec<PatchOperation>,
+        now: i64,
+    },
+    /// Also removes the key from every usage plan.
+    DeleteApiKey {
+        key_id: String,
+    },
+    /// ImportApiKeys: every row or none.
+    ImportApiKeys {
+        keys: Vec<ImportedApiKey>,
+    },
+    /// `plan.key_ids` must be empty: keys join with CreateUsagePlanKey.
+    CreateUsagePlan {
+        plan: UsagePlan,
+    },
+    UpdateUsagePlan {
+        plan_id: String,
+        patch: Vec<PatchOperation>,
+    },
+    DeleteUsagePlan {
+        plan_id: String,
+    },
+    CreateUsagePlanKey {
+        plan_id: String,
+        key_id: String,
+    },
+    DeleteUsagePlanKey {
+        plan_id: String,
+        key_id: String,
+    },
+    UpdateAccount {
+        patch: Vec<PatchOperation>,
     },
     /// FlushStageCache: bumps the stage's cache generation, which every cache tier puts in its
     /// keys, so every entry of the stage is orphaned at once on every node that applies it (old
@@ -481,6 +528,24 @@ pub fn apply(state: &mut GatewayState, op: &AdminOp) -> Result<(), Refusal> {
             );
             Ok(())
         }
+        AdminOp::CreateApiKey { key } => keys::create_api_key(state, key),
+        AdminOp::UpdateApiKey { key_id, patch, now } => {
+            keys::update_api_key(state, key_id, patch, *now)
+        }
+        AdminOp::DeleteApiKey { key_id } => keys::delete_api_key(state, key_id),
+        AdminOp::ImportApiKeys { keys: rows } => keys::import_api_keys(state, rows),
+        AdminOp::CreateUsagePlan { plan } => keys::create_usage_plan(state, plan),
+        AdminOp::UpdateUsagePlan { plan_id, patch } => {
+            keys::update_usage_plan(state, plan_id, patch)
+        }
+        AdminOp::DeleteUsagePlan { plan_id } => keys::delete_usage_plan(state, plan_id),
+        AdminOp::CreateUsagePlanKey { plan_id, key_id } => {
+            keys::create_usage_plan_key(state, plan_id, key_id)
+        }
+        AdminOp::DeleteUsagePlanKey { plan_id, key_id } => {
+            keys::delete_usage_plan_key(state, plan_id, key_id)
+        }
+        AdminOp::UpdateAccount { patch } => keys::update_account(state, patch),
         AdminOp::FlushStageCache { api_id, stage_name } => {
             let api = state
                 .apis

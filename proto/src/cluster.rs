@@ -69,6 +69,21 @@ pub enum Command {
     DeleteAdminKey {
         access_key_id: String,
     },
+    /// Quota leases and usage counts from the edges (see [`crate::quota`]), with the clock of
+    /// the origin that proposed them.
+    Quota {
+        now_ms: i64,
+        ops: Vec<crate::quota::QuotaOp>,
+    },
+}
+
+impl Command {
+    /// Whether applying the command can change what the data plane routes or how (APIs,
+    /// stages, keys, plans, settings). Quota bookkeeping cannot, so an edge applying only such
+    /// commands does not recompile its routing snapshot.
+    pub fn changes_routes(&self) -> bool {
+        !matches!(self, Command::Quota { .. })
+    }
 }
 
 /// What applying a command produced.
@@ -279,7 +294,60 @@ fn apply_inner(state: &mut GatewayState, command: &Command) -> Result<(), Refusa
             .remove(access_key_id)
             .map(|_| ())
             .ok_or_else(|| Refusal::NotFound(format!("Invalid access key {access_key_id}"))),
+        Command::Quota { now_ms, ops } => {
+            state.quota.apply(&state.usage_plans, *now_ms, ops);
+            Ok(())
+        }
     }
+}
+
+// === what edges may hold ===
+
+/// The state an origin streams to an edge: every sealed secret emptied. Edges match API keys
+/// by `value_hash` and never serve the management API, so they need neither an API key's
+/// sealed value nor an admin key's sealed secret; keeping them off edges means an edge's disk
+/// snapshot cannot be used to attack the sealing.
+pub fn redact_for_edge(mut state: GatewayState) -> GatewayState {
+    for key in state.api_keys.values_mut() {
+        redact_api_key(key);
+    }
+    for key in state.admin_keys.values_mut() {
+        redact_admin_key(key);
+    }
+    state
+}
+
+/// A command as an origin streams it to an edge, redacted like [`redact_for_edge`]: applying
+/// the redacted commands to a redacted state gives the redacted result of the originals.
+pub fn redact_command_for_edge(command: Command) -> Command {
+    use crate::admin::AdminOp;
+    match command {
+        Command::PutAdminKey(mut key) => {
+            redact_admin_key(&mut key);
+            Command::PutAdminKey(key)
+        }
+        Command::Admin(AdminOp::CreateApiKey { mut key }) => {
+            redact_api_key(&mut key);
+            Command::Admin(AdminOp::CreateApiKey { key })
+        }
+        Command::Admin(AdminOp::ImportApiKeys { mut keys }) => {
+            for imported in &mut keys {
+                redact_api_key(&mut imported.key);
+            }
+            Command::Admin(AdminOp::ImportApiKeys { keys })
+        }
+        other => other,
+    }
+}
+
+fn redact_api_key(key: &mut crate::model::ApiKey) {
+    key.sealed_value = Vec::new();
+    key.nonce = Vec::new();
+}
+
+fn redact_admin_key(key: &mut crate::model::AdminKey) {
+    key.sealed_secret = Vec::new();
+    key.nonce = Vec::new();
 }
 
 /// The id of a node in the cluster (never reused).
@@ -353,6 +421,18 @@ pub enum NodeRequest {
     /// The leader's read index: once the asking origin has applied up to it, its local state
     /// reflects every write acknowledged before the request (a linearizable read).
     ReadIndex,
+    /// An edge's quota traffic; the origin proposes it as one [`Command::Quota`] with its own
+    /// clock (answered like [`NodeRequest::Write`]). The edge learns its grants from the state
+    /// it follows.
+    Quota {
+        edge_id: NodeId,
+        ops: Vec<crate::quota::QuotaOp>,
+    },
+    /// An edge's demand per throttle bucket; answered with [`NodeResponse::Shares`].
+    Demand(crate::throttle::DemandReport),
+    /// An origin's total demand of the edges it serves, sent to every other origin; answered
+    /// with `Done`.
+    RegionDemand(crate::throttle::DemandReport),
     /// An edge's L1 missed: the region's L2 answers [`NodeResponse::CacheHit`] or
     /// [`NodeResponse::CacheMiss`]. The first miss of a key makes the asker its filler; later
     /// gets of that key wait (bounded) for the filler's [`NodeRequest::CachePut`].
@@ -386,6 +466,8 @@ pub enum NodeResponse {
     Error(String),
     /// Answer to [`NodeRequest::ReadIndex`].
     Index(u64),
+    /// The asking edge's share (0..=1) of each bucket it reported.
+    Shares(Vec<(crate::throttle::BucketKey, f64)>),
     CacheHit(crate::cache::CachedResponse),
     CacheMiss,
     Authorized(bool),

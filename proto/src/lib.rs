@@ -11,5 +11,7 @@ pub mod cache;
 pub mod cluster;
 pub mod codec;
 pub mod model;
+pub mod quota;
+pub mod throttle;
 
 pub use model::*;

@@ -607,6 +607,8 @@ pub struct GatewayState {
     /// The response cache generation of each stage, keyed `{apiId}/{stageName}`; a flush bumps
     /// it, which orphans every cached entry of the stage at once. Absent means 0.
     pub cache_generations: BTreeMap<String, u64>,
+    /// Quota leases and usage counts (see `quota`).
+    pub quota: crate::quota::QuotaLedger,
 }
 
 /// True when `id` has the shape of an API Gateway identifier: 10 lowercase letters or digits.

@@ -50,7 +50,7 @@ fn node_requests_keep_their_encoding() {
         ),
         (NodeRequest::RemoveNodes { nodes: vec![4] }, "01080104"),
         (NodeRequest::ReadIndex, "0109"),
-        (NodeRequest::CacheGet { key: vec![7] }, "010a0107"),
+        (NodeRequest::CacheGet { key: vec![7] }, "010d0107"),
         (
             NodeRequest::CachePut {
                 key: vec![7],
@@ -62,7 +62,7 @@ fn node_requests_keep_their_encoding() {
                     ttl_ms: 4,
                 },
             },
-            "010b 0107 c8 01 0161 0101 0102 03 04",
+            "010e 0107 c8 01 0161 0101 0102 03 04",
         ),
         (
             NodeRequest::AuthorizeInvalidation(portico_proto::cache::InvalidationRequest {
@@ -72,7 +72,7 @@ fn node_requests_keep_their_encoding() {
                 headers: vec![],
                 body: vec![],
             }),
-            "010c 0147 012f 00 00 00",
+            "010f 0147 012f 00 00 00",
         ),
     ];
     for (request, expected) in cases {
@@ -133,12 +133,12 @@ fn responses_and_commands_keep_their_variant_indexes() {
             ))
             .unwrap()
         ),
-        8
+        9
     );
-    assert_eq!(index(codec::encode(&NodeResponse::CacheMiss).unwrap()), 9);
+    assert_eq!(index(codec::encode(&NodeResponse::CacheMiss).unwrap()), 10);
     assert_eq!(
         index(codec::encode(&NodeResponse::Authorized(true)).unwrap()),
-        10
+        11
     );
     assert_eq!(
         index(
@@ -161,7 +161,7 @@ fn responses_and_commands_keep_their_variant_indexes() {
             }
         ))
         .unwrap()[2],
-        18
+        28
     );
     assert_eq!(index(codec::encode(&CommandOutcome::Applied).unwrap()), 0);
     assert_eq!(

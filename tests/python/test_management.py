@@ -6,6 +6,7 @@ change a stage variable, roll the stage back, import and export OpenAPI, and cal
 routes through the node's edge listener. Every wait is bounded; the process is always stopped.
 """
 
+import datetime
 import json
 import os
 import socket
@@ -348,3 +349,209 @@ def test_functions_reach_apis_created_through_the_management_api(client, portico
     reply = json.loads(body)
     assert "boto3" in reply["message"]
     assert reply["resource"] == "/greet"
+
+
+def without_metadata(response):
+    return {key: value for key, value in response.items() if key != "ResponseMetadata"}
+
+
+def test_api_keys_usage_plans_and_account(client):
+    api = client.create_rest_api(name="keyed")
+    api_id = api["id"]
+    pets = client.create_resource(restApiId=api_id, parentId=api["rootResourceId"],
+                                  pathPart="pets")
+    mock_route(client, api_id, pets["id"], '{"ok": true}')
+    client.create_deployment(restApiId=api_id, stageName="prod")
+
+    # Keys: generated value, disabled by default, the value only when asked for.
+    key = client.create_api_key(name="py-key", customerId="cust-9", tags={"t": "1"})
+    assert key["enabled"] is False and key["stageKeys"] == [] and key["tags"] == {"t": "1"}
+    assert len(key["value"]) == 40 and key["value"].isalnum()
+    assert isinstance(key["createdDate"], datetime.datetime)
+    assert client.get_api_key(apiKey=key["id"], includeValue=True)["value"] == key["value"]
+    assert "value" not in client.get_api_key(apiKey=key["id"])
+    listed = client.get_api_keys(nameQuery="py-", includeValues=True)["items"]
+    assert [k["id"] for k in listed] == [key["id"]] and listed[0]["value"] == key["value"]
+    assert client.get_api_keys(customerId="cust-9")["items"][0]["id"] == key["id"]
+    assert all("value" not in k for k in client.get_api_keys()["items"])
+    enable = [{"op": "replace", "path": "/enabled", "value": "true"}]
+    assert client.update_api_key(apiKey=key["id"], patchOperations=enable)["enabled"] is True
+    disable = [{"op": "replace", "path": "/enabled", "value": "false"}]
+    disabled = client.update_api_key(apiKey=key["id"], patchOperations=disable)
+    assert disabled["enabled"] is False and disabled["tags"] == {"t": "1"}
+    assert client.get_api_key(apiKey=key["id"])["enabled"] is False
+    with pytest.raises(client.exceptions.BadRequestException) as error:
+        client.create_api_key(name="short", value="too-short")
+    assert "API Key value should be at least 20 characters" in str(error.value)
+    with pytest.raises(client.exceptions.ConflictException):
+        client.create_api_key(value=key["value"])
+
+    # Import from CSV (header columns in any case).
+    imported = client.import_api_keys(
+        body=b"Name,KEY,enabled\npy-imported,python-imported-value-0001,TRUE\n",
+        format="csv", failOnWarnings=True)
+    assert len(imported["ids"]) == 1
+    row = client.get_api_key(apiKey=imported["ids"][0], includeValue=True)
+    assert row["value"] == "python-imported-value-0001" and row["enabled"] is True
+    assert row["name"] == "py-imported"
+    with pytest.raises(client.exceptions.BadRequestException):
+        client.import_api_keys(body=b"key,colour\npython-imported-value-0002,red\n",
+                               format="csv", failOnWarnings=True)
+
+    # Usage plans: throttle, quota (offset filled in), a per-method override.
+    plan = client.create_usage_plan(
+        name="py-plan", description="python",
+        apiStages=[{"apiId": api_id, "stage": "prod",
+                    "throttle": {"/pets/GET": {"burstLimit": 5, "rateLimit": 2.5}}}],
+        throttle={"burstLimit": 10, "rateLimit": 20.0},
+        quota={"limit": 100, "period": "WEEK"})
+    assert plan["quota"] == {"limit": 100, "offset": 0, "period": "WEEK"}
+    assert plan["throttle"] == {"burstLimit": 10, "rateLimit": 20.0}
+    assert plan["apiStages"] == [{"apiId": api_id, "stage": "prod",
+                                  "throttle": {"/pets/GET": {"burstLimit": 5, "rateLimit": 2.5}}}]
+    with pytest.raises(client.exceptions.BadRequestException):
+        client.create_usage_plan(name="bad", apiStages=[{"apiId": api_id, "stage": "nope"}])
+    updated = client.update_usage_plan(usagePlanId=plan["id"], patchOperations=[
+        {"op": "replace", "path": "/quota/limit", "value": "500"},
+        {"op": "replace", "path": f"/apiStages/{api_id}:prod/throttle/~1pets/GET/rateLimit",
+         "value": "7"},
+        {"op": "remove", "path": "/throttle"},
+    ])
+    assert updated["quota"] == {"limit": 500, "offset": 0, "period": "WEEK"}
+    assert "throttle" not in updated
+    assert updated["apiStages"][0]["throttle"]["/pets/GET"] == {"burstLimit": 5, "rateLimit": 7.0}
+    assert client.get_usage_plan(usagePlanId=plan["id"])["quota"]["limit"] == 500
+    assert [p["id"] for p in client.get_usage_plans()["items"]] == [plan["id"]]
+    with pytest.raises(client.exceptions.NotFoundException):
+        client.get_usage_plan(usagePlanId="nope")
+
+    # Usage plan keys: one plan per key and API stage.
+    plan_key = client.create_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"],
+                                            keyType="API_KEY")
+    assert without_metadata(plan_key) == {"id": key["id"], "type": "API_KEY",
+                                          "name": "py-key", "value": key["value"]}
+    with pytest.raises(client.exceptions.NotFoundException):
+        client.create_usage_plan_key(usagePlanId=plan["id"], keyId="nope", keyType="API_KEY")
+    other = client.create_usage_plan(name="py-other",
+                                     apiStages=[{"apiId": api_id, "stage": "prod"}])
+    with pytest.raises(client.exceptions.ConflictException):
+        client.create_usage_plan_key(usagePlanId=other["id"], keyId=key["id"],
+                                     keyType="API_KEY")
+    keys = client.get_usage_plan_keys(usagePlanId=plan["id"], nameQuery="py")["items"]
+    assert [k["id"] for k in keys] == [key["id"]]
+    assert client.get_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"])["value"] == \
+        key["value"]
+    assert [p["id"] for p in client.get_usage_plans(keyId=key["id"])["items"]] == [plan["id"]]
+    client.delete_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"])
+    assert client.get_usage_plan_keys(usagePlanId=plan["id"])["items"] == []
+
+    # Account: AWS's defaults; the throttle can be changed here (a Portico extension).
+    account = client.get_account()
+    assert account["throttleSettings"] == {"burstLimit": 5000, "rateLimit": 10000.0}
+    assert account["apiKeyVersion"] == "4" and account["features"] == ["UsagePlans"]
+    account = client.update_account(patchOperations=[
+        {"op": "replace", "path": "/throttle/rateLimit", "value": "300"},
+        {"op": "replace", "path": "/throttle/burstLimit", "value": "150"},
+    ])
+    assert account["throttleSettings"] == {"burstLimit": 150, "rateLimit": 300.0}
+    client.update_account(patchOperations=[
+        {"op": "replace", "path": "/throttle/rateLimit", "value": "10000"},
+        {"op": "replace", "path": "/throttle/burstLimit", "value": "5000"},
+    ])
+
+    # Deletes.
+    client.delete_usage_plan(usagePlanId=plan["id"])
+    client.delete_usage_plan(usagePlanId=other["id"])
+    assert client.get_usage_plans()["items"] == []
+    client.delete_api_key(apiKey=key["id"])
+    with pytest.raises(client.exceptions.NotFoundException):
+        client.get_api_key(apiKey=key["id"])
+
+
+def keyed_get(portico, api_id, path, key):
+    """GET through the edge with an x-api-key: (status, x-amzn-ErrorType, body)."""
+    request = urllib.request.Request(
+        portico["edge"] + path,
+        headers={"Host": f"{api_id}.execute-api.portico.test", "x-api-key": key},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, None, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get("x-amzn-ErrorType"), error.read().decode()
+
+
+def test_keys_plans_limits_and_usage_through_the_edge(client, portico):
+    # The workflow of issue #5's "done when": boto3 creates a key and a plan, the edge
+    # enforces the key, the throttle and the quota, and GetUsage reads back what was admitted.
+    api = client.create_rest_api(name="metered")
+    api_id = api["id"]
+    resource = client.create_resource(restApiId=api_id, parentId=api["rootResourceId"],
+                                      pathPart="item")
+    client.put_method(restApiId=api_id, resourceId=resource["id"], httpMethod="GET",
+                      authorizationType="NONE", apiKeyRequired=True)
+    client.put_integration(restApiId=api_id, resourceId=resource["id"], httpMethod="GET",
+                           type="MOCK",
+                           requestTemplates={"application/json": '{"statusCode": 200}'})
+    client.put_method_response(restApiId=api_id, resourceId=resource["id"], httpMethod="GET",
+                               statusCode="200")
+    client.put_integration_response(restApiId=api_id, resourceId=resource["id"],
+                                    httpMethod="GET", statusCode="200",
+                                    responseTemplates={"application/json": '{"ok": true}'})
+    client.create_deployment(restApiId=api_id, stageName="prod")
+
+    key = client.create_api_key(name="metered-key", enabled=True)
+    value = client.get_api_key(apiKey=key["id"], includeValue=True)["value"]
+    plan = client.create_usage_plan(
+        name="metered-plan",
+        apiStages=[{"apiId": api_id, "stage": "prod"}],
+        throttle={"rateLimit": 5.0, "burstLimit": 5},
+        quota={"limit": 12, "period": "DAY"},
+    )
+    # Without a key, with an unknown key, or before the key is in the plan: 403.
+    assert keyed_get(portico, api_id, "/prod/item", "")[0] == 403
+    assert keyed_get(portico, api_id, "/prod/item", "x" * 30)[:2] == (403, "ForbiddenException")
+    assert keyed_get(portico, api_id, "/prod/item", value)[0] == 403
+    client.create_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"], keyType="API_KEY")
+
+    # A burst of 8 at once: the bucket holds 5 (and refills one every 200 ms).
+    import concurrent.futures
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        burst = list(pool.map(lambda _: keyed_get(portico, api_id, "/prod/item", value),
+                              range(8)))
+    throttled = [answer for answer in burst if answer[0] == 429]
+    assert all(answer[1] == "TooManyRequestsException" for answer in throttled), burst
+    assert all(json.loads(answer[2]) == {"message": "Too Many Requests"}
+               for answer in throttled), burst
+    admitted = sum(1 for answer in burst if answer[0] == 200)
+    assert admitted >= 5 and len(throttled) >= 1, burst
+
+    # Then one at a time until the quota of 12 is spent: exactly 12 in all are admitted.
+    exceeded = None
+    for _ in range(100):
+        status, error_type, body = keyed_get(portico, api_id, "/prod/item", value)
+        if status == 200:
+            admitted += 1
+        elif error_type == "LimitExceededException":
+            exceeded = json.loads(body)
+            break
+        time.sleep(0.21)
+    assert admitted == 12
+    assert exceeded == {"message": "Limit Exceeded"}
+
+    # GetUsage reports what the edge admitted (the edge reports every 100 ms).
+    today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    deadline = time.monotonic() + 10
+    while True:
+        usage = client.get_usage(usagePlanId=plan["id"], startDate=today, endDate=today)
+        if usage["items"].get(key["id"]) == [[12, 0]] or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert usage["usagePlanId"] == plan["id"]
+    assert usage["items"] == {key["id"]: [[12, 0]]}
+
+    # Disabling the key takes effect at once.
+    client.update_api_key(apiKey=key["id"],
+                          patchOperations=[{"op": "replace", "path": "/enabled",
+                                            "value": "false"}])
+    assert keyed_get(portico, api_id, "/prod/item", value)[:2] == (403, "ForbiddenException")

@@ -67,12 +67,16 @@ impl ControlPlane for LocalControl {
             if let CommandOutcome::Refused(refusal) = outcome {
                 return Err(ControlError::Refused(refusal));
             }
-            // With one API, dev keeps serving it on any Host; with several, Hosts choose.
-            let (snapshot, errors) = compile::compile_lenient(&state, true);
-            for error in &errors {
-                tracing::warn!(%error, "an API does not compile; not serving it");
+            let routes_changed = command.changes_routes();
+            if routes_changed {
+                // With one API, dev keeps serving it on any Host; with several, Hosts choose.
+                let (snapshot, errors) = compile::compile_lenient(&state, true);
+                for error in &errors {
+                    tracing::warn!(%error, "an API does not compile; not serving it");
+                }
+                self.gateway.swap(snapshot);
             }
-            self.gateway.swap(snapshot);
+            self.gateway.observe_state(&state, routes_changed);
             *guard = Arc::new(state);
             Ok(index)
         })
@@ -91,5 +95,19 @@ impl ControlPlane for LocalControl {
 
     fn admin_key(&self, access_key_id: &str) -> Option<portico_proto::AdminKey> {
         self.local().admin_keys.get(access_key_id).cloned()
+    }
+}
+
+/// dev's quota traffic is applied to its own state, like any other write.
+impl crate::limits::QuotaAuthority for LocalControl {
+    fn submit(&self, ops: Vec<portico_proto::quota::QuotaOp>) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let now_ms = i64::try_from(crate::time::epoch_millis(std::time::SystemTime::now()))
+                .unwrap_or(i64::MAX);
+            self.write(Command::Quota { now_ms, ops })
+                .await
+                .map(|_| ())
+                .map_err(|error| format!("{error:?}"))
+        })
     }
 }

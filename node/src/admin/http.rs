@@ -28,6 +28,8 @@ use super::sigv4::{self, SignedRequest};
 use crate::body::{self, Body};
 use crate::integrate::{Integrations, params};
 
+mod keys;
+
 /// Import documents and other bodies above this are refused.
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 const PAGE_DEFAULT: usize = 25;
@@ -97,6 +99,18 @@ impl From<ControlError> for ApiError {
 }
 
 type Outcome = Result<Response<Body>, ApiError>;
+
+fn unknown_operation(call: &Call<'_>) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "UnknownOperationException",
+        format!(
+            "Unknown operation {} {}",
+            call.method,
+            call.segments.join("/")
+        ),
+    )
+}
 
 fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
     let mut response = Response::new(body::full(value.to_string()));
@@ -905,15 +919,8 @@ impl AdminApi {
                     export_type,
                 ],
             ) => self.get_export(call, api_id, stage_name, export_type).await,
-            _ => Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "UnknownOperationException",
-                format!(
-                    "Unknown operation {} {}",
-                    call.method,
-                    call.segments.join("/")
-                ),
-            )),
+            (_, ["apikeys", ..] | ["usageplans", ..] | ["account"]) => self.route_keys(call).await,
+            _ => Err(unknown_operation(call)),
         }
     }
 

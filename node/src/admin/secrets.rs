@@ -167,6 +167,15 @@ pub fn generate_access_key() -> (String, String) {
     (access_key_id, random_string(SECRET_ALPHABET, 40))
 }
 
+const API_KEY_ALPHABET: &[u8; 62] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// A new API key value shaped like AWS's generated ones: 40 characters of `[A-Za-z0-9]`
+/// (about 238 bits).
+pub fn generate_api_key_value() -> String {
+    random_string(API_KEY_ALPHABET, 40)
+}
+
 /// `length` characters drawn uniformly from `alphabet` (rejection sampling avoids modulo bias).
 fn random_string(alphabet: &[u8], length: usize) -> String {
     let limit = 256 - 256 % alphabet.len();

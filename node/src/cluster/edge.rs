@@ -51,6 +51,8 @@ pub struct EdgeNode {
     shutdown: Shutdown,
     sync: tokio::task::JoinHandle<()>,
     reporter: tokio::task::JoinHandle<()>,
+    /// The quota reporter and the demand reporter.
+    limits_tasks: [tokio::task::JoinHandle<()>; 2],
     transport: Transport,
     /// The region's shared cache (L2 on the origin this edge follows), for the gateway's
     /// response cache: the `SharedTier` seam of `cache::shared`.
@@ -94,7 +96,11 @@ impl EdgeNode {
         let following: super::l2::CurrentOrigin = Arc::new(std::sync::Mutex::new(None));
         let (shared_tier, invalidation_authority) =
             super::l2::edge_seams(transport.clone(), following.clone());
-        let gateway = Arc::new(Gateway::new(snapshot, integrations));
+        let limits = Arc::new(crate::limits::Limits::new(crate::limits::Identity::new(
+            config.node_id,
+        )));
+        let gateway = Arc::new(Gateway::new(snapshot, integrations).with_limits(limits.clone()));
+        gateway.observe_state(&state, true);
 
         let shutdown = Shutdown::new();
         let accept::GatewayListeners {
@@ -118,6 +124,18 @@ impl EdgeNode {
             config.region.clone(),
             version.clone(),
         ));
+        let quota = tokio::spawn(limits.clone().run_quota_reporter(Arc::new(OriginQuota {
+            transport: transport.clone(),
+            following: following.clone(),
+            edge_id: config.node_id,
+        })));
+        let demand = tokio::spawn(report_demand(
+            transport.clone(),
+            following.clone(),
+            limits,
+            config.node_id,
+            config.region.clone(),
+        ));
         let sync = tokio::spawn(follow_origins(
             transport.clone(),
             following,
@@ -138,6 +156,7 @@ impl EdgeNode {
             shutdown,
             sync,
             reporter,
+            limits_tasks: [quota, demand],
             transport,
             shared_tier,
             invalidation_authority,
@@ -147,6 +166,9 @@ impl EdgeNode {
     pub async fn shutdown(self) {
         self.sync.abort();
         self.reporter.abort();
+        for task in &self.limits_tasks {
+            task.abort();
+        }
         self.shutdown.trigger();
         for listener in self.listeners {
             listener.stopped().await;
@@ -256,6 +278,12 @@ async fn follow_origins(
                         state = publish(state, &gateway, &data_dir).await;
                         version.store(state.version, Ordering::Release);
                     }
+                    Ok(Applied::Bookkeeping) => {
+                        // Quota bookkeeping only: nothing to recompile or to persist (a
+                        // restarted edge is a new incarnation and gets the ledger afresh).
+                        gateway.observe_state(&state, false);
+                        version.store(state.version, Ordering::Release);
+                    }
                     Err(gap) => {
                         tracing::warn!(%gap, "resubscribing");
                         break;
@@ -319,6 +347,7 @@ async fn publish(
                     );
                 }
                 gateway.swap(snapshot);
+                gateway.observe_state(&state, true);
             }
             Err(_) => tracing::error!(
                 version = state.version,
@@ -346,4 +375,78 @@ fn report(transport: &Transport, origin: &Peer, edge_id: u64, region: &str, vers
     tokio::spawn(async move {
         let _ = transport.call(addr, &request, CALL_TIMEOUT).await;
     });
+}
+
+/// The edge's quota traffic goes to the origin it follows, which proposes it through Raft.
+struct OriginQuota {
+    transport: Transport,
+    following: Arc<std::sync::Mutex<Option<Peer>>>,
+    edge_id: u64,
+}
+
+impl crate::limits::QuotaAuthority for OriginQuota {
+    fn submit(
+        &self,
+        ops: Vec<portico_proto::quota::QuotaOp>,
+    ) -> crate::admin::control::BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let origin = self
+                .following
+                .lock()
+                .ok()
+                .and_then(|current| current.clone())
+                .ok_or_else(|| "no origin to report quota use to".to_string())?;
+            let request = NodeRequest::Quota {
+                edge_id: self.edge_id,
+                ops,
+            };
+            match self
+                .transport
+                .call(origin.addr, &request, Duration::from_secs(10))
+                .await
+            {
+                Ok(portico_proto::cluster::NodeResponse::Written { .. }) => Ok(()),
+                Ok(other) => Err(format!("origin {} answered {other:?}", origin.node_id)),
+                Err(error) => Err(format!("origin {}: {error}", origin.node_id)),
+            }
+        })
+    }
+}
+
+/// Reports this edge's throttle demand to the origin it follows every
+/// [`crate::limits::demand::REPORT_EVERY`] and applies the shares it answers. With no origin,
+/// the last shares stay.
+async fn report_demand(
+    transport: Transport,
+    following: Arc<std::sync::Mutex<Option<Peer>>>,
+    limits: Arc<crate::limits::Limits>,
+    edge_id: u64,
+    region: String,
+) {
+    let every = crate::limits::demand::REPORT_EVERY;
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = tokio::time::Instant::now();
+    loop {
+        tick.tick().await;
+        let now = tokio::time::Instant::now();
+        let buckets = limits.take_demand(now - last);
+        last = now;
+        if buckets.is_empty() {
+            continue;
+        }
+        let Some(origin) = following.lock().ok().and_then(|current| current.clone()) else {
+            continue;
+        };
+        let request = NodeRequest::Demand(portico_proto::throttle::DemandReport {
+            node_id: edge_id,
+            region: region.clone(),
+            buckets,
+        });
+        if let Ok(portico_proto::cluster::NodeResponse::Shares(shares)) =
+            transport.call(origin.addr, &request, every).await
+        {
+            limits.set_shares(&shares);
+        }
+    }
 }

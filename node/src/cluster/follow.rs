@@ -18,6 +18,9 @@ use portico_proto::codec;
 pub enum Applied {
     /// The state moved to a new version.
     Advanced,
+    /// The state moved to a new version through quota bookkeeping only: routes, keys and
+    /// settings are as they were.
+    Bookkeeping,
     /// Nothing new (entries the edge already had).
     Unchanged,
 }
@@ -49,6 +52,7 @@ pub fn apply_update(state: &mut GatewayState, update: EdgeUpdate) -> Result<Appl
         }
         EdgeUpdate::Entries(entries) => {
             let mut applied = Applied::Unchanged;
+            let mut routes_changed = false;
             for (index, command) in entries {
                 if index <= state.version {
                     continue;
@@ -61,10 +65,14 @@ pub fn apply_update(state: &mut GatewayState, update: EdgeUpdate) -> Result<Appl
                 }
                 match command {
                     Some(command) => {
+                        routes_changed |= command.changes_routes();
                         apply(state, index, &command);
                     }
                     None => state.version = index,
                 }
+                applied = Applied::Bookkeeping;
+            }
+            if routes_changed {
                 applied = Applied::Advanced;
             }
             Ok(applied)

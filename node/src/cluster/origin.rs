@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use openraft::BasicNode;
 use portico_proto::cluster::{
-    ClusterStatus, EdgeStatus, EdgeUpdate, MemberStatus, NodeId, NodeRequest, NodeResponse, RaftRpc,
+    ClusterStatus, EdgeStatus, EdgeUpdate, MemberStatus, NodeId, NodeRequest, NodeResponse,
+    RaftRpc, redact_command_for_edge, redact_for_edge,
 };
 use tokio::sync::{broadcast, mpsc};
 
@@ -50,6 +51,8 @@ pub struct OriginNode {
     serve: tokio::task::JoinHandle<()>,
     inner: Arc<Inner>,
     admin: Option<(crate::accept::Listener, crate::accept::Shutdown)>,
+    /// The demand exchange and the lease expiry, stopped at shutdown.
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for OriginNode {
@@ -118,6 +121,8 @@ struct Inner {
     transport: Transport,
     routes: HashMap<NodeId, SocketAddr>,
     edges: Mutex<BTreeMap<NodeId, EdgeSeen>>,
+    /// Throttle demand of this origin's edges and the other origins' totals.
+    demand: crate::limits::demand::DemandBoard,
     /// The region's response cache and the invalidation check (`l2.rs`).
     l2: super::l2::OriginL2,
 }
@@ -160,11 +165,16 @@ impl OriginNode {
             transport: transport.clone(),
             routes,
             edges: Mutex::new(BTreeMap::new()),
+            demand: Default::default(),
             l2: super::l2::OriginL2::new(
                 config.l2_capacity_bytes,
                 invalidation_verifier(&config, &raft)?,
             ),
         });
+        let background = vec![
+            tokio::spawn(exchange_demand(inner.clone())),
+            tokio::spawn(expire_leases(inner.clone())),
+        ];
         let serve = transport.serve(Arc::new(OriginHandler(inner.clone())));
         if config.bootstrap {
             let mut members = BTreeMap::new();
@@ -209,6 +219,7 @@ impl OriginNode {
             serve,
             inner,
             admin,
+            background,
         })
     }
 
@@ -218,6 +229,9 @@ impl OriginNode {
             listener.stopped().await;
         }
         self.serve.abort();
+        for task in &self.background {
+            task.abort();
+        }
         if let Err(error) = self.raft.shutdown().await {
             tracing::warn!(%error, "raft shutdown");
         }
@@ -317,6 +331,41 @@ impl Inner {
                 response(NodeResponse::Done)
             }
             NodeRequest::Status => response(NodeResponse::Status(self.status(admin).await)),
+            NodeRequest::Quota { edge_id: _, ops } => {
+                if !matches!(peer, PeerIdentity::Edge(_)) {
+                    return response(NodeResponse::Error(
+                        "quota traffic is accepted from edge certificates only".into(),
+                    ));
+                }
+                let now_ms = i64::try_from(crate::time::epoch_millis(std::time::SystemTime::now()))
+                    .unwrap_or(i64::MAX);
+                response(
+                    self.write(portico_proto::cluster::Command::Quota { now_ms, ops }, true)
+                        .await,
+                )
+            }
+            NodeRequest::Demand(report) => {
+                let PeerIdentity::Edge(edge_id) = peer else {
+                    return response(NodeResponse::Error(
+                        "demand reports are accepted from edge certificates only".into(),
+                    ));
+                };
+                response(NodeResponse::Shares(
+                    self.demand.edge_report(edge_id, &report),
+                ))
+            }
+            NodeRequest::RegionDemand(report) => {
+                let PeerIdentity::Node(origin_id) = peer else {
+                    return response(NodeResponse::Error(
+                        "region totals are accepted from origin certificates only".into(),
+                    ));
+                };
+                if !self.is_member(origin_id) {
+                    return response(NodeResponse::Error("not a member".into()));
+                }
+                self.demand.origin_report(origin_id, &report);
+                response(NodeResponse::Done)
+            }
             NodeRequest::ListApis { local } => {
                 if !admin && !member {
                     return response(NodeResponse::Error("admin only".into()));
@@ -805,7 +854,11 @@ fn stream_updates(state_machine: StateMachineHandle) -> mpsc::Receiver<EdgeUpdat
     tokio::spawn(async move {
         let mut events = state_machine.subscribe();
         let (mut last, state) = state_machine.current();
-        if sender.send(EdgeUpdate::Snapshot(state)).await.is_err() {
+        if sender
+            .send(EdgeUpdate::Snapshot(redact_for_edge(state)))
+            .await
+            .is_err()
+        {
             return;
         }
         loop {
@@ -817,7 +870,10 @@ fn stream_updates(state_machine: StateMachineHandle) -> mpsc::Receiver<EdgeUpdat
                 match event {
                     Ok(AppliedEvent::Entry { index, command }) => {
                         if index > last {
-                            batch.push((index, command.map(|command| (*command).clone())));
+                            batch.push((
+                                index,
+                                command.map(|command| redact_command_for_edge((*command).clone())),
+                            ));
                             last = index;
                         }
                     }
@@ -843,11 +899,80 @@ fn stream_updates(state_machine: StateMachineHandle) -> mpsc::Receiver<EdgeUpdat
             if resnapshot {
                 let (version, state) = state_machine.current();
                 last = version;
-                if sender.send(EdgeUpdate::Snapshot(state)).await.is_err() {
+                if sender
+                    .send(EdgeUpdate::Snapshot(redact_for_edge(state)))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
         }
     });
     receiver
+}
+
+/// Sends this origin's edge totals to every other origin, every
+/// [`crate::limits::demand::REPORT_EVERY`], so each can compute cluster-wide shares.
+async fn exchange_demand(inner: Arc<Inner>) {
+    let mut tick = tokio::time::interval(crate::limits::demand::REPORT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let totals = inner.demand.own_totals();
+        if totals.is_empty() {
+            continue;
+        }
+        let request = NodeRequest::RegionDemand(portico_proto::throttle::DemandReport {
+            node_id: inner.node_id,
+            region: inner.region.clone(),
+            buckets: totals,
+        });
+        for (peer, addr) in &inner.routes {
+            if *peer == inner.node_id {
+                continue;
+            }
+            let transport = inner.transport.clone();
+            let request = request.clone();
+            let addr = *addr;
+            // Fire and forget: a slow region must not delay the others.
+            tokio::spawn(async move {
+                let _ = transport
+                    .call(addr, &request, crate::limits::demand::REPORT_EVERY * 2)
+                    .await;
+            });
+        }
+    }
+}
+
+/// On the leader, closes expired quota leases (forfeiting their unreported units) once a
+/// second. The command carries the leader's clock; every replica applies the same expiry.
+async fn expire_leases(inner: Arc<Inner>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if inner.raft.status().leader != Some(inner.node_id) {
+            continue;
+        }
+        let now_ms = i64::try_from(crate::time::epoch_millis(std::time::SystemTime::now()))
+            .unwrap_or(i64::MAX);
+        let due = inner.raft.state_machine.inspect(|state| {
+            state
+                .quota
+                .leases
+                .values()
+                .any(|lease| lease.expires_at_ms <= now_ms)
+        });
+        if !due {
+            continue;
+        }
+        let command = portico_proto::cluster::Command::Quota {
+            now_ms,
+            ops: vec![portico_proto::quota::QuotaOp::Expire],
+        };
+        if let Err(error) = tokio::time::timeout(COMMIT_TIMEOUT, inner.raft.write(command)).await {
+            tracing::warn!(%error, "expiring quota leases timed out");
+        }
+    }
 }

@@ -101,6 +101,8 @@ pub struct DevNode {
     /// in-flight requests can still reach them.
     demo_backends: Vec<Listener>,
     demo_shutdown: Shutdown,
+    /// The quota reporter, when the management API runs.
+    quota_reporter: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Imports the definition into a one-API state with one deployment and one stage.
@@ -216,8 +218,10 @@ impl DevNode {
             },
         };
         let gateway = Arc::new(Gateway::new(snapshot, integrations));
+        gateway.observe_state(&state, true);
 
         let mut admin_addr = None;
+        let mut quota_reporter = None;
         let mut admin_access_key_id = None;
         let mut admin_generated_secret = None;
         if let Some(addr) = options.admin {
@@ -245,6 +249,12 @@ impl DevNode {
             let control = Arc::new(crate::admin::control::LocalControl::new(
                 state.clone(),
                 gateway.clone(),
+            ));
+            // Keys and plans exist only through the management API, so only then can a quota
+            // be spent; dev's ledger is its own state.
+            let quota_authority: Arc<dyn crate::limits::QuotaAuthority> = control.clone();
+            quota_reporter = Some(tokio::spawn(
+                gateway.limits().clone().run_quota_reporter(quota_authority),
             ));
             let admin_integrations = Arc::new(Integrations {
                 client: BackendClient::new(options.ca_file.as_deref())?,
@@ -307,11 +317,15 @@ impl DevNode {
             shutdown,
             demo_backends,
             demo_shutdown,
+            quota_reporter,
         })
     }
 
     /// Stops accepting, lets in-flight requests finish (up to the drain timeout), and returns.
     pub async fn shutdown(self) {
+        if let Some(reporter) = &self.quota_reporter {
+            reporter.abort();
+        }
         self.shutdown.trigger();
         for listener in self.listeners {
             listener.stopped().await;

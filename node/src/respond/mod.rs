@@ -31,6 +31,13 @@ pub enum GatewayError {
     UnsupportedMediaType,
     /// The request could not be understood (bad path encoding and the like).
     BadRequest,
+    /// The method requires an API key and the request's is missing, unknown, disabled or in
+    /// no usage plan of the stage (`INVALID_API_KEY`).
+    Forbidden,
+    /// A token bucket refused the request (`THROTTLED`).
+    Throttled,
+    /// The usage plan's quota is spent (`QUOTA_EXCEEDED`).
+    QuotaExceeded,
 }
 
 /// What a client sees for one error: status, `x-amzn-ErrorType` and message.
@@ -77,6 +84,17 @@ impl GatewayError {
                 "UnsupportedMediaTypeException",
                 "Unsupported Media Type",
             ),
+            GatewayError::Forbidden => (StatusCode::FORBIDDEN, "ForbiddenException", "Forbidden"),
+            GatewayError::Throttled => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequestsException",
+                "Too Many Requests",
+            ),
+            GatewayError::QuotaExceeded => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "LimitExceededException",
+                "Limit Exceeded",
+            ),
             GatewayError::BadRequest => (
                 StatusCode::BAD_REQUEST,
                 "BadRequestException",
@@ -102,6 +120,9 @@ impl GatewayError {
             GatewayError::RequestTooLarge => "REQUEST_TOO_LARGE",
             GatewayError::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             GatewayError::BadRequest => "BAD_REQUEST",
+            GatewayError::Forbidden => "INVALID_API_KEY",
+            GatewayError::Throttled => "THROTTLED",
+            GatewayError::QuotaExceeded => "QUOTA_EXCEEDED",
         }
     }
 

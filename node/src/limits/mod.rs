@@ -1,0 +1,490 @@
+//! API keys, throttling and quotas on the request path (the stage between route and
+//! integrate).
+//!
+//! ```text
+//! routed request ─▶ API key (x-api-key → SHA-256 → key → plan of this stage)  ─▶ 403 Forbidden
+//!                ─▶ token buckets: account, stage method, plan, plan method   ─▶ 429 Too Many Requests
+//!                ─▶ quota: spend a leased unit                                 ─▶ 429 Limit Exceeded
+//! ```
+//!
+//! Everything the request path reads is compiled from the replicated state into
+//! [`CompiledLimits`] and swapped atomically; buckets and quota pools are shared between
+//! compilations through a registry (touched only when compiling and by the reporters), so a
+//! new deployment or key does not reset anyone's bucket. Admission is local: the only wait is a
+//! request whose key has no leased quota unit on this edge yet (see [`quota`]).
+
+pub mod bucket;
+pub mod demand;
+pub mod quota;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use portico_proto::GatewayState;
+use portico_proto::model::{ApiKeySource, ThrottleSettings};
+use portico_proto::quota::QuotaOp;
+use portico_proto::throttle::BucketKey;
+
+use crate::admin::control::BoxFuture;
+use crate::respond::GatewayError;
+use crate::route::Routed;
+use bucket::{Bucket, Clock};
+use quota::QuotaPool;
+
+/// How long a request waits for a quota lease when its key has none on this edge yet.
+pub const QUOTA_PATIENCE: Duration = Duration::from_secs(2);
+
+/// Where an edge's quota traffic goes: an origin (which proposes it through Raft), or `dev`'s
+/// own state machine.
+pub trait QuotaAuthority: Send + Sync + 'static {
+    fn submit(&self, ops: Vec<QuotaOp>) -> BoxFuture<'_, Result<(), String>>;
+}
+
+/// Who this node is to the ledger. A restarted edge is a new incarnation: it cannot know what
+/// its previous life spent, so it never reuses that life's leases.
+#[derive(Debug, Clone, Copy)]
+pub struct Identity {
+    pub edge_id: u64,
+    pub incarnation: u64,
+}
+
+impl Identity {
+    pub fn new(edge_id: u64) -> Self {
+        let mut bytes = [0u8; 8];
+        // A clash would need two lives of one edge to draw the same 64 random bits.
+        let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
+        Identity {
+            edge_id,
+            incarnation: u64::from_le_bytes(bytes),
+        }
+    }
+}
+
+/// A usage plan as it applies to one key on one stage.
+#[derive(Debug)]
+struct Binding {
+    plan: Option<Arc<Bucket>>,
+    /// Per-method overrides, keyed `/{resource path}/{VERB}` as the plan writes them.
+    methods: HashMap<String, Arc<Bucket>>,
+    pool: Arc<QuotaPool>,
+}
+
+#[derive(Debug)]
+struct CompiledKey {
+    enabled: bool,
+    /// api id → stage → the plan binding.
+    stages: HashMap<String, HashMap<String, Binding>>,
+}
+
+#[derive(Debug, Default)]
+struct StageLimits {
+    /// Throttled methods keyed `{resource path without leading slash}/{VERB}`, each with its
+    /// own bucket (from its own setting or the stage's `*/*`).
+    methods: HashMap<String, Arc<Bucket>>,
+}
+
+/// What the request path reads, rebuilt when keys, plans or settings change.
+#[derive(Debug, Default)]
+pub struct CompiledLimits {
+    account: Option<Arc<Bucket>>,
+    /// api id → stage → throttled methods.
+    stages: HashMap<String, HashMap<String, StageLimits>>,
+    /// SHA-256 of the key value → key.
+    keys: HashMap<[u8; 32], CompiledKey>,
+    /// APIs whose key source is the authorizer (no `x-api-key`).
+    authorizer_sourced: std::collections::HashSet<String>,
+}
+
+#[derive(Debug, Default)]
+struct Registry {
+    buckets: HashMap<BucketKey, Arc<Bucket>>,
+    pools: HashMap<(String, String), Arc<QuotaPool>>,
+}
+
+impl Registry {
+    fn bucket(&mut self, key: BucketKey, settings: &ThrottleSettings) -> Arc<Bucket> {
+        let bucket = self
+            .buckets
+            .entry(key.clone())
+            .or_insert_with(|| {
+                Arc::new(Bucket::new(
+                    key,
+                    settings.rate_limit,
+                    f64::from(settings.burst_limit),
+                ))
+            })
+            .clone();
+        bucket.set_limits(settings.rate_limit, f64::from(settings.burst_limit));
+        bucket
+    }
+}
+
+/// The limits stage of one node.
+pub struct Limits {
+    identity: Identity,
+    clock: Clock,
+    compiled: ArcSwap<CompiledLimits>,
+    registry: Mutex<Registry>,
+    wake: tokio::sync::Notify,
+}
+
+impl std::fmt::Debug for Limits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limits")
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(crate::time::epoch_millis(std::time::SystemTime::now())).unwrap_or(i64::MAX)
+}
+
+/// `{resource path without leading slash}/{VERB}`: the key of a stage's method setting.
+fn setting_key(resource_path: &str, verb: &str) -> String {
+    format!("{}/{verb}", resource_path.trim_start_matches('/'))
+}
+
+impl Limits {
+    pub fn new(identity: Identity) -> Self {
+        Limits {
+            identity,
+            clock: Clock::default(),
+            compiled: ArcSwap::from_pointee(CompiledLimits::default()),
+            registry: Mutex::new(Registry::default()),
+            wake: tokio::sync::Notify::new(),
+        }
+    }
+
+    pub fn identity(&self) -> Identity {
+        self.identity
+    }
+
+    /// Takes in a new state: recompiles what the request path reads when `routes_changed`
+    /// (anything but quota bookkeeping changed), and always hands the ledger's view to the
+    /// quota pools. Never called on the request path.
+    pub fn observe(&self, state: &GatewayState, routes_changed: bool) {
+        let Ok(mut registry) = self.registry.lock() else {
+            return;
+        };
+        if routes_changed {
+            let compiled = compile(state, &mut registry);
+            self.compiled.store(Arc::new(compiled));
+        }
+        let now = now_ms();
+        let mine: HashMap<(&str, &str), (u64, &portico_proto::quota::Lease)> = state
+            .quota
+            .leases
+            .iter()
+            .filter(|(_, lease)| {
+                lease.edge_id == self.identity.edge_id
+                    && lease.incarnation == self.identity.incarnation
+                    && now < lease.period_end_ms
+            })
+            .map(|(id, lease)| {
+                (
+                    (
+                        lease.account.plan_id.as_str(),
+                        lease.account.key_id.as_str(),
+                    ),
+                    (*id, lease),
+                )
+            })
+            .collect();
+        for ((plan_id, key_id), pool) in &registry.pools {
+            let Some(plan) = state.usage_plans.get(plan_id) else {
+                continue;
+            };
+            pool.set_has_quota(plan.quota.is_some());
+            let has_units = state
+                .quota
+                .available(plan, key_id, now)
+                .is_none_or(|left| left > 0);
+            pool.adopt(
+                mine.get(&(plan_id.as_str(), key_id.as_str())).copied(),
+                has_units,
+            );
+        }
+    }
+
+    /// Decides whether the routed request may proceed.
+    pub async fn admit(
+        &self,
+        routed: &Routed,
+        headers: &http::HeaderMap,
+    ) -> Result<(), (GatewayError, &'static str)> {
+        let compiled = self.compiled.load_full();
+        let api_id = routed.stage.api_id.as_ref();
+        let stage = routed.stage.name.as_ref();
+        let method = &routed.method;
+
+        // The plan binding of the caller's key, when the method requires a key.
+        let mut binding = None;
+        if method.api_key_required {
+            if compiled.authorizer_sourced.contains(api_id) {
+                return Err((
+                    GatewayError::Forbidden,
+                    "the API's key source is AUTHORIZER, and authorizers are not supported yet",
+                ));
+            }
+            let Some(value) = headers.get("x-api-key") else {
+                return Err((GatewayError::Forbidden, "no x-api-key header"));
+            };
+            let digest = ring::digest::digest(&ring::digest::SHA256, value.as_bytes());
+            let mut hash = [0u8; 32];
+            hash.copy_from_slice(digest.as_ref());
+            let Some(key) = compiled.keys.get(&hash) else {
+                return Err((GatewayError::Forbidden, "unknown API key"));
+            };
+            if !key.enabled {
+                return Err((GatewayError::Forbidden, "the API key is disabled"));
+            }
+            let Some(found) = key.stages.get(api_id).and_then(|stages| stages.get(stage)) else {
+                return Err((
+                    GatewayError::Forbidden,
+                    "the API key is in no usage plan of this stage",
+                ));
+            };
+            binding = Some(found);
+        }
+
+        // Token buckets, every level; a refusal gives back the tokens taken above it.
+        let now = self.clock.now();
+        let mut taken: [Option<&Arc<Bucket>>; 4] = [None; 4];
+        let mut levels = 0;
+        let stage_method = compiled
+            .stages
+            .get(api_id)
+            .and_then(|stages| stages.get(stage))
+            .and_then(|limits| {
+                if limits.methods.is_empty() {
+                    return None;
+                }
+                limits
+                    .methods
+                    .get(&setting_key(&method.resource_path, &method.http_method))
+            });
+        let plan_method = binding.and_then(|binding| {
+            if binding.methods.is_empty() {
+                return None;
+            }
+            binding
+                .methods
+                .get(&format!("{}/{}", method.resource_path, method.http_method))
+        });
+        let candidates = [
+            compiled.account.as_ref(),
+            stage_method,
+            binding.and_then(|binding| binding.plan.as_ref()),
+            plan_method,
+        ];
+        for bucket in candidates.into_iter().flatten() {
+            if !bucket.try_acquire(now) {
+                for taken in taken.iter().take(levels).flatten() {
+                    taken.refund();
+                }
+                return Err((GatewayError::Throttled, "throttled"));
+            }
+            taken[levels] = Some(bucket);
+            levels += 1;
+        }
+
+        // The quota, after the throttles: a throttled request spends no quota.
+        if let Some(binding) = binding {
+            let pool = &binding.pool;
+            if pool.has_quota() {
+                if let Err(why) = pool.spend(now_ms, &self.wake, QUOTA_PATIENCE).await {
+                    return Err((GatewayError::QuotaExceeded, why));
+                }
+            } else {
+                pool.count();
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the quota reporter until the process ends: every [`quota::REPORT_EVERY`] (or at
+    /// once when a request waits for a grant) it sends the pools' ops to `authority`.
+    pub async fn run_quota_reporter(self: Arc<Self>, authority: Arc<dyn QuotaAuthority>) {
+        loop {
+            let _ = tokio::time::timeout(quota::REPORT_EVERY, self.wake.notified()).await;
+            let pools: Vec<Arc<QuotaPool>> = match self.registry.lock() {
+                Ok(registry) => registry.pools.values().cloned().collect(),
+                Err(_) => return,
+            };
+            let now = now_ms();
+            let ops: Vec<QuotaOp> = pools
+                .iter()
+                .flat_map(|pool| {
+                    pool.reporter_ops(now, self.identity.edge_id, self.identity.incarnation)
+                })
+                .collect();
+            if ops.is_empty() {
+                continue;
+            }
+            let submitted =
+                tokio::time::timeout(Duration::from_secs(5), authority.submit(ops)).await;
+            match submitted {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::warn!(%error, "quota report refused"),
+                Err(_) => tracing::warn!("quota report timed out"),
+            }
+        }
+    }
+
+    /// Every bucket's demand since the last call, in requests per second over `window`.
+    pub fn take_demand(&self, window: Duration) -> Vec<(BucketKey, f64)> {
+        let Ok(registry) = self.registry.lock() else {
+            return Vec::new();
+        };
+        let seconds = window.as_secs_f64().max(0.001);
+        registry
+            .buckets
+            .values()
+            .map(|bucket| (bucket.key.clone(), bucket.take_demand() as f64 / seconds))
+            .collect()
+    }
+
+    /// Applies the shares an origin computed for this edge.
+    pub fn set_shares(&self, shares: &[(BucketKey, f64)]) {
+        let Ok(registry) = self.registry.lock() else {
+            return;
+        };
+        for (key, share) in shares {
+            if let Some(bucket) = registry.buckets.get(key) {
+                bucket.set_share(*share);
+            }
+        }
+    }
+}
+
+/// Builds what the request path reads from the state, reusing the registry's buckets and pools.
+fn compile(state: &GatewayState, registry: &mut Registry) -> CompiledLimits {
+    let mut compiled = CompiledLimits {
+        account: Some(registry.bucket(BucketKey::Account, &state.account.throttle)),
+        ..CompiledLimits::default()
+    };
+    for (api_id, api) in &state.apis {
+        if api.definition.api.api_key_source == ApiKeySource::Authorizer {
+            compiled.authorizer_sourced.insert(api_id.clone());
+        }
+        for stage in &api.stages {
+            if stage.method_settings.is_empty() {
+                continue;
+            }
+            let Some(deployment) = api.deployment(&stage.deployment_id) else {
+                continue;
+            };
+            let mut limits = StageLimits::default();
+            for resource in &deployment.definition.resources {
+                for (verb, _) in &resource.resource_methods {
+                    let key = setting_key(&resource.path, verb);
+                    let Some(setting) = stage
+                        .method_settings
+                        .get(&key)
+                        .or_else(|| stage.method_settings.get("*/*"))
+                    else {
+                        continue;
+                    };
+                    let settings = ThrottleSettings {
+                        burst_limit: setting.throttling_burst_limit,
+                        rate_limit: setting.throttling_rate_limit,
+                    };
+                    let bucket = registry.bucket(
+                        BucketKey::StageMethod {
+                            api_id: api_id.clone(),
+                            stage: stage.stage_name.clone(),
+                            method: key.clone(),
+                        },
+                        &settings,
+                    );
+                    limits.methods.insert(key, bucket);
+                }
+            }
+            compiled
+                .stages
+                .entry(api_id.clone())
+                .or_default()
+                .insert(stage.stage_name.clone(), limits);
+        }
+    }
+    for (key_id, key) in &state.api_keys {
+        let mut hash = [0u8; 32];
+        if hex::decode_to_slice(&key.value_hash, &mut hash).is_err() {
+            tracing::error!(key_id, "API key without a valid value hash; ignoring it");
+            continue;
+        }
+        let mut compiled_key = CompiledKey {
+            enabled: key.enabled,
+            stages: HashMap::new(),
+        };
+        for plan in state.usage_plans.values() {
+            if !plan.key_ids.contains(key_id) {
+                continue;
+            }
+            let pool = registry
+                .pools
+                .entry((plan.id.clone(), key_id.clone()))
+                .or_insert_with(|| {
+                    Arc::new(QuotaPool::new(
+                        plan.id.clone(),
+                        key_id.clone(),
+                        plan.quota.is_some(),
+                    ))
+                })
+                .clone();
+            pool.set_has_quota(plan.quota.is_some());
+            for api_stage in &plan.api_stages {
+                let plan_bucket = plan.throttle.as_ref().map(|throttle| {
+                    registry.bucket(
+                        BucketKey::Plan {
+                            plan_id: plan.id.clone(),
+                            key_id: key_id.clone(),
+                        },
+                        throttle,
+                    )
+                });
+                let methods = api_stage
+                    .throttle
+                    .iter()
+                    .map(|(method, throttle)| {
+                        let bucket = registry.bucket(
+                            BucketKey::PlanMethod {
+                                plan_id: plan.id.clone(),
+                                key_id: key_id.clone(),
+                                api_id: api_stage.api_id.clone(),
+                                stage: api_stage.stage.clone(),
+                                method: method.clone(),
+                            },
+                            throttle,
+                        );
+                        (method.clone(), bucket)
+                    })
+                    .collect();
+                compiled_key
+                    .stages
+                    .entry(api_stage.api_id.clone())
+                    .or_default()
+                    .insert(
+                        api_stage.stage.clone(),
+                        Binding {
+                            plan: plan_bucket,
+                            methods,
+                            pool: pool.clone(),
+                        },
+                    );
+            }
+        }
+        compiled.keys.insert(hash, compiled_key);
+    }
+    // Buckets nothing refers to any more are dropped (their demand is no longer reported).
+    registry
+        .buckets
+        .retain(|_, bucket| Arc::strong_count(bucket) > 1);
+    compiled
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,327 @@
+//! An edge's side of the quota ledger: spending leased units on the request path, and the
+//! reporter that asks for, reports and returns leases.
+//!
+//! The request path touches only atomics: a unit is spent by incrementing the lease's `spent`
+//! counter while it is below `granted`. The reporter runs beside it, every
+//! [`REPORT_EVERY`], and turns what it sees into [`QuotaOp`]s for the ledger: top-ups when a
+//! lease runs low (sized to a second of demand), cumulative reports that also renew the lease,
+//! returns when a key goes idle or its period ends. Grants come back through the replicated
+//! state the edge follows ([`QuotaPool::adopt`]), not through the reply, so an edge never
+//! believes in a lease the ledger does not hold.
+//!
+//! A lease stops being spent [`SPEND_MARGIN`] before it expires by this node's clock, so that a
+//! lease the leader expires (by its clock) is never spent afterwards while clocks agree within
+//! that margin.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use portico_proto::quota::{Lease, QuotaOp};
+
+/// How often the reporter runs.
+pub const REPORT_EVERY: Duration = Duration::from_millis(100);
+/// Lease lifetime from each grant or report.
+pub const LEASE_TTL_MS: u64 = 10_000;
+/// Stop spending a lease this long before it expires (clock skew between nodes).
+pub const SPEND_MARGIN_MS: i64 = 1_000;
+/// Alias for the docs above.
+pub const SPEND_MARGIN: Duration = Duration::from_millis(SPEND_MARGIN_MS as u64);
+/// A lease whose key saw no request for this long is returned.
+pub const IDLE_RETURN_MS: i64 = 5_000;
+/// A grant asked for and not yet seen is not asked for again before this long.
+const GRANT_PATIENCE_MS: i64 = 500;
+/// Units asked for before the demand is known.
+const FIRST_GRANT: u64 = 10;
+
+/// One lease as this edge spends it.
+#[derive(Debug)]
+pub struct LeaseSlot {
+    pub lease_id: u64,
+    granted: AtomicU64,
+    spent: AtomicU64,
+    /// What the ledger has recorded as spent (what we last saw in the state).
+    reported: AtomicU64,
+    usable_until_ms: AtomicI64,
+    period_end_ms: i64,
+    /// Set before the final report: nothing is spent afterwards.
+    closed: AtomicBool,
+}
+
+/// Everything one edge does for one (plan, key): spend leased units, or, for a plan without a
+/// quota, count requests for the daily usage.
+#[derive(Debug)]
+pub struct QuotaPool {
+    pub plan_id: String,
+    pub key_id: String,
+    has_quota: AtomicBool,
+    slot: ArcSwapOption<LeaseSlot>,
+    /// Requests that asked this pool for a unit since the reporter last looked.
+    demand: AtomicU64,
+    /// Requests admitted on a plan without a quota since the reporter last looked.
+    counted: AtomicU64,
+    /// The ledger has nothing left for this key this period (beyond our own lease).
+    exhausted: AtomicBool,
+    /// Requests are waiting for a grant.
+    wanted: AtomicBool,
+    granted_notify: tokio::sync::Notify,
+    /// Reporter-only state.
+    reporter: std::sync::Mutex<ReporterState>,
+}
+
+#[derive(Debug, Default)]
+struct ReporterState {
+    /// Requests per second, smoothed.
+    rate: f64,
+    last_demand_ms: i64,
+    grant_asked_ms: Option<i64>,
+    /// Spent count last sent for the current slot.
+    sent_spent: u64,
+    /// Leases this edge returned (or abandoned) that the state may still show for a while.
+    returned: Vec<u64>,
+}
+
+/// The answer of [`QuotaPool::try_spend`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spend {
+    Spent,
+    /// No leased unit now; `exhausted` says the ledger has none left either.
+    Empty {
+        exhausted: bool,
+    },
+}
+
+impl QuotaPool {
+    pub fn new(plan_id: String, key_id: String, has_quota: bool) -> Self {
+        QuotaPool {
+            plan_id,
+            key_id,
+            has_quota: AtomicBool::new(has_quota),
+            slot: ArcSwapOption::empty(),
+            demand: AtomicU64::new(0),
+            counted: AtomicU64::new(0),
+            exhausted: AtomicBool::new(false),
+            wanted: AtomicBool::new(false),
+            granted_notify: tokio::sync::Notify::new(),
+            reporter: std::sync::Mutex::new(ReporterState::default()),
+        }
+    }
+
+    pub fn set_has_quota(&self, has_quota: bool) {
+        self.has_quota.store(has_quota, Ordering::Relaxed);
+    }
+
+    pub fn has_quota(&self) -> bool {
+        self.has_quota.load(Ordering::Relaxed)
+    }
+
+    /// Counts a request admitted on a plan without a quota.
+    pub fn count(&self) {
+        self.counted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Spends one leased unit at `now_ms`, without waiting.
+    pub fn try_spend(&self, now_ms: i64) -> Spend {
+        self.demand.fetch_add(1, Ordering::Relaxed);
+        if let Some(slot) = self.slot.load().as_ref()
+            && now_ms < slot.usable_until_ms.load(Ordering::SeqCst)
+            && now_ms < slot.period_end_ms
+        {
+            let before = slot.spent.fetch_add(1, Ordering::SeqCst);
+            // `closed` is checked after the increment: the reporter sets it before reading
+            // `spent` for the final report, so a unit is either in that report or undone here.
+            if before < slot.granted.load(Ordering::SeqCst) && !slot.closed.load(Ordering::SeqCst) {
+                return Spend::Spent;
+            }
+            slot.spent.fetch_sub(1, Ordering::SeqCst);
+        }
+        Spend::Empty {
+            exhausted: self.exhausted.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Spends one unit, waiting up to `patience` for a grant when none is leased and the ledger
+    /// may still have some. `Err` means no unit: the quota is exhausted (or no grant came).
+    pub async fn spend(
+        &self,
+        now_ms: impl Fn() -> i64,
+        wake_reporter: &tokio::sync::Notify,
+        patience: Duration,
+    ) -> Result<(), &'static str> {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            let granted = self.granted_notify.notified();
+            match self.try_spend(now_ms()) {
+                Spend::Spent => return Ok(()),
+                Spend::Empty { exhausted: true } => return Err("quota exhausted"),
+                Spend::Empty { exhausted: false } => {}
+            }
+            self.wanted.store(true, Ordering::Relaxed);
+            wake_reporter.notify_one();
+            if tokio::time::timeout_at(deadline, granted).await.is_err() {
+                return Err("no quota lease was granted in time");
+            }
+        }
+    }
+
+    /// Takes in the ledger's view: this edge's lease on the account (if any) and whether the
+    /// account has anything left. Called after every applied state, off the request path.
+    pub fn adopt(&self, lease: Option<(u64, &Lease)>, ledger_has_units: bool) {
+        let mut woke = false;
+        if let Some((lease_id, lease)) = lease {
+            let returned = self
+                .reporter
+                .lock()
+                .map(|state| state.returned.contains(&lease_id))
+                .unwrap_or(true);
+            let current = self.slot.load_full();
+            match current {
+                Some(slot) if slot.lease_id == lease_id => {
+                    let before = slot.granted.fetch_max(lease.granted, Ordering::SeqCst);
+                    slot.reported.fetch_max(lease.reported, Ordering::SeqCst);
+                    slot.usable_until_ms
+                        .fetch_max(lease.expires_at_ms - SPEND_MARGIN_MS, Ordering::SeqCst);
+                    woke = lease.granted > before;
+                }
+                _ if returned => {}
+                _ => {
+                    let slot = LeaseSlot {
+                        lease_id,
+                        granted: AtomicU64::new(lease.granted),
+                        // Our own incarnation's lease: what the ledger recorded, we spent.
+                        spent: AtomicU64::new(lease.reported),
+                        reported: AtomicU64::new(lease.reported),
+                        usable_until_ms: AtomicI64::new(lease.expires_at_ms - SPEND_MARGIN_MS),
+                        period_end_ms: lease.period_end_ms,
+                        closed: AtomicBool::new(false),
+                    };
+                    if let Ok(mut state) = self.reporter.lock() {
+                        state.sent_spent = lease.reported;
+                        state.grant_asked_ms = None;
+                    }
+                    self.slot.store(Some(Arc::new(slot)));
+                    woke = true;
+                }
+            }
+        }
+        let own_left = self
+            .slot
+            .load()
+            .as_ref()
+            .map(|slot| {
+                slot.granted
+                    .load(Ordering::SeqCst)
+                    .saturating_sub(slot.spent.load(Ordering::SeqCst))
+            })
+            .unwrap_or(0);
+        let exhausted = !ledger_has_units && own_left == 0;
+        let was = self.exhausted.swap(exhausted, Ordering::Relaxed);
+        if woke || (exhausted && !was) {
+            self.granted_notify.notify_waiters();
+        }
+    }
+
+    /// What the reporter sends for this pool at `now_ms`.
+    pub fn reporter_ops(&self, now_ms: i64, edge_id: u64, incarnation: u64) -> Vec<QuotaOp> {
+        let mut ops = Vec::new();
+        let Ok(mut state) = self.reporter.lock() else {
+            return ops;
+        };
+        let demand = self.demand.swap(0, Ordering::Relaxed);
+        if demand > 0 {
+            state.last_demand_ms = now_ms;
+        }
+        // Smoothed requests per second (REPORT_EVERY windows).
+        let window_s = REPORT_EVERY.as_secs_f64();
+        state.rate = 0.7 * state.rate + 0.3 * (demand as f64 / window_s);
+
+        if !self.has_quota() {
+            let count = self.counted.swap(0, Ordering::Relaxed);
+            if count > 0 {
+                ops.push(QuotaOp::Count {
+                    plan_id: self.plan_id.clone(),
+                    key_id: self.key_id.clone(),
+                    count,
+                });
+            }
+            return ops;
+        }
+
+        let want = ((state.rate * 1.0).ceil() as u64).clamp(FIRST_GRANT, 100_000);
+        let slot = self.slot.load_full();
+        let idle = now_ms - state.last_demand_ms > IDLE_RETURN_MS;
+        match slot {
+            Some(slot) => {
+                let over = now_ms >= slot.period_end_ms
+                    || now_ms >= slot.usable_until_ms.load(Ordering::SeqCst);
+                if over || idle {
+                    // Final report: close first, then read what was spent.
+                    slot.closed.store(true, Ordering::SeqCst);
+                    let spent = slot.spent.load(Ordering::SeqCst);
+                    ops.push(QuotaOp::Report {
+                        lease_id: slot.lease_id,
+                        spent,
+                        release: true,
+                        ttl_ms: 0,
+                    });
+                    state.returned.push(slot.lease_id);
+                    if state.returned.len() > 64 {
+                        state.returned.remove(0);
+                    }
+                    self.slot.store(None);
+                    state.sent_spent = 0;
+                    // Demand continues into a new period: ask for the next lease now.
+                    if !idle && !self.exhausted.load(Ordering::Relaxed) {
+                        ops.push(self.grant(edge_id, incarnation, want));
+                        state.grant_asked_ms = Some(now_ms);
+                    }
+                    return ops;
+                }
+                let spent = slot.spent.load(Ordering::SeqCst);
+                let granted = slot.granted.load(Ordering::SeqCst);
+                let usable_for = slot.usable_until_ms.load(Ordering::SeqCst) - now_ms;
+                let renew = usable_for < (LEASE_TTL_MS as i64) / 2;
+                if spent != state.sent_spent || renew {
+                    ops.push(QuotaOp::Report {
+                        lease_id: slot.lease_id,
+                        spent,
+                        release: false,
+                        ttl_ms: LEASE_TTL_MS,
+                    });
+                    state.sent_spent = spent;
+                }
+                let low = granted.saturating_sub(spent) < want / 2 + 1;
+                let patient = state
+                    .grant_asked_ms
+                    .is_some_and(|asked| now_ms - asked < GRANT_PATIENCE_MS);
+                if low && !patient && !self.exhausted.load(Ordering::Relaxed) && !idle {
+                    ops.push(self.grant(edge_id, incarnation, want));
+                    state.grant_asked_ms = Some(now_ms);
+                }
+            }
+            None => {
+                let wanted = self.wanted.swap(false, Ordering::Relaxed);
+                let patient = state
+                    .grant_asked_ms
+                    .is_some_and(|asked| now_ms - asked < GRANT_PATIENCE_MS);
+                if (wanted || !idle) && !patient && !self.exhausted.load(Ordering::Relaxed) {
+                    ops.push(self.grant(edge_id, incarnation, want));
+                    state.grant_asked_ms = Some(now_ms);
+                }
+            }
+        }
+        ops
+    }
+
+    fn grant(&self, edge_id: u64, incarnation: u64, want: u64) -> QuotaOp {
+        QuotaOp::Grant {
+            edge_id,
+            incarnation,
+            plan_id: self.plan_id.clone(),
+            key_id: self.key_id.clone(),
+            want,
+            ttl_ms: LEASE_TTL_MS,
+        }
+    }
+}
