@@ -62,6 +62,9 @@ const UNREACHABLE_HOLD: Duration = Duration::from_secs(2);
 const MAX_PUTS_IN_FLIGHT: usize = 256;
 /// Keys being filled at once on one origin; past it, misses are not coalesced.
 const MAX_FILLS: usize = 65_536;
+/// The longest key an L2 accepts. Keys are built by edges from an API, a stage, a resource
+/// path and declared parameters, which the request head (64 KiB) already bounds.
+pub const MAX_KEY_BYTES: usize = 64 * 1024;
 /// The largest entry an L2 keeps (AWS caches responses up to 1 MiB; headers on top).
 pub const MAX_ENTRY_BYTES: usize = 1024 * 1024 + 64 * 1024;
 
@@ -356,6 +359,15 @@ impl OriginL2 {
             return NodeResponse::Error(
                 "cache requests are accepted from edges and member origins only".into(),
             );
+        }
+        let key_len = match &request {
+            NodeRequest::CacheGet { key } | NodeRequest::CachePut { key, .. } => key.len(),
+            _ => 0,
+        };
+        if key_len > MAX_KEY_BYTES {
+            return NodeResponse::Error(format!(
+                "cache keys are at most {MAX_KEY_BYTES} bytes; this one has {key_len}"
+            ));
         }
         match request {
             NodeRequest::CacheGet { key } => match self.cache.get(key.into(), now_ms()).await {

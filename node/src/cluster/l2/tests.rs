@@ -303,6 +303,20 @@ async fn only_edges_and_member_origins_may_use_the_l2() {
             "{peer}: {answer:?}"
         );
     }
+    // Keys are bounded, for gets and puts alike.
+    let edge = PeerIdentity::Edge(101);
+    let long = vec![b'k'; MAX_KEY_BYTES + 1];
+    let answer = origin
+        .handle(&edge, false, NodeRequest::CacheGet { key: long.clone() })
+        .await;
+    assert!(matches!(answer, NodeResponse::Error(_)), "{answer:?}");
+    let put = NodeRequest::CachePut {
+        key: long,
+        entry: (*entry(1, now_ms(), 60_000)).clone(),
+    };
+    let answer = origin.handle(&edge, false, put).await;
+    assert!(matches!(answer, NodeResponse::Error(_)), "{answer:?}");
+    assert_eq!(origin.cache.weighted_size().await, 0);
 }
 
 // --- the edge's seams over QUIC ----------------------------------------------------------------
