@@ -115,7 +115,7 @@ impl Cluster {
 }
 
 /// `GET path` with an `x-api-key`, on a fresh connection; the status, or `None` when the edge
-/// did not answer within two seconds.
+/// did not answer within five seconds.
 pub async fn keyed_get(addr: SocketAddr, host: &str, path: &str, key: &str) -> Option<u16> {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let exchange = async {
@@ -129,7 +129,7 @@ pub async fn keyed_get(addr: SocketAddr, host: &str, path: &str, key: &str) -> O
         let text = String::from_utf8_lossy(&response);
         text.split(' ').nth(1)?.parse().ok()
     };
-    tokio::time::timeout(Duration::from_secs(2), exchange)
+    tokio::time::timeout(Duration::from_secs(5), exchange)
         .await
         .ok()
         .flatten()

@@ -675,8 +675,8 @@ async fn account_throttle_and_role() {
     let account = admin.expect("GET", "/account", Value::Null, 200).await;
     assert_eq!(
         account,
-        json!({"throttleSettings": {"burstLimit": 5000, "rateLimit": 10000.0},
-               "features": ["UsagePlans"], "apiKeyVersion": "4"})
+        json!({"features": ["UsagePlans"], "apiKeyVersion": "4"}),
+        "no account throttle until an operator sets one (a deviation from AWS)"
     );
     let updated = admin
         .expect(
@@ -720,4 +720,43 @@ async fn account_throttle_and_role() {
             "BadRequestException",
         )
         .await;
+}
+
+#[tokio::test]
+async fn malformed_bodies_get_aws_errors_never_500s() {
+    let admin = Admin::start().await;
+    let key = admin.expect("POST", "/apikeys", json!({}), 201).await;
+    let key_id = key["id"].as_str().unwrap();
+    let plan = admin
+        .expect("POST", "/usageplans", json!({"name": "p"}), 201)
+        .await;
+    let plan_id = plan["id"].as_str().unwrap();
+    let cases = [
+        ("POST", "/apikeys".to_string()),
+        ("PATCH", format!("/apikeys/{key_id}")),
+        ("POST", "/usageplans".to_string()),
+        ("PATCH", format!("/usageplans/{plan_id}")),
+        ("POST", format!("/usageplans/{plan_id}/keys")),
+        ("PATCH", "/account".to_string()),
+    ];
+    for (method, path) in &cases {
+        for body in [
+            "{not json",
+            r#"{"name": 5, "patchOperations": 5, "keyId": 5}"#,
+        ] {
+            let (status, error_type, json) = admin.call(method, path, body).await;
+            assert_eq!(status, 400, "{method} {path} {body}: {json}");
+            assert!(error_type.is_some(), "{method} {path} {body}");
+            assert!(
+                json["message"].is_string(),
+                "{method} {path} {body}: {json}"
+            );
+        }
+    }
+    // A CSV import whose only key is too short.
+    let (status, error_type, _) = admin
+        .call("POST", "/apikeys?mode=import&format=csv", "key\n\u{0}")
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(error_type.as_deref(), Some("BadRequestException"));
 }

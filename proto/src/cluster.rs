@@ -365,7 +365,7 @@ pub struct Subscribe {
 /// What an origin streams to a subscribed edge: one snapshot, then changes in index order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum EdgeUpdate {
-    Snapshot(GatewayState),
+    Snapshot(Box<GatewayState>),
     /// Entries `(index, command)` in order; `None` marks an index that changed no gateway
     /// state (a Raft membership or blank entry), which still advances the version.
     Entries(Vec<(u64, Option<Command>)>),

@@ -570,24 +570,24 @@ pub struct UsagePlan {
 }
 
 /// The account-level settings (botocore `Account`): the account throttle applies to every API.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Unlike AWS, whose account throttle (10,000 requests per second, bursts of 5,000) is a
+/// service quota of a shared platform, a self-hosted cluster has none until an operator sets
+/// one with UpdateAccount: a gateway should not refuse traffic its machines can carry.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AccountSettings {
     pub cloudwatch_role_arn: Option<String>,
-    pub throttle: ThrottleSettings,
+    pub throttle: Option<ThrottleSettings>,
 }
 
-impl Default for AccountSettings {
-    /// AWS's default account throttle: 10,000 requests per second, bursts of 5,000.
-    fn default() -> Self {
-        AccountSettings {
-            cloudwatch_role_arn: None,
-            throttle: ThrottleSettings {
-                burst_limit: 5000,
-                rate_limit: 10000.0,
-            },
-        }
-    }
+impl AccountSettings {
+    /// What an account throttle starts from when one of its members is first set: AWS's
+    /// default.
+    pub const AWS_DEFAULT_THROTTLE: ThrottleSettings = ThrottleSettings {
+        burst_limit: 5000,
+        rate_limit: 10000.0,
+    };
 }
 
 /// The whole replicated gateway state an edge serves from.

@@ -89,14 +89,17 @@ pub struct QuotaLedger {
 /// One change to the ledger. Batched in `Command::Quota` with the proposer's clock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum QuotaOp {
-    /// Grants up to `want` more units of the current period to the edge incarnation's lease on
-    /// (plan, key), creating the lease if it has none, and extends it to `now + ttl_ms`. Grants
-    /// nothing when the account has nothing left (or the plan has no quota).
+    /// Grants up to `want` more units of the current period to the edge incarnation: a top-up
+    /// of `lease_id` (extended to `now + ttl_ms`) when given, else a new lease. Grants nothing
+    /// when the account has nothing left, the plan has no quota, or `lease_id` is no longer an
+    /// open lease of this edge incarnation on the current period (a top-up never revives a
+    /// lease the edge gave up on).
     Grant {
         edge_id: u64,
         incarnation: u64,
         plan_id: String,
         key_id: String,
+        lease_id: Option<u64>,
         want: u64,
         ttl_ms: u64,
     },
@@ -139,7 +142,7 @@ pub fn period_bounds(quota: &QuotaSettings, now_ms: i64) -> (i64, i64) {
         QuotaPeriod::Month => {
             let offset = i64::from(quota.offset.clamp(0, 27));
             let (year, month, dom) = civil_from_days(day);
-            let (year, month) = if dom - 1 >= offset {
+            let (year, month) = if dom > offset {
                 (year, month)
             } else if month == 1 {
                 (year - 1, 12)
@@ -264,14 +267,15 @@ impl QuotaLedger {
                     incarnation,
                     plan_id,
                     key_id,
+                    lease_id,
                     want,
                     ttl_ms,
                 } => self.grant(
                     plans,
                     now_ms,
                     (*edge_id, *incarnation),
-                    plan_id,
-                    key_id,
+                    (plan_id, key_id),
+                    *lease_id,
                     *want,
                     *ttl_ms,
                 ),
@@ -307,8 +311,8 @@ impl QuotaLedger {
         plans: &BTreeMap<String, UsagePlan>,
         now_ms: i64,
         (edge_id, incarnation): (u64, u64),
-        plan_id: &str,
-        key_id: &str,
+        (plan_id, key_id): (&str, &str),
+        lease_id: Option<u64>,
         want: u64,
         ttl_ms: u64,
     ) {
@@ -326,17 +330,25 @@ impl QuotaLedger {
             period_start_ms: start,
         };
         let limit = u64::try_from(quota.limit).unwrap_or(0);
+        let expires_at_ms = now_ms.saturating_add(i64::try_from(ttl_ms).unwrap_or(i64::MAX));
+        let existing = match lease_id {
+            Some(id) => match self.leases.get_mut(&id) {
+                Some(lease)
+                    if lease.account == account_id
+                        && lease.edge_id == edge_id
+                        && lease.incarnation == incarnation =>
+                {
+                    Some(lease)
+                }
+                _ => return,
+            },
+            None => None,
+        };
         let account = self.accounts.entry(account_id.clone()).or_default();
         let left = limit.saturating_sub(account.spent() + account.outstanding);
         let units = want.min(left);
-        let expires_at_ms = now_ms.saturating_add(i64::try_from(ttl_ms).unwrap_or(i64::MAX));
-        let existing = self.leases.iter_mut().find(|(_, lease)| {
-            lease.account == account_id
-                && lease.edge_id == edge_id
-                && lease.incarnation == incarnation
-        });
         match existing {
-            Some((_, lease)) => {
+            Some(lease) => {
                 lease.granted += units;
                 lease.expires_at_ms = lease.expires_at_ms.max(expires_at_ms);
             }

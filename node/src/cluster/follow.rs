@@ -42,8 +42,8 @@ pub fn apply_update(state: &mut GatewayState, update: EdgeUpdate) -> Result<Appl
             if snapshot.version < state.version {
                 return Ok(Applied::Unchanged);
             }
-            let changed = snapshot != *state;
-            *state = snapshot;
+            let changed = *snapshot != *state;
+            *state = *snapshot;
             Ok(if changed {
                 Applied::Advanced
             } else {
@@ -169,7 +169,7 @@ mod tests {
             ..GatewayState::default()
         };
         assert_eq!(
-            apply_update(&mut state, EdgeUpdate::Snapshot(newer.clone())),
+            apply_update(&mut state, EdgeUpdate::Snapshot(Box::new(newer.clone()))),
             Ok(Applied::Advanced)
         );
         assert_eq!(state, newer);
@@ -178,7 +178,7 @@ mod tests {
             ..GatewayState::default()
         };
         assert_eq!(
-            apply_update(&mut state, EdgeUpdate::Snapshot(older)),
+            apply_update(&mut state, EdgeUpdate::Snapshot(Box::new(older))),
             Ok(Applied::Unchanged)
         );
         assert_eq!(state.version, 9);

@@ -855,7 +855,7 @@ fn stream_updates(state_machine: StateMachineHandle) -> mpsc::Receiver<EdgeUpdat
         let mut events = state_machine.subscribe();
         let (mut last, state) = state_machine.current();
         if sender
-            .send(EdgeUpdate::Snapshot(redact_for_edge(state)))
+            .send(EdgeUpdate::Snapshot(Box::new(redact_for_edge(state))))
             .await
             .is_err()
         {
@@ -900,7 +900,7 @@ fn stream_updates(state_machine: StateMachineHandle) -> mpsc::Receiver<EdgeUpdat
                 let (version, state) = state_machine.current();
                 last = version;
                 if sender
-                    .send(EdgeUpdate::Snapshot(redact_for_edge(state)))
+                    .send(EdgeUpdate::Snapshot(Box::new(redact_for_edge(state))))
                     .await
                     .is_err()
                 {
@@ -957,15 +957,21 @@ async fn expire_leases(inner: Arc<Inner>) {
         }
         let now_ms = i64::try_from(crate::time::epoch_millis(std::time::SystemTime::now()))
             .unwrap_or(i64::MAX);
-        let due = inner.raft.state_machine.inspect(|state| {
+        let due: Vec<(u64, u64, u64)> = inner.raft.state_machine.inspect(|state| {
             state
                 .quota
                 .leases
-                .values()
-                .any(|lease| lease.expires_at_ms <= now_ms)
+                .iter()
+                .filter(|(_, lease)| lease.expires_at_ms <= now_ms)
+                .map(|(id, lease)| (*id, lease.edge_id, lease.granted - lease.reported))
+                .collect()
         });
-        if !due {
+        if due.is_empty() {
             continue;
+        }
+        for (lease, edge, unreported) in &due {
+            // At most this many units are forfeited (a report may still land first).
+            tracing::info!(lease, edge, unreported, "expiring a quota lease");
         }
         let command = portico_proto::cluster::Command::Quota {
             now_ms,

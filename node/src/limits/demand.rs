@@ -22,12 +22,15 @@ pub const REPORT_EVERY: Duration = Duration::from_millis(250);
 /// The share of an edge that reports no demand for a bucket others use.
 const IDLE_FLOOR: f64 = 0.05;
 
+/// Reports by sender id: when each arrived, and its demand per bucket.
+type Reports = HashMap<u64, (Instant, HashMap<BucketKey, f64>)>;
+
 #[derive(Debug, Default)]
 pub struct DemandBoard {
-    /// This origin's edges: edge id → (when, demand per bucket).
-    edges: Mutex<HashMap<u64, (Instant, HashMap<BucketKey, f64>)>>,
-    /// Other origins' totals: origin id → (when, demand per bucket).
-    origins: Mutex<HashMap<u64, (Instant, HashMap<BucketKey, f64>)>>,
+    /// This origin's edges.
+    edges: Mutex<Reports>,
+    /// Other origins' totals.
+    origins: Mutex<Reports>,
 }
 
 impl DemandBoard {

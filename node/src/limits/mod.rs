@@ -174,25 +174,20 @@ impl Limits {
             self.compiled.store(Arc::new(compiled));
         }
         let now = now_ms();
-        let mine: HashMap<(&str, &str), (u64, &portico_proto::quota::Lease)> = state
-            .quota
-            .leases
-            .iter()
-            .filter(|(_, lease)| {
-                lease.edge_id == self.identity.edge_id
-                    && lease.incarnation == self.identity.incarnation
-                    && now < lease.period_end_ms
-            })
-            .map(|(id, lease)| {
-                (
-                    (
-                        lease.account.plan_id.as_str(),
-                        lease.account.key_id.as_str(),
-                    ),
-                    (*id, lease),
-                )
-            })
-            .collect();
+        let mut mine: HashMap<(&str, &str), Vec<(u64, &portico_proto::quota::Lease)>> =
+            HashMap::new();
+        for (id, lease) in &state.quota.leases {
+            if lease.edge_id == self.identity.edge_id
+                && lease.incarnation == self.identity.incarnation
+            {
+                mine.entry((
+                    lease.account.plan_id.as_str(),
+                    lease.account.key_id.as_str(),
+                ))
+                .or_default()
+                .push((*id, lease));
+            }
+        }
         for ((plan_id, key_id), pool) in &registry.pools {
             let Some(plan) = state.usage_plans.get(plan_id) else {
                 continue;
@@ -202,10 +197,11 @@ impl Limits {
                 .quota
                 .available(plan, key_id, now)
                 .is_none_or(|left| left > 0);
-            pool.adopt(
-                mine.get(&(plan_id.as_str(), key_id.as_str())).copied(),
-                has_units,
-            );
+            let leases = mine
+                .get(&(plan_id.as_str(), key_id.as_str()))
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            pool.adopt(leases, has_units);
         }
     }
 
@@ -253,7 +249,6 @@ impl Limits {
         // Token buckets, every level; a refusal gives back the tokens taken above it.
         let now = self.clock.now();
         let mut taken: [Option<&Arc<Bucket>>; 4] = [None; 4];
-        let mut levels = 0;
         let stage_method = compiled
             .stages
             .get(api_id)
@@ -280,15 +275,14 @@ impl Limits {
             binding.and_then(|binding| binding.plan.as_ref()),
             plan_method,
         ];
-        for bucket in candidates.into_iter().flatten() {
+        for (level, bucket) in candidates.into_iter().flatten().enumerate() {
             if !bucket.try_acquire(now) {
-                for taken in taken.iter().take(levels).flatten() {
+                for taken in taken.iter().take(level).flatten() {
                     taken.refund();
                 }
                 return Err((GatewayError::Throttled, "throttled"));
             }
-            taken[levels] = Some(bucket);
-            levels += 1;
+            taken[level] = Some(bucket);
         }
 
         // The quota, after the throttles: a throttled request spends no quota.
@@ -363,7 +357,11 @@ impl Limits {
 /// Builds what the request path reads from the state, reusing the registry's buckets and pools.
 fn compile(state: &GatewayState, registry: &mut Registry) -> CompiledLimits {
     let mut compiled = CompiledLimits {
-        account: Some(registry.bucket(BucketKey::Account, &state.account.throttle)),
+        account: state
+            .account
+            .throttle
+            .as_ref()
+            .map(|throttle| registry.bucket(BucketKey::Account, throttle)),
         ..CompiledLimits::default()
     };
     for (api_id, api) in &state.apis {
@@ -379,7 +377,7 @@ fn compile(state: &GatewayState, registry: &mut Registry) -> CompiledLimits {
             };
             let mut limits = StageLimits::default();
             for resource in &deployment.definition.resources {
-                for (verb, _) in &resource.resource_methods {
+                for verb in resource.resource_methods.keys() {
                     let key = setting_key(&resource.path, verb);
                     let Some(setting) = stage
                         .method_settings

@@ -78,8 +78,10 @@ struct ReporterState {
     grant_asked_ms: Option<i64>,
     /// Spent count last sent for the current slot.
     sent_spent: u64,
-    /// Leases this edge returned (or abandoned) that the state may still show for a while.
-    returned: Vec<u64>,
+    /// Leases this edge gave up (returned, or granted to it but never used) with the units it
+    /// spent on each, re-sent until the state no longer shows them: a return lost to a
+    /// partition is retried rather than left to expire.
+    returning: Vec<(u64, u64)>,
 }
 
 /// The answer of [`QuotaPool::try_spend`].
@@ -165,46 +167,67 @@ impl QuotaPool {
         }
     }
 
-    /// Takes in the ledger's view: this edge's lease on the account (if any) and whether the
-    /// account has anything left. Called after every applied state, off the request path.
-    pub fn adopt(&self, lease: Option<(u64, &Lease)>, ledger_has_units: bool) {
+    /// Takes in the ledger's view: this edge incarnation's open leases on the account's
+    /// current period, and whether the account has anything left. Called after every applied
+    /// state, off the request path.
+    pub fn adopt(&self, leases: &[(u64, &Lease)], ledger_has_units: bool) {
         let mut woke = false;
-        if let Some((lease_id, lease)) = lease {
-            let returned = self
-                .reporter
-                .lock()
-                .map(|state| state.returned.contains(&lease_id))
-                .unwrap_or(true);
-            let current = self.slot.load_full();
-            match current {
-                Some(slot) if slot.lease_id == lease_id => {
+        let Ok(mut state) = self.reporter.lock() else {
+            return;
+        };
+        // Returns the state no longer shows have landed (or the lease expired): done.
+        state
+            .returning
+            .retain(|(id, _)| leases.iter().any(|(lease_id, _)| lease_id == id));
+        let current = self.slot.load_full();
+        if let Some(slot) = &current {
+            match leases.iter().find(|(id, _)| *id == slot.lease_id) {
+                Some((_, lease)) => {
                     let before = slot.granted.fetch_max(lease.granted, Ordering::SeqCst);
                     slot.reported.fetch_max(lease.reported, Ordering::SeqCst);
                     slot.usable_until_ms
                         .fetch_max(lease.expires_at_ms - SPEND_MARGIN_MS, Ordering::SeqCst);
                     woke = lease.granted > before;
                 }
-                _ if returned => {}
-                _ => {
-                    let slot = LeaseSlot {
-                        lease_id,
-                        granted: AtomicU64::new(lease.granted),
-                        // Our own incarnation's lease: what the ledger recorded, we spent.
-                        spent: AtomicU64::new(lease.reported),
-                        reported: AtomicU64::new(lease.reported),
-                        usable_until_ms: AtomicI64::new(lease.expires_at_ms - SPEND_MARGIN_MS),
-                        period_end_ms: lease.period_end_ms,
-                        closed: AtomicBool::new(false),
-                    };
-                    if let Ok(mut state) = self.reporter.lock() {
-                        state.sent_spent = lease.reported;
-                        state.grant_asked_ms = None;
-                    }
-                    self.slot.store(Some(Arc::new(slot)));
-                    woke = true;
+                None => {
+                    // The ledger closed it (it expired while we could not renew it): stop.
+                    slot.closed.store(true, Ordering::SeqCst);
+                    self.slot.store(None);
+                    state.sent_spent = 0;
                 }
             }
         }
+        // Leases of ours the ledger holds that we neither use nor return: the newest becomes
+        // the slot when there is none; the others (a grant retried after a lost answer) go back.
+        let using = self.slot.load().as_ref().map(|slot| slot.lease_id);
+        let mut spare: Vec<(u64, &Lease)> = leases
+            .iter()
+            .filter(|(id, _)| Some(*id) != using && !state.returning.iter().any(|(r, _)| r == id))
+            .map(|(id, lease)| (*id, *lease))
+            .collect();
+        spare.sort_by_key(|(id, _)| *id);
+        if using.is_none()
+            && let Some((lease_id, lease)) = spare.pop()
+        {
+            let slot = LeaseSlot {
+                lease_id,
+                granted: AtomicU64::new(lease.granted),
+                // Our own incarnation's lease: what the ledger recorded, we spent.
+                spent: AtomicU64::new(lease.reported),
+                reported: AtomicU64::new(lease.reported),
+                usable_until_ms: AtomicI64::new(lease.expires_at_ms - SPEND_MARGIN_MS),
+                period_end_ms: lease.period_end_ms,
+                closed: AtomicBool::new(false),
+            };
+            state.sent_spent = lease.reported;
+            state.grant_asked_ms = None;
+            self.slot.store(Some(Arc::new(slot)));
+            woke = true;
+        }
+        for (id, lease) in spare {
+            state.returning.push((id, lease.reported));
+        }
+        drop(state);
         let own_left = self
             .slot
             .load()
@@ -249,6 +272,14 @@ impl QuotaPool {
         }
 
         let want = ((state.rate * 1.0).ceil() as u64).clamp(FIRST_GRANT, 100_000);
+        for (lease_id, spent) in &state.returning {
+            ops.push(QuotaOp::Report {
+                lease_id: *lease_id,
+                spent: *spent,
+                release: true,
+                ttl_ms: 0,
+            });
+        }
         let slot = self.slot.load_full();
         let idle = now_ms - state.last_demand_ms > IDLE_RETURN_MS;
         match slot {
@@ -265,15 +296,12 @@ impl QuotaPool {
                         release: true,
                         ttl_ms: 0,
                     });
-                    state.returned.push(slot.lease_id);
-                    if state.returned.len() > 64 {
-                        state.returned.remove(0);
-                    }
+                    state.returning.push((slot.lease_id, spent));
                     self.slot.store(None);
                     state.sent_spent = 0;
                     // Demand continues into a new period: ask for the next lease now.
                     if !idle && !self.exhausted.load(Ordering::Relaxed) {
-                        ops.push(self.grant(edge_id, incarnation, want));
+                        ops.push(self.grant(edge_id, incarnation, None, want));
                         state.grant_asked_ms = Some(now_ms);
                     }
                     return ops;
@@ -296,7 +324,7 @@ impl QuotaPool {
                     .grant_asked_ms
                     .is_some_and(|asked| now_ms - asked < GRANT_PATIENCE_MS);
                 if low && !patient && !self.exhausted.load(Ordering::Relaxed) && !idle {
-                    ops.push(self.grant(edge_id, incarnation, want));
+                    ops.push(self.grant(edge_id, incarnation, Some(slot.lease_id), want));
                     state.grant_asked_ms = Some(now_ms);
                 }
             }
@@ -306,7 +334,7 @@ impl QuotaPool {
                     .grant_asked_ms
                     .is_some_and(|asked| now_ms - asked < GRANT_PATIENCE_MS);
                 if (wanted || !idle) && !patient && !self.exhausted.load(Ordering::Relaxed) {
-                    ops.push(self.grant(edge_id, incarnation, want));
+                    ops.push(self.grant(edge_id, incarnation, None, want));
                     state.grant_asked_ms = Some(now_ms);
                 }
             }
@@ -314,12 +342,13 @@ impl QuotaPool {
         ops
     }
 
-    fn grant(&self, edge_id: u64, incarnation: u64, want: u64) -> QuotaOp {
+    fn grant(&self, edge_id: u64, incarnation: u64, lease_id: Option<u64>, want: u64) -> QuotaOp {
         QuotaOp::Grant {
             edge_id,
             incarnation,
             plan_id: self.plan_id.clone(),
             key_id: self.key_id.clone(),
+            lease_id,
             want,
             ttl_ms: LEASE_TTL_MS,
         }

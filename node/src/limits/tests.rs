@@ -139,10 +139,10 @@ async fn keys_are_checked_where_required() {
 async fn the_tightest_throttle_wins() {
     let mut state = state();
     // Account: generous. Stage method: burst 5. Plan: burst 3. Plan method: burst 2.
-    state.account.throttle = ThrottleSettings {
+    state.account.throttle = Some(ThrottleSettings {
         burst_limit: 100,
         rate_limit: 0.001,
-    };
+    });
     let node = node(&state);
     let count = |results: Vec<Result<(), GatewayError>>| {
         results.iter().filter(|result| result.is_ok()).count()

@@ -21,7 +21,8 @@ use serde::{Deserialize, Serialize};
 use super::{HTTP_METHODS, PatchOperation, bad, check_op, required_value, unescape_pointer};
 use crate::cluster::Refusal;
 use crate::model::{
-    ApiKey, ApiStage, GatewayState, QuotaPeriod, QuotaSettings, ThrottleSettings, UsagePlan,
+    AccountSettings, ApiKey, ApiStage, GatewayState, QuotaPeriod, QuotaSettings, ThrottleSettings,
+    UsagePlan,
 };
 
 /// AWS's limits on an API key's value (recorded texts, AWS-FACTS §1).
@@ -213,19 +214,26 @@ pub(super) fn delete_api_key(state: &mut GatewayState, key_id: &str) -> Result<(
 }
 
 /// All rows or none: every row is checked against the state and against the rows before it.
+/// Rows only touch keys and plans, so only those two maps are kept for the way back (not the
+/// APIs, which can be large).
 pub(super) fn import_api_keys(
     state: &mut GatewayState,
     keys: &[ImportedApiKey],
 ) -> Result<(), Refusal> {
-    let mut scratch = state.clone();
-    for imported in keys {
-        create_api_key(&mut scratch, &imported.key)?;
-        for plan_id in &imported.usage_plan_ids {
-            create_usage_plan_key(&mut scratch, plan_id, &imported.key.id)?;
-        }
+    let keys_before = state.api_keys.clone();
+    let plans_before = state.usage_plans.clone();
+    let outcome = keys.iter().try_for_each(|imported| {
+        create_api_key(state, &imported.key)?;
+        imported
+            .usage_plan_ids
+            .iter()
+            .try_for_each(|plan_id| create_usage_plan_key(state, plan_id, &imported.key.id))
+    });
+    if outcome.is_err() {
+        state.api_keys = keys_before;
+        state.usage_plans = plans_before;
     }
-    *state = scratch;
-    Ok(())
+    outcome
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -678,11 +686,18 @@ pub(super) fn update_account(
         check_op(operation)?;
         match (operation.op.as_str(), operation.path.as_str()) {
             ("replace", "/throttle/rateLimit") => {
-                account.throttle.rate_limit = number::<f64>(operation)?;
+                account
+                    .throttle
+                    .get_or_insert(AccountSettings::AWS_DEFAULT_THROTTLE)
+                    .rate_limit = number::<f64>(operation)?;
             }
             ("replace", "/throttle/burstLimit") => {
-                account.throttle.burst_limit = number::<i32>(operation)?;
+                account
+                    .throttle
+                    .get_or_insert(AccountSettings::AWS_DEFAULT_THROTTLE)
+                    .burst_limit = number::<i32>(operation)?;
             }
+            ("remove", "/throttle") => account.throttle = None,
             ("replace" | "add", "/cloudwatchRoleArn") => {
                 account.cloudwatch_role_arn =
                     operation.value.clone().filter(|text| !text.is_empty());
@@ -690,12 +705,14 @@ pub(super) fn update_account(
             ("remove", "/cloudwatchRoleArn") => account.cloudwatch_role_arn = None,
             (op, path) => {
                 return Err(bad(format!(
-                    "Invalid patch path '{path}' specified for op '{op}'. Must be one of: [/cloudwatchRoleArn, /throttle/rateLimit, /throttle/burstLimit]"
+                    "Invalid patch path '{path}' specified for op '{op}'. Must be one of: [/cloudwatchRoleArn, /throttle, /throttle/rateLimit, /throttle/burstLimit]"
                 )));
             }
         }
     }
-    check_throttle(&account.throttle, "account throttle ")?;
+    if let Some(throttle) = &account.throttle {
+        check_throttle(throttle, "account throttle ")?;
+    }
     state.account = account;
     Ok(())
 }

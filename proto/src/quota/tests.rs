@@ -24,12 +24,13 @@ fn plan(limit: i32) -> BTreeMap<String, UsagePlan> {
     BTreeMap::from([("plan".to_string(), plan)])
 }
 
-fn grant(edge: u64, incarnation: u64, want: u64) -> QuotaOp {
+fn grant(edge: u64, incarnation: u64, lease_id: Option<u64>, want: u64) -> QuotaOp {
     QuotaOp::Grant {
         edge_id: edge,
         incarnation,
         plan_id: "plan".into(),
         key_id: "key".into(),
+        lease_id,
         want,
         ttl_ms: 1_000,
     }
@@ -41,7 +42,7 @@ const T0: i64 = 1_790_000_000_000;
 fn grants_stop_at_the_limit_and_returns_come_back() {
     let plans = plan(10);
     let mut ledger = QuotaLedger::default();
-    ledger.apply(&plans, T0, &[grant(1, 1, 6), grant(2, 1, 6)]);
+    ledger.apply(&plans, T0, &[grant(1, 1, None, 6), grant(2, 1, None, 6)]);
     let granted: Vec<u64> = ledger.leases.values().map(|lease| lease.granted).collect();
     assert_eq!(granted, vec![6, 4]);
     assert_eq!(ledger.available(&plans["plan"], "key", T0), Some(0));
@@ -82,11 +83,17 @@ fn grants_stop_at_the_limit_and_returns_come_back() {
 fn a_new_period_starts_a_new_account() {
     let plans = plan(3);
     let mut ledger = QuotaLedger::default();
-    ledger.apply(&plans, T0, &[grant(1, 1, 5)]);
+    ledger.apply(&plans, T0, &[grant(1, 1, None, 5)]);
+    // A top-up of a lease that is not this edge's grants nothing.
+    ledger.apply(&plans, T0, &[grant(2, 1, Some(0), 5)]);
+    assert_eq!(ledger.leases[&0].granted, 3);
     assert_eq!(ledger.available(&plans["plan"], "key", T0), Some(0));
     let tomorrow = T0 + DAY_MS;
     assert_eq!(ledger.available(&plans["plan"], "key", tomorrow), Some(3));
-    ledger.apply(&plans, tomorrow, &[grant(1, 1, 2)]);
+    // Yesterday's lease is not topped up today; a new one is made.
+    ledger.apply(&plans, tomorrow, &[grant(1, 1, Some(0), 2)]);
+    assert_eq!(ledger.leases.len(), 1);
+    ledger.apply(&plans, tomorrow, &[grant(1, 1, None, 2)]);
     assert_eq!(ledger.leases.len(), 2, "one lease per period");
     assert_eq!(ledger.available(&plans["plan"], "key", tomorrow), Some(1));
 }
@@ -139,6 +146,7 @@ enum Step {
     Grant {
         edge: usize,
         want: u64,
+        top_up: bool,
     },
     Spend {
         edge: usize,
@@ -163,7 +171,11 @@ enum Step {
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        (0..3usize, 0..8u64).prop_map(|(edge, want)| Step::Grant { edge, want }),
+        (0..3usize, 0..8u64, any::<bool>()).prop_map(|(edge, want, top_up)| Step::Grant {
+            edge,
+            want,
+            top_up
+        }),
         (0..3usize, 1..5u64).prop_map(|(edge, units)| Step::Spend { edge, units }),
         (0..3usize, any::<bool>()).prop_map(|(edge, release)| Step::Report { edge, release }),
         (0..3usize).prop_map(|edge| Step::Crash { edge }),
@@ -190,7 +202,7 @@ proptest! {
     fn the_ledger_never_over_admits(limit in 0i32..40, steps in prop::collection::vec(step(), 1..120)) {
         let plans = plan(limit);
         let mut ledger = QuotaLedger::default();
-        let mut edges = vec![Edge::default(), Edge::default(), Edge::default()];
+        let mut edges = [Edge::default(), Edge::default(), Edge::default()];
         let mut now = T0;
         let mut admitted = 0u64;
         // An edge stops spending a lease this long before it expires (clock margin).
@@ -199,8 +211,17 @@ proptest! {
             let mut ops = Vec::new();
             let mut sender = None;
             match step {
-                Step::Grant { edge, want } => {
-                    ops.push(grant(edge as u64, edges[edge].incarnation, want));
+                Step::Grant { edge, want, top_up } => {
+                    let incarnation = edges[edge].incarnation;
+                    let lease = top_up.then(|| {
+                        ledger
+                            .leases
+                            .iter()
+                            .find(|(_, lease)| lease.edge_id == edge as u64 && lease.incarnation == incarnation)
+                            .map(|(id, _)| *id)
+                    })
+                    .flatten();
+                    ops.push(grant(edge as u64, incarnation, lease, want));
                     sender = Some(edge);
                 }
                 Step::Spend { edge, units } => {

@@ -243,10 +243,9 @@ fn render_account(state: &GatewayState) -> Value {
         "cloudwatchRoleArn",
         state.account.cloudwatch_role_arn.as_ref(),
     );
-    out.insert(
-        "throttleSettings".into(),
-        render_throttle(&state.account.throttle),
-    );
+    if let Some(throttle) = &state.account.throttle {
+        out.insert("throttleSettings".into(), render_throttle(throttle));
+    }
     out.insert("features".into(), json!(["UsagePlans"]));
     out.insert("apiKeyVersion".into(), json!("4"));
     Value::Object(out)

@@ -676,7 +676,10 @@ fn a_key_reaches_a_stage_through_one_plan_only() {
 #[test]
 fn update_account_throttle_and_role() {
     let mut state = with_stages();
-    assert_eq!(state.account.throttle.rate_limit, 10000.0);
+    assert_eq!(
+        state.account.throttle, None,
+        "no account throttle until one is set"
+    );
     ok(
         &mut state,
         AdminOp::UpdateAccount {
@@ -691,8 +694,9 @@ fn update_account_throttle_and_role() {
             ],
         },
     );
-    assert_eq!(state.account.throttle.rate_limit, 50.5);
-    assert_eq!(state.account.throttle.burst_limit, 20);
+    let throttle = state.account.throttle.expect("set");
+    assert_eq!(throttle.rate_limit, 50.5);
+    assert_eq!(throttle.burst_limit, 20);
     assert_eq!(
         state.account.cloudwatch_role_arn.as_deref(),
         Some("arn:aws:iam::1:role/r")
