@@ -672,4 +672,20 @@ impl Cluster {
         }
         serde_json::from_str::<serde_json::Value>(&body).ok()?["gen"].as_u64()
     }
+
+    /// The cache generation of stage `{api_id}/{stage}` in the state an edge has applied,
+    /// compiled and swapped in (it persists the state right after the swap); `None` until the
+    /// edge has written a state.
+    pub fn edge_cache_generation(&self, edge: u64, api_id: &str, stage: &str) -> Option<u64> {
+        let path = self.nodes[&edge].data_dir.join("edge-state.bin");
+        let bytes = std::fs::read(path).ok()?;
+        let state: portico_proto::GatewayState = portico_proto::codec::decode(&bytes).ok()?;
+        Some(
+            state
+                .cache_generations
+                .get(&portico_proto::admin::cache_generation_key(api_id, stage))
+                .copied()
+                .unwrap_or(0),
+        )
+    }
 }

@@ -378,6 +378,20 @@ async fn every_operation_answers_bad_requests_with_aws_errors() {
             404,
         ),
         (
+            "FlushStageCache",
+            "DELETE",
+            format!("{r}/stages/nope/cache/data"),
+            "".into(),
+            404,
+        ),
+        (
+            "FlushStageCache",
+            "DELETE",
+            "/restapis/0000000000/stages/prod/cache/data".into(),
+            "".into(),
+            404,
+        ),
+        (
             "TestInvokeMethod",
             "POST",
             format!("{r}/resources/0000000000/methods/GET"),
@@ -430,6 +444,11 @@ async fn every_operation_answers_bad_requests_with_aws_errors() {
         (status, error_type.as_deref()),
         (400, Some("BadRequestException"))
     );
+    // FlushStageCache on a real stage: 202 and no body, as AWS answers.
+    let (status, _, body) = admin
+        .call("DELETE", &format!("{r}/stages/prod/cache/data"), "")
+        .await;
+    assert_eq!(status, 202, "{body}");
     admin.node.shutdown().await;
 }
 

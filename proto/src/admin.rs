@@ -172,6 +172,14 @@ pub enum AdminOp {
     UpdateAccount {
         patch: Vec<PatchOperation>,
     },
+    /// FlushStageCache: bumps the stage's cache generation, which every cache tier puts in its
+    /// keys, so every entry of the stage is orphaned at once on every node that applies it (old
+    /// entries age out by TTL or capacity). Generations are never reset, not even when the
+    /// stage is deleted, so a stage created again under the same name cannot meet old entries.
+    FlushStageCache {
+        api_id: String,
+        stage_name: String,
+    },
 }
 
 /// The stage a deployment creates or moves (CreateDeployment's `stageName`, ...).
@@ -538,7 +546,31 @@ pub fn apply(state: &mut GatewayState, op: &AdminOp) -> Result<(), Refusal> {
             keys::delete_usage_plan_key(state, plan_id, key_id)
         }
         AdminOp::UpdateAccount { patch } => keys::update_account(state, patch),
+        AdminOp::FlushStageCache { api_id, stage_name } => {
+            let api = state
+                .apis
+                .get(api_id)
+                .ok_or_else(|| api_not_found(api_id))?;
+            if !api
+                .stages
+                .iter()
+                .any(|stage| &stage.stage_name == stage_name)
+            {
+                return Err(stage_not_found(stage_name));
+            }
+            let generation = state
+                .cache_generations
+                .entry(cache_generation_key(api_id, stage_name))
+                .or_insert(0);
+            *generation = generation.wrapping_add(1);
+            Ok(())
+        }
     }
+}
+
+/// The key of a stage in [`GatewayState::cache_generations`].
+pub fn cache_generation_key(api_id: &str, stage_name: &str) -> String {
+    format!("{api_id}/{stage_name}")
 }
 
 fn api_mut<'s>(state: &'s mut GatewayState, api_id: &str) -> Result<&'s mut ApiState, Refusal> {

@@ -433,6 +433,20 @@ pub enum NodeRequest {
     /// An origin's total demand of the edges it serves, sent to every other origin; answered
     /// with `Done`.
     RegionDemand(crate::throttle::DemandReport),
+    /// An edge's L1 missed: the region's L2 answers [`NodeResponse::CacheHit`] or
+    /// [`NodeResponse::CacheMiss`]. The first miss of a key makes the asker its filler; later
+    /// gets of that key wait (bounded) for the filler's [`NodeRequest::CachePut`].
+    CacheGet {
+        key: Vec<u8>,
+    },
+    /// Stores a response the asker fetched from the backend (answered [`NodeResponse::Done`]).
+    CachePut {
+        key: Vec<u8>,
+        entry: crate::cache::CachedResponse,
+    },
+    /// May this request invalidate a cache entry (`Cache-Control: max-age=0`)? Answered
+    /// [`NodeResponse::Authorized`] by an origin, which holds the admin keys.
+    AuthorizeInvalidation(crate::cache::InvalidationRequest),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -454,6 +468,9 @@ pub enum NodeResponse {
     Index(u64),
     /// The asking edge's share (0..=1) of each bucket it reported.
     Shares(Vec<(crate::throttle::BucketKey, f64)>),
+    CacheHit(crate::cache::CachedResponse),
+    CacheMiss,
+    Authorized(bool),
 }
 
 /// What `portico ctl status` shows.

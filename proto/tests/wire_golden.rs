@@ -49,6 +49,31 @@ fn node_requests_keep_their_encoding() {
             "0107010162 03",
         ),
         (NodeRequest::RemoveNodes { nodes: vec![4] }, "01080104"),
+        (NodeRequest::ReadIndex, "0109"),
+        (NodeRequest::CacheGet { key: vec![7] }, "010d0107"),
+        (
+            NodeRequest::CachePut {
+                key: vec![7],
+                entry: portico_proto::cache::CachedResponse {
+                    status: 200,
+                    headers: vec![("a".into(), vec![1])],
+                    body: vec![2],
+                    stored_at_ms: 3,
+                    ttl_ms: 4,
+                },
+            },
+            "010e 0107 c8 01 0161 0101 0102 03 04",
+        ),
+        (
+            NodeRequest::AuthorizeInvalidation(portico_proto::cache::InvalidationRequest {
+                method: "G".into(),
+                path: "/".into(),
+                query: None,
+                headers: vec![],
+                body: vec![],
+            }),
+            "010f 0147 012f 00 00 00",
+        ),
     ];
     for (request, expected) in cases {
         let expected: String = expected.split_whitespace().collect();
@@ -93,6 +118,50 @@ fn responses_and_commands_keep_their_variant_indexes() {
             .unwrap()
         ),
         5
+    );
+    assert_eq!(index(codec::encode(&NodeResponse::Index(0)).unwrap()), 7);
+    assert_eq!(
+        index(
+            codec::encode(&NodeResponse::CacheHit(
+                portico_proto::cache::CachedResponse {
+                    status: 200,
+                    headers: vec![],
+                    body: vec![],
+                    stored_at_ms: 0,
+                    ttl_ms: 0,
+                }
+            ))
+            .unwrap()
+        ),
+        9
+    );
+    assert_eq!(index(codec::encode(&NodeResponse::CacheMiss).unwrap()), 10);
+    assert_eq!(
+        index(codec::encode(&NodeResponse::Authorized(true)).unwrap()),
+        11
+    );
+    assert_eq!(
+        index(
+            codec::encode(&Command::Admin(
+                portico_proto::admin::AdminOp::FlushStageCache {
+                    api_id: String::new(),
+                    stage_name: String::new()
+                }
+            ))
+            .unwrap()
+        ),
+        7
+    );
+    // The op's own index inside `Command::Admin`.
+    assert_eq!(
+        codec::encode(&Command::Admin(
+            portico_proto::admin::AdminOp::FlushStageCache {
+                api_id: String::new(),
+                stage_name: String::new()
+            }
+        ))
+        .unwrap()[2],
+        28
     );
     assert_eq!(index(codec::encode(&CommandOutcome::Applied).unwrap()), 0);
     assert_eq!(

@@ -174,6 +174,12 @@ def test_build_deploy_update_and_roll_back(client, portico):
     assert result["headers"]["x-color"] == "red"
     assert result["log"].startswith("Execution log for request")
 
+    # FlushStageCache: 202 with an empty body, which botocore accepts; unknown stage → 404.
+    flushed = client.flush_stage_cache(restApiId=api_id, stageName="prod")
+    assert flushed["ResponseMetadata"]["HTTPStatusCode"] == 202
+    with pytest.raises(client.exceptions.NotFoundException):
+        client.flush_stage_cache(restApiId=api_id, stageName="nope")
+
     # Deleting a deployment a stage uses is refused; an unused one goes.
     with pytest.raises(client.exceptions.BadRequestException):
         client.delete_deployment(restApiId=api_id, deploymentId=first["id"])

@@ -898,6 +898,16 @@ impl AdminApi {
                     .await?;
                 Ok(empty(StatusCode::ACCEPTED))
             }
+            // FlushStageCache: a generation bump, replicated to every edge (202 as AWS).
+            ("DELETE", ["restapis", api_id, "stages", stage_name, "cache", "data"]) => {
+                self.control
+                    .write(Command::Admin(AdminOp::FlushStageCache {
+                        api_id: api_id.to_string(),
+                        stage_name: stage_name.to_string(),
+                    }))
+                    .await?;
+                Ok(empty(StatusCode::ACCEPTED))
+            }
             (
                 "GET",
                 [

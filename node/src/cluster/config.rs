@@ -81,6 +81,13 @@ struct RawAdmin {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawCache {
+    /// The region's shared response cache (L2) on this origin, in MiB.
+    l2_capacity_mb: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawOrigin {
     node_id: u64,
     region: String,
@@ -89,6 +96,7 @@ struct RawOrigin {
     tls: RawTls,
     raft: Option<RawRaft>,
     admin: Option<RawAdmin>,
+    cache: Option<RawCache>,
     #[serde(default)]
     peers: Vec<RawPeer>,
     /// Where `GET /metrics` is served (plain HTTP), if anywhere.
@@ -164,7 +172,13 @@ pub struct OriginConfig {
     pub admin: Option<AdminConfig>,
     /// Where `GET /metrics` is served, if anywhere.
     pub metrics: Option<SocketAddr>,
+    /// The capacity of the region's response cache (L2) on this origin.
+    pub l2_capacity_bytes: u64,
 }
+
+/// The largest L2 an origin's config may ask for (1 TiB), so the MiB → bytes product stays
+/// far from overflowing and a typo in the unit is caught.
+const L2_CAPACITY_MB_MAX: u64 = 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct EdgeConfig {
@@ -404,6 +418,19 @@ pub fn load_origin(file: &Path) -> Result<OriginConfig, ConfigError> {
         .metrics
         .as_deref()
         .and_then(|text| checker.addr("metrics", text));
+    let default_mb = crate::cluster::l2::DEFAULT_CAPACITY_BYTES / (1024 * 1024);
+    let l2_capacity_mb = positive(
+        &mut checker,
+        "cache.l2_capacity_mb",
+        raw.cache.as_ref().and_then(|cache| cache.l2_capacity_mb),
+        default_mb,
+    );
+    if l2_capacity_mb > L2_CAPACITY_MB_MAX {
+        checker.problem(
+            "cache.l2_capacity_mb",
+            format!("must be at most {L2_CAPACITY_MB_MAX} (1 TiB)"),
+        );
+    }
     let data_dir = checker.path(&raw.data_dir);
     let config = OriginConfig {
         node_id: raw.node_id,
@@ -416,6 +443,7 @@ pub fn load_origin(file: &Path) -> Result<OriginConfig, ConfigError> {
         peers,
         admin,
         metrics,
+        l2_capacity_bytes: l2_capacity_mb.min(L2_CAPACITY_MB_MAX) * 1024 * 1024,
     };
     checker.finish(config)
 }
@@ -543,6 +571,54 @@ mod tests {
         let fields: Vec<&str> = error.problems.iter().map(|(f, _)| f.as_str()).collect();
         assert!(fields.contains(&"metrics"), "{fields:?}");
         assert!(fields.contains(&"cache_capacity_bytes_max"), "{fields:?}");
+    }
+
+    #[test]
+    fn the_l2_capacity_is_configured_in_mib() {
+        let dir = tempfile::tempdir().unwrap();
+        certs(dir.path());
+        let origin = |cache: &str| {
+            format!(
+                "node_id = 1\nregion = \"a\"\ndata_dir = \"data\"\nlisten = \"127.0.0.1:7100\"\n{TLS}\n{cache}"
+            )
+        };
+        let file = write(dir.path(), "default.toml", &origin(""));
+        assert_eq!(
+            load_origin(&file).unwrap().l2_capacity_bytes,
+            256 * 1024 * 1024
+        );
+        let file = write(
+            dir.path(),
+            "sized.toml",
+            &origin("[cache]\nl2_capacity_mb = 64\n"),
+        );
+        assert_eq!(
+            load_origin(&file).unwrap().l2_capacity_bytes,
+            64 * 1024 * 1024
+        );
+        for (name, cache, field) in [
+            (
+                "zero.toml",
+                "[cache]\nl2_capacity_mb = 0\n",
+                "cache.l2_capacity_mb",
+            ),
+            (
+                "huge.toml",
+                "[cache]\nl2_capacity_mb = 99999999999\n",
+                "cache.l2_capacity_mb",
+            ),
+        ] {
+            let file = write(dir.path(), name, &origin(cache));
+            let error = load_origin(&file).unwrap_err();
+            assert_eq!(error.problems[0].0, field, "{error}");
+        }
+        let file = write(
+            dir.path(),
+            "typo.toml",
+            &origin("[cache]\nl2_capacity = 64\n"),
+        );
+        let error = load_origin(&file).unwrap_err();
+        assert!(error.problems[0].1.contains("l2_capacity"), "{error}");
     }
 
     #[test]

@@ -54,6 +54,11 @@ pub struct EdgeNode {
     /// The quota reporter and the demand reporter.
     limits_tasks: [tokio::task::JoinHandle<()>; 2],
     transport: Transport,
+    /// The region's shared cache (L2 on the origin this edge follows), for the gateway's
+    /// response cache: the `SharedTier` seam of `cache::shared`.
+    pub shared_tier: Arc<dyn crate::cache::shared::SharedTier>,
+    /// Who may invalidate with `Cache-Control: max-age=0`, asked of the same origin.
+    pub invalidation_authority: Arc<dyn crate::cache::auth::InvalidationAuthority>,
 }
 
 impl EdgeNode {
@@ -86,11 +91,18 @@ impl EdgeNode {
                 ..IntegrationSettings::default()
             },
         };
+        // The origin followed (set while its update stream is up) is also where the cache
+        // seams ask.
+        let following: super::l2::CurrentOrigin = Arc::new(std::sync::Mutex::new(None));
+        let (shared_tier, invalidation_authority) =
+            super::l2::edge_seams(transport.clone(), following.clone());
         let metrics = Arc::new(crate::observe::metrics::Metrics::new());
-        let cache = Arc::new(crate::cache::ResponseCache::local(
+        let cache = Arc::new(crate::cache::ResponseCache::new(
             crate::cache::CacheOptions {
                 capacity_bytes_max: config.cache_capacity_bytes_max,
             },
+            Some(shared_tier.clone()),
+            Some(invalidation_authority.clone()),
             metrics.clone(),
         ));
         let limits = Arc::new(crate::limits::Limits::new(crate::limits::Identity::new(
@@ -124,7 +136,6 @@ impl EdgeNode {
             );
         }
 
-        let following = Arc::new(std::sync::Mutex::new(None));
         let reporter = tokio::spawn(report_periodically(
             transport.clone(),
             following.clone(),
@@ -166,6 +177,8 @@ impl EdgeNode {
             reporter,
             limits_tasks: [quota, demand],
             transport,
+            shared_tier,
+            invalidation_authority,
         })
     }
 
@@ -304,6 +317,9 @@ async fn follow_origins(
                 origin = origin.node_id,
                 "lost the origin; serving the last state"
             );
+            if let Ok(mut current) = following.lock() {
+                *current = None;
+            }
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(BACKOFF_MAX);

@@ -6,6 +6,7 @@
 //! - `raft`: openraft on redb: log, state machine (`proto::cluster::apply`), snapshots.
 //! - `origin`: a Raft member serving Raft RPCs, admin requests and edge subscriptions.
 //! - `edge`/`follow`: the data plane following an origin, with its state persisted.
+//! - `l2`: the region's response cache on the origins, and the edge's ends of the cache seams.
 //! - `ctl`: the admin client; `config`: node config files.
 
 pub mod certs;
@@ -13,6 +14,7 @@ pub mod config;
 pub mod ctl;
 pub mod edge;
 pub mod follow;
+pub mod l2;
 pub mod origin;
 pub mod raft;
 pub mod transport;

@@ -8,7 +8,8 @@
 //!
 //! Who may do what is decided by the verified certificate of the caller: Raft RPCs and
 //! forwarded writes only from member origins, administrative requests only from the admin
-//! certificate, subscriptions and reports from any cluster node.
+//! certificate, subscriptions and reports from any cluster node, the region's cache
+//! (`l2.rs`) from edges and member origins.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -126,6 +127,8 @@ struct Inner {
     edges: Mutex<BTreeMap<NodeId, EdgeSeen>>,
     /// Throttle demand of this origin's edges and the other origins' totals.
     demand: crate::limits::demand::DemandBoard,
+    /// The region's response cache and the invalidation check (`l2.rs`).
+    l2: super::l2::OriginL2,
 }
 
 #[derive(Clone)]
@@ -167,6 +170,10 @@ impl OriginNode {
             routes,
             edges: Mutex::new(BTreeMap::new()),
             demand: Default::default(),
+            l2: super::l2::OriginL2::new(
+                config.l2_capacity_bytes,
+                invalidation_verifier(&config, &raft)?,
+            ),
         });
         let background = vec![
             tokio::spawn(exchange_demand(inner.clone())),
@@ -418,6 +425,11 @@ impl Inner {
                     Err(error) => response(NodeResponse::Error(error.to_string())),
                 }
             }
+            request @ (NodeRequest::CacheGet { .. }
+            | NodeRequest::CachePut { .. }
+            | NodeRequest::AuthorizeInvalidation(_)) => {
+                response(self.l2.handle(&peer, member, request).await)
+            }
             NodeRequest::ReadIndex => {
                 if !admin && !member {
                     return response(NodeResponse::Error("admin only".into()));
@@ -648,6 +660,25 @@ impl Inner {
             edges: edges.into_values().collect(),
         }
     }
+}
+
+/// With `[admin]`, invalidations are checked against the admin keys of the replicated state,
+/// opened with the same sealing key as the management API's; without it, none is allowed.
+fn invalidation_verifier(
+    config: &OriginConfig,
+    raft: &RaftNode,
+) -> anyhow::Result<Option<super::l2::InvalidationVerifier>> {
+    let Some(admin) = &config.admin else {
+        return Ok(None);
+    };
+    let state_machine = raft.state_machine.clone();
+    Ok(Some(super::l2::InvalidationVerifier {
+        sealing: crate::admin::secrets::SealingKey::from_file(&admin.sealing_key)?,
+        regions: admin.regions.clone(),
+        admin_key: Box::new(move |access_key_id| {
+            state_machine.inspect(|state| state.admin_keys.get(access_key_id).cloned())
+        }),
+    }))
 }
 
 /// Serves the management API over HTTPS (the data dir's certificate) on `admin.listen`.

@@ -269,7 +269,10 @@ mod tests {
         assert_eq!(admitted, 2, "a slice is never under two requests");
         bucket.set_share(1.0, start);
         let admitted = (0..20).filter(|_| bucket.try_acquire(start)).count();
-        assert_eq!(admitted, 8, "the whole burst but the two requests already taken");
+        assert_eq!(
+            admitted, 8,
+            "the whole burst but the two requests already taken"
+        );
         let closed = Bucket::new(BucketKey::Account, 0.0, 10.0);
         assert!(!closed.try_acquire(start), "rate 0 admits nothing");
     }

@@ -1397,6 +1397,94 @@ fn admin_commands_apply_through_the_cluster_and_survive_bincode() {
     assert_eq!(direct, through_cluster);
 }
 
+// ---------------------------------------------------------------------------------------------
+// FlushStageCache
+
+fn flush(api_id: &str, stage_name: &str) -> AdminOp {
+    AdminOp::FlushStageCache {
+        api_id: api_id.into(),
+        stage_name: stage_name.into(),
+    }
+}
+
+#[test]
+fn flush_stage_cache_bumps_the_stage_generation_only() {
+    let mut state = deployed();
+    assert_eq!(state.cache_generations.get("a/prod"), None);
+    ok(&mut state, flush("a", "prod"));
+    assert_eq!(state.cache_generations["a/prod"], 1);
+    ok(&mut state, flush("a", "prod"));
+    assert_eq!(state.cache_generations["a/prod"], 2);
+    assert_eq!(state.cache_generations.len(), 1);
+    assert_eq!(cache_generation_key("a", "prod"), "a/prod");
+    // The definition and stage are untouched: a flush only orphans cache entries.
+    let mut expected = deployed();
+    expected.cache_generations.insert("a/prod".into(), 2);
+    assert_eq!(state, expected);
+}
+
+#[test]
+fn flush_stage_cache_is_deterministic_through_the_log() {
+    // Two replicas applying the same commands agree on the generation and the version.
+    let commands = [
+        Command::Admin(flush("a", "prod")),
+        Command::Admin(flush("a", "nope")),
+        Command::Admin(flush("a", "prod")),
+    ];
+    let replay = || {
+        let mut state = deployed();
+        let outcomes: Vec<CommandOutcome> = commands
+            .iter()
+            .enumerate()
+            .map(|(index, command)| crate::cluster::apply(&mut state, 10 + index as u64, command))
+            .collect();
+        (state, outcomes)
+    };
+    let (first, outcomes) = replay();
+    assert_eq!(replay(), (first.clone(), outcomes.clone()));
+    assert_eq!(first.cache_generations["a/prod"], 2);
+    assert_eq!(first.version, 12);
+    assert!(matches!(
+        outcomes[1],
+        CommandOutcome::Refused(Refusal::NotFound(_))
+    ));
+}
+
+#[test]
+fn flush_stage_cache_refusals_use_aws_texts() {
+    let mut state = deployed();
+    assert_eq!(
+        refused(&mut state, flush("zzzzzzzzzz", "prod")),
+        Refusal::NotFound("Invalid API identifier specified zzzzzzzzzz".into())
+    );
+    assert_eq!(
+        refused(&mut state, flush("a", "beta")),
+        Refusal::NotFound("Invalid Stage identifier specified beta".into())
+    );
+}
+
+#[test]
+fn a_stage_created_again_keeps_its_generation() {
+    let mut state = deployed();
+    ok(&mut state, flush("a", "prod"));
+    ok(
+        &mut state,
+        AdminOp::DeleteStage {
+            api_id: "a".into(),
+            stage_name: "prod".into(),
+        },
+    );
+    ok(
+        &mut state,
+        AdminOp::CreateStage {
+            api_id: "a".into(),
+            stage: Stage::new("prod", "d1", 300),
+        },
+    );
+    // Entries cached under generation 0 before the flush can never be served again.
+    assert_eq!(state.cache_generations["a/prod"], 1);
+}
+
 proptest! {
     /// Arbitrary stage patches never panic, and a refused one changes nothing.
     #[test]

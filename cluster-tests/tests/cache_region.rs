@@ -1,0 +1,202 @@
+//! Concurrent misses of one key on two edges of a region make one backend call: each edge's
+//! L1 coalesces its own misses into one fill, the fills ask the region's L2 on the origin,
+//! the first becomes the filler and the other waits for its put.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use portico_cluster_tests::harness::{Cluster, Topology, WAIT, wait_for};
+use serde_json::json;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+/// A backend answering every request with `{"call": N}` after `delay`, N counting from 1.
+async fn slow_backend(delay: Duration) -> anyhow::Result<(SocketAddr, Arc<AtomicU64>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let calls = Arc::new(AtomicU64::new(0));
+    let counter = calls.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buffer = [0u8; 4096];
+                let read = async {
+                    while !head.windows(4).any(|window| window == b"\r\n\r\n") {
+                        let n = stream.read(&mut buffer).await.ok()?;
+                        if n == 0 || head.len() > 64 * 1024 {
+                            return None;
+                        }
+                        head.extend_from_slice(&buffer[..n]);
+                    }
+                    Some(())
+                };
+                if tokio::time::timeout(Duration::from_secs(5), read)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_none()
+                {
+                    return;
+                }
+                let call = counter.fetch_add(1, Ordering::SeqCst) + 1;
+                tokio::time::sleep(delay).await;
+                let body = format!("{{\"call\": {call}}}");
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    Ok((addr, calls))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_misses_on_two_edges_make_one_backend_call() -> anyhow::Result<()> {
+    let topology = Topology {
+        regions: vec!["a".into()],
+        origins_per_region: 1,
+        edges_per_region: 2,
+        delay: Duration::from_millis(0),
+        snapshot_every: None,
+        admin: true,
+    };
+    let mut cluster = Cluster::start(&topology).await?;
+    let (backend, calls) = slow_backend(Duration::from_millis(500)).await?;
+    let origin = wait_for(WAIT, "a leader", || {
+        let leader = cluster.leader();
+        async move { leader }
+    })
+    .await?;
+    let (_, api) = wait_for(WAIT, "the management API to accept the first key", || {
+        let answer = cluster.admin_call(origin, "POST", "/restapis", Some(r#"{"name": "items"}"#));
+        async move { answer.ok().filter(|(status, _)| *status == 201) }
+    })
+    .await?;
+    let api_id = api["id"].as_str().expect("an id").to_string();
+    let root = api["rootResourceId"].as_str().expect("a root").to_string();
+    let call = |method: &str, path: String, body: serde_json::Value| {
+        let (status, value) = cluster
+            .admin_call(origin, method, &path, Some(&body.to_string()))
+            .expect("curl runs");
+        assert!(status < 300, "{method} {path}: {status} {value}");
+        value
+    };
+    let items = call(
+        "POST",
+        format!("/restapis/{api_id}/resources/{root}"),
+        json!({"pathPart": "items"}),
+    );
+    let items_id = items["id"].as_str().expect("resource id").to_string();
+    let item = call(
+        "POST",
+        format!("/restapis/{api_id}/resources/{items_id}"),
+        json!({"pathPart": "{id}"}),
+    );
+    let item_id = item["id"].as_str().expect("resource id").to_string();
+    let method = format!("/restapis/{api_id}/resources/{item_id}/methods/GET");
+    call(
+        "PUT",
+        method.clone(),
+        json!({"authorizationType": "NONE", "requestParameters": {"method.request.path.id": true}}),
+    );
+    call(
+        "PUT",
+        format!("{method}/integration"),
+        json!({
+            "type": "HTTP_PROXY",
+            "httpMethod": "GET",
+            "uri": format!("http://{backend}/items/{{id}}"),
+            "requestParameters": {"integration.request.path.id": "method.request.path.id"},
+        }),
+    );
+    call(
+        "POST",
+        format!("/restapis/{api_id}/deployments"),
+        json!({"stageName": "prod"}),
+    );
+    call(
+        "PATCH",
+        format!("/restapis/{api_id}/stages/prod"),
+        json!({"patchOperations": [
+            {"op": "replace", "path": "/cacheClusterEnabled", "value": "true"},
+            {"op": "replace", "path": "/cacheClusterSize", "value": "0.5"},
+            {"op": "replace", "path": "/*/*/caching/enabled", "value": "true"},
+        ]}),
+    );
+
+    // Each edge caches (a second request of a probe id does not reach the backend) before the
+    // race starts. Probe ids are the edge's own, so nothing is shared through the L2 yet.
+    let host = format!("{api_id}.execute-api.portico.test");
+    let edges = cluster.edges();
+    for edge in &edges {
+        let addr = cluster.nodes[edge].http_addr.expect("edges serve HTTP");
+        let mut probe = 0;
+        wait_for(WAIT, &format!("edge {edge} to cache"), || {
+            probe += 1;
+            let path = format!("/prod/items/probe-{edge}-{probe}");
+            let host = host.clone();
+            let calls = calls.clone();
+            async move {
+                let (status, _) = http_get_slow(addr, &host, &path).await?;
+                if status != 200 {
+                    return None;
+                }
+                let before = calls.load(Ordering::SeqCst);
+                let (status, _) = http_get_slow(addr, &host, &path).await?;
+                (status == 200 && calls.load(Ordering::SeqCst) == before).then_some(())
+            }
+        })
+        .await?;
+    }
+
+    // The race: ten requests on each edge for one new key, all at once.
+    let before = calls.load(Ordering::SeqCst);
+    let mut requests = Vec::new();
+    for edge in &edges {
+        let addr = cluster.nodes[edge].http_addr.expect("edges serve HTTP");
+        for _ in 0..10 {
+            let host = host.clone();
+            requests.push(tokio::spawn(async move {
+                http_get_slow(addr, &host, "/prod/items/42").await
+            }));
+        }
+    }
+    let mut bodies = Vec::new();
+    for request in requests {
+        let (status, body) = request.await?.expect("the edge answers");
+        assert_eq!(status, 200, "{body}");
+        bodies.push(body);
+    }
+    let made = calls.load(Ordering::SeqCst) - before;
+    println!("20 concurrent requests for one key on two edges of a region: {made} backend call(s)");
+    assert_eq!(made, 1, "{bodies:?}");
+    assert!(bodies.iter().all(|body| *body == bodies[0]), "{bodies:?}");
+    Ok(())
+}
+
+/// A GET like the harness's `http_get`, with room for the slow backend (5 s, not 1 s).
+async fn http_get_slow(addr: SocketAddr, host: &str, path: &str) -> Option<(u16, String)> {
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await.ok()?;
+        let text = String::from_utf8_lossy(&response).into_owned();
+        let status = text.split(' ').nth(1)?.parse().ok()?;
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_string())?;
+        Some((status, body))
+    };
+    tokio::time::timeout(Duration::from_secs(5), exchange)
+        .await
+        .ok()
+        .flatten()
+}
