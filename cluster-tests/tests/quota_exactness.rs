@@ -146,13 +146,12 @@ async fn quotas_hold_through_kills_and_partitions() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    // What the expired leases held back, as logged by whichever origin expired them (an
-    // origin cut off from the majority may log the same lease again each second: count each
-    // lease once).
+    // What the expired leases held back, as logged by whichever origin committed their expiry
+    // (count each lease once).
     let mut expired: std::collections::BTreeMap<u64, u64> = std::collections::BTreeMap::new();
     for origin in cluster.origins() {
         for line in cluster.log_of(origin).lines() {
-            if !line.contains("expiring a quota lease") {
+            if !line.contains("expired a quota lease") {
                 continue;
             }
             let field = |name: &str| {

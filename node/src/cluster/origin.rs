@@ -23,6 +23,8 @@ use portico_proto::cluster::{
 };
 use tokio::sync::{broadcast, mpsc};
 
+use portico_proto::quota::QuotaOp;
+
 use super::certs::{ClusterTls, PeerIdentity};
 use super::config::OriginConfig;
 use super::raft::network::{RaftTransport, RaftTransportError, handle_rpc};
@@ -356,10 +358,29 @@ impl Inner {
             }
             NodeRequest::Status => response(NodeResponse::Status(self.status(admin).await)),
             NodeRequest::Quota { edge_id: _, ops } => {
-                if !matches!(peer, PeerIdentity::Edge(_)) {
+                let PeerIdentity::Edge(edge_id) = peer else {
                     return response(NodeResponse::Error(
                         "quota traffic is accepted from edge certificates only".into(),
                     ));
+                };
+                // An edge speaks for its own leases only (by its certificate): grants to
+                // itself, reports on leases it holds, counts. Expiry is the leader's.
+                let ops = self.raft.state_machine.inspect(|state| {
+                    ops.into_iter()
+                        .filter(|op| match op {
+                            QuotaOp::Grant { edge_id: to, .. } => *to == edge_id,
+                            QuotaOp::Report { lease_id, .. } => state
+                                .quota
+                                .leases
+                                .get(lease_id)
+                                .is_none_or(|lease| lease.edge_id == edge_id),
+                            QuotaOp::Count { .. } => true,
+                            QuotaOp::Expire => false,
+                        })
+                        .collect::<Vec<_>>()
+                });
+                if ops.is_empty() {
+                    return response(NodeResponse::Error("no quota op of this edge's own".into()));
                 }
                 let now_ms = i64::try_from(crate::time::epoch_millis(std::time::SystemTime::now()))
                     .unwrap_or(i64::MAX);
@@ -993,16 +1014,21 @@ async fn expire_leases(inner: Arc<Inner>) {
         if due.is_empty() {
             continue;
         }
-        for (lease, edge, unreported) in &due {
-            // At most this many units are forfeited (a report may still land first).
-            tracing::info!(lease, edge, unreported, "expiring a quota lease");
-        }
+
         let command = portico_proto::cluster::Command::Quota {
             now_ms,
-            ops: vec![portico_proto::quota::QuotaOp::Expire],
+            ops: vec![QuotaOp::Expire],
         };
-        if let Err(error) = tokio::time::timeout(COMMIT_TIMEOUT, inner.raft.write(command)).await {
-            tracing::warn!(%error, "expiring quota leases timed out");
+        match tokio::time::timeout(COMMIT_TIMEOUT, inner.raft.write(command)).await {
+            Ok(Ok(_)) => {
+                for (lease, edge, unreported) in &due {
+                    // At most this many units were forfeited (a report may have landed
+                    // first).
+                    tracing::info!(lease, edge, unreported, "expired a quota lease");
+                }
+            }
+            Ok(Err(error)) => tracing::warn!(?error, "expiring quota leases failed"),
+            Err(_) => tracing::warn!("expiring quota leases timed out"),
         }
     }
 }

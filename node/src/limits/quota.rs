@@ -34,6 +34,8 @@ pub const IDLE_RETURN_MS: i64 = 5_000;
 const GRANT_PATIENCE_MS: i64 = 500;
 /// Units asked for before the demand is known.
 const FIRST_GRANT: u64 = 10;
+/// A grant is this many seconds of the key's demand on this edge.
+const LEASE_SECONDS: f64 = 0.5;
 
 /// One lease as this edge spends it.
 #[derive(Debug)]
@@ -130,6 +132,11 @@ impl QuotaPool {
     /// Spends one leased unit at `now_ms`, without waiting.
     pub fn try_spend(&self, now_ms: i64) -> Spend {
         self.demand.fetch_add(1, Ordering::Relaxed);
+        self.spend_leased(now_ms)
+    }
+
+    /// [`QuotaPool::try_spend`] without counting demand (a waiting request asking again).
+    fn spend_leased(&self, now_ms: i64) -> Spend {
         if let Some(slot) = self.slot.load().as_ref()
             && now_ms < slot.usable_until_ms.load(Ordering::SeqCst)
             && now_ms < slot.period_end_ms
@@ -170,9 +177,16 @@ impl QuotaPool {
         patience: Duration,
     ) -> Result<(), &'static str> {
         let deadline = tokio::time::Instant::now() + patience;
+        let mut first = true;
         loop {
             let granted = self.granted_notify.notified();
-            match self.try_spend(now_ms()) {
+            // Demand counts each request once, not each time a waiting one asks again.
+            let attempt = if std::mem::take(&mut first) {
+                self.try_spend(now_ms())
+            } else {
+                self.spend_leased(now_ms())
+            };
+            match attempt {
                 Spend::Spent => return Ok(()),
                 Spend::Empty { exhausted: true } => return Err("quota exhausted"),
                 Spend::Empty { exhausted: false } => {}
@@ -292,7 +306,9 @@ impl QuotaPool {
             return ops;
         }
 
-        let want = ((state.rate * 1.0).ceil() as u64).clamp(FIRST_GRANT, 100_000);
+        // Half a second of demand per grant: enough that a top-up lands before the lease runs
+        // dry, small enough that a lease lost with its edge forfeits little.
+        let want = ((state.rate * LEASE_SECONDS).ceil() as u64).clamp(FIRST_GRANT, 100_000);
         for (lease_id, spent) in &state.returning {
             ops.push(QuotaOp::Report {
                 lease_id: *lease_id,
