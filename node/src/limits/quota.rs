@@ -4,7 +4,7 @@
 //! The request path touches only atomics: a unit is spent by incrementing the lease's `spent`
 //! counter while it is below `granted`. The reporter runs beside it, every
 //! [`REPORT_EVERY`], and turns what it sees into [`QuotaOp`]s for the ledger: top-ups when a
-//! lease runs low (sized to a second of demand), cumulative reports that also renew the lease,
+//! lease runs low (sized to half a second of demand), cumulative reports that also renew the lease,
 //! returns when a key goes idle or its period ends. Grants come back through the replicated
 //! state the edge follows ([`QuotaPool::adopt`]), not through the reply, so an edge never
 //! believes in a lease the ledger does not hold.
