@@ -34,6 +34,18 @@ async fn every_edge_answers(
         pending = still;
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    // And it sticks: every edge keeps answering the same for a while.
+    for _ in 0..5 {
+        for edge in cluster.edges() {
+            let addr = cluster.nodes[&edge].http_addr.expect("edges serve HTTP");
+            let answer = keyed_get(addr, host, "/prod/item", KEY_VALUE).await;
+            anyhow::ensure!(
+                answer == Some(want),
+                "edge {edge} answered {answer:?} after answering {want}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     Ok(slowest)
 }
 

@@ -106,7 +106,10 @@ pub enum QuotaOp {
     /// The lease's edge has spent `spent` units of it so far (cumulative, at most `granted`);
     /// `release` closes the lease and returns what was not spent; otherwise the lease is
     /// extended to `now + ttl_ms` (0: unchanged).
+    /// Ignored unless the lease is held by this edge incarnation.
     Report {
+        edge_id: u64,
+        incarnation: u64,
         lease_id: u64,
         spent: u64,
         release: bool,
@@ -280,11 +283,19 @@ impl QuotaLedger {
                     *ttl_ms,
                 ),
                 QuotaOp::Report {
+                    edge_id,
+                    incarnation,
                     lease_id,
                     spent,
                     release,
                     ttl_ms,
-                } => self.report(now_ms, *lease_id, *spent, *release, *ttl_ms),
+                } => self.report(
+                    now_ms,
+                    (*edge_id, *incarnation),
+                    *lease_id,
+                    (*spent, *release),
+                    *ttl_ms,
+                ),
                 QuotaOp::Count {
                     plan_id,
                     key_id,
@@ -298,8 +309,8 @@ impl QuotaLedger {
                     }
                 }
                 QuotaOp::Expire => {
+                    self.retain_attached(plans, now_ms);
                     self.expire(now_ms);
-                    self.retain_attached(plans);
                 }
             }
         }
@@ -373,10 +384,22 @@ impl QuotaLedger {
         account.outstanding += units;
     }
 
-    fn report(&mut self, now_ms: i64, lease_id: u64, spent: u64, release: bool, ttl_ms: u64) {
+    fn report(
+        &mut self,
+        now_ms: i64,
+        (edge_id, incarnation): (u64, u64),
+        lease_id: u64,
+        (spent, release): (u64, bool),
+        ttl_ms: u64,
+    ) {
         let Some(lease) = self.leases.get_mut(&lease_id) else {
             return; // Expired or released already: fenced.
         };
+        if lease.edge_id != edge_id || lease.incarnation != incarnation {
+            return; // Not the reporter's lease.
+        }
+        // Units are counted on a day of the lease's period, even when reported after it.
+        let day_ms = now_ms.min(lease.period_end_ms - 1);
         let spent = spent.min(lease.granted);
         let delta = spent.saturating_sub(lease.reported);
         lease.reported += delta;
@@ -396,7 +419,7 @@ impl QuotaLedger {
                 account.outstanding -= unspent;
             }
         }
-        self.count(&account_id.plan_id, &account_id.key_id, now_ms, delta);
+        self.count(&account_id.plan_id, &account_id.key_id, day_ms, delta);
     }
 
     fn expire(&mut self, now_ms: i64) {
@@ -410,17 +433,7 @@ impl QuotaLedger {
             let Some(lease) = self.leases.remove(&id) else {
                 continue;
             };
-            let unreported = lease.granted - lease.reported;
-            if let Some(account) = self.accounts.get_mut(&lease.account) {
-                account.outstanding -= unreported;
-                account.forfeited += unreported;
-            }
-            self.count(
-                &lease.account.plan_id,
-                &lease.account.key_id,
-                now_ms,
-                unreported,
-            );
+            self.forfeit(&lease, now_ms);
         }
         // Accounts of periods that are over, with no lease left, are history (the daily
         // counts keep what GetUsage needs).
@@ -442,22 +455,66 @@ impl QuotaLedger {
         self.daily.retain(|_, counts| !counts.is_empty());
     }
 
-    /// Forgets everything about a plan, or a key of it, that is no longer attached.
-    pub fn retain_attached(&mut self, plans: &BTreeMap<String, UsagePlan>) {
-        let attached = |plan_id: &str, key_id: &str| {
-            plans
-                .get(plan_id)
-                .is_some_and(|plan| plan.key_ids.contains(key_id))
-        };
-        self.leases
-            .retain(|_, lease| attached(&lease.account.plan_id, &lease.account.key_id));
-        self.accounts
-            .retain(|id, _| attached(&id.plan_id, &id.key_id));
+    /// Counts a closed lease's unreported units as spent: its edge may have admitted them.
+    fn forfeit(&mut self, lease: &Lease, now_ms: i64) {
+        let unreported = lease.granted - lease.reported;
+        if let Some(account) = self.accounts.get_mut(&lease.account) {
+            account.outstanding -= unreported;
+            account.forfeited += unreported;
+        }
+        let day_ms = now_ms.min(lease.period_end_ms - 1);
+        self.count(
+            &lease.account.plan_id,
+            &lease.account.key_id,
+            day_ms,
+            unreported,
+        );
     }
 
-    /// Whether the ledger holds for every account: `spent + outstanding ≤ limit` (with the
-    /// plan's current limit; a lowered limit can leave an account over it, which grants nothing
-    /// more), and outstanding equals the open leases' unreported units.
+    /// Closes (forfeiting) the leases of keys no longer attached to their plan. Their
+    /// accounts stay until their period is over, so detaching and re-attaching a key does not
+    /// give it a fresh quota.
+    pub fn retain_attached(&mut self, plans: &BTreeMap<String, UsagePlan>, now_ms: i64) {
+        let detached: Vec<u64> = self
+            .leases
+            .iter()
+            .filter(|(_, lease)| {
+                !plans
+                    .get(&lease.account.plan_id)
+                    .is_some_and(|plan| plan.key_ids.contains(&lease.account.key_id))
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in detached {
+            if let Some(lease) = self.leases.remove(&id) {
+                self.forfeit(&lease, now_ms);
+            }
+        }
+    }
+
+    /// Whether an `Expire` at `now_ms` would change anything: a lease to expire, a lease of a
+    /// detached key, an account of a finished period, or daily counts past retention.
+    pub fn needs_expiry(&self, plans: &BTreeMap<String, UsagePlan>, now_ms: i64) -> bool {
+        let oldest = now_ms.div_euclid(DAY_MS) - USAGE_RETENTION_DAYS;
+        self.leases.values().any(|lease| {
+            lease.expires_at_ms <= now_ms
+                || !plans
+                    .get(&lease.account.plan_id)
+                    .is_some_and(|plan| plan.key_ids.contains(&lease.account.key_id))
+        }) || self
+            .accounts
+            .keys()
+            .any(|id| id.period_start_ms + 32 * DAY_MS <= now_ms)
+            || self
+                .daily
+                .values()
+                .any(|counts| counts.keys().next().is_some_and(|day| *day < oldest))
+    }
+
+    /// Whether the ledger's books balance: every account's outstanding units equal its open
+    /// leases' unreported units, and no lease reports more than it was granted. (The limit
+    /// itself is checked by the callers: a lowered limit can leave an account over it, which
+    /// grants nothing more.)
     pub fn check(&self) -> Result<(), String> {
         let mut open: BTreeMap<&AccountId, u64> = BTreeMap::new();
         for lease in self.leases.values() {

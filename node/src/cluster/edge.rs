@@ -432,6 +432,11 @@ impl crate::limits::QuotaAuthority for OriginQuota {
     }
 }
 
+/// How long a demand report may take (a remote region's origin is far).
+const DEMAND_CALL_TIMEOUT: Duration = Duration::from_secs(1);
+/// Demand reports unanswered in a row (about two seconds) before the edge takes whole buckets.
+const UNANSWERED_BEFORE_ALONE: u32 = 8;
+
 /// Reports this edge's throttle demand to the origin it follows every
 /// [`crate::limits::demand::REPORT_EVERY`] and applies the shares it answers. With no origin,
 /// the last shares stay.
@@ -446,6 +451,7 @@ async fn report_demand(
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last = tokio::time::Instant::now();
+    let mut unanswered = 0u32;
     loop {
         // A bucket waking from idle is reported at once: its share is stale until then.
         tokio::select! {
@@ -460,6 +466,10 @@ async fn report_demand(
             continue;
         }
         let Some(origin) = following.lock().ok().and_then(|current| current.clone()) else {
+            unanswered += 1;
+            if unanswered == UNANSWERED_BEFORE_ALONE {
+                limits.reset_shares();
+            }
             continue;
         };
         let request = NodeRequest::Demand(portico_proto::throttle::DemandReport {
@@ -467,10 +477,19 @@ async fn report_demand(
             region: region.clone(),
             buckets,
         });
-        if let Ok(portico_proto::cluster::NodeResponse::Shares(shares)) =
-            transport.call(origin.addr, &request, every).await
+        match transport
+            .call(origin.addr, &request, DEMAND_CALL_TIMEOUT)
+            .await
         {
-            limits.set_shares(&shares);
+            Ok(portico_proto::cluster::NodeResponse::Shares(shares)) => {
+                limits.set_shares(&shares);
+                unanswered = 0;
+            }
+            _ => unanswered += 1,
+        }
+        // Cut off from the cluster's demand for a while: this edge sees only itself.
+        if unanswered == UNANSWERED_BEFORE_ALONE {
+            limits.reset_shares();
         }
     }
 }

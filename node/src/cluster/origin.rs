@@ -369,11 +369,13 @@ impl Inner {
                     ops.into_iter()
                         .filter(|op| match op {
                             QuotaOp::Grant { edge_id: to, .. } => *to == edge_id,
+                            // A lease this origin does not know is closed (or not yet
+                            // known to the edge either): nothing to write.
                             QuotaOp::Report { lease_id, .. } => state
                                 .quota
                                 .leases
                                 .get(lease_id)
-                                .is_none_or(|lease| lease.edge_id == edge_id),
+                                .is_some_and(|lease| lease.edge_id == edge_id),
                             QuotaOp::Count { .. } => true,
                             QuotaOp::Expire => false,
                         })
@@ -1002,16 +1004,18 @@ async fn expire_leases(inner: Arc<Inner>) {
         }
         let now_ms = i64::try_from(crate::time::epoch_millis(std::time::SystemTime::now()))
             .unwrap_or(i64::MAX);
-        let due: Vec<(u64, u64, u64)> = inner.raft.state_machine.inspect(|state| {
-            state
-                .quota
-                .leases
-                .iter()
-                .filter(|(_, lease)| lease.expires_at_ms <= now_ms)
-                .map(|(id, lease)| (*id, lease.edge_id, lease.granted - lease.reported))
-                .collect()
-        });
-        if due.is_empty() {
+        let (needed, due): (bool, Vec<(u64, u64, u64)>) =
+            inner.raft.state_machine.inspect(|state| {
+                let due = state
+                    .quota
+                    .leases
+                    .iter()
+                    .filter(|(_, lease)| lease.expires_at_ms <= now_ms)
+                    .map(|(id, lease)| (*id, lease.edge_id, lease.granted - lease.reported))
+                    .collect();
+                (state.quota.needs_expiry(&state.usage_plans, now_ms), due)
+            });
+        if !needed {
             continue;
         }
 

@@ -110,8 +110,11 @@ impl Bucket {
         // one): a slice of one would refuse every request that arrives a little early, so an
         // edge with a small share would admit less than its share.
         let burst = (burst * share).max(burst.min(2.0));
-        let interval = (1e9 / rate).round().max(1.0) as u64;
-        Some((interval, (burst * interval as f64) as u64))
+        // Bounded so that `TAT + interval` never overflows: an interval of at most ~3 years,
+        // a tolerance of at most ~146 years.
+        let interval = (1e9 / rate).round().clamp(1.0, 1e17) as u64;
+        let tolerance = (burst * interval as f64).min((1u64 << 62) as f64) as u64;
+        Some((interval, tolerance))
     }
 
     /// Whether the bucket was idle (nothing reported at the last look, nothing since) before
@@ -129,7 +132,7 @@ impl Bucket {
         };
         let mut tat = self.tat.load(Ordering::Acquire);
         loop {
-            let next = tat.max(now) + interval;
+            let next = tat.max(now).saturating_add(interval);
             if next - now > tolerance {
                 return false;
             }
@@ -272,6 +275,14 @@ mod tests {
         assert_eq!(
             admitted, 8,
             "the whole burst but the two requests already taken"
+        );
+        // A rate of one request in ages admits its burst, then nothing, without overflowing.
+        let slow = Bucket::new(BucketKey::Account, 1e-11, 5.0);
+        let admitted = (0..20).filter(|_| slow.try_acquire(start)).count();
+        assert_eq!(admitted, 5);
+        assert!(
+            !slow.try_acquire(start + 1_000_000_000_000),
+            "not a token 1000 s later"
         );
         let closed = Bucket::new(BucketKey::Account, 0.0, 10.0);
         assert!(!closed.try_acquire(start), "rate 0 admits nothing");

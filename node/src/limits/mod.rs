@@ -53,11 +53,19 @@ pub struct Identity {
 impl Identity {
     pub fn new(edge_id: u64) -> Self {
         let mut bytes = [0u8; 8];
-        // A clash would need two lives of one edge to draw the same 64 random bits.
-        let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
+        // A clash would need two lives of one edge to draw the same 64 random bits. Should the
+        // system's generator fail, the start time and process id still tell lives apart.
+        let random =
+            ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).is_ok();
+        let incarnation = if random {
+            u64::from_le_bytes(bytes)
+        } else {
+            crate::time::epoch_millis(std::time::SystemTime::now())
+                ^ (u64::from(std::process::id()) << 44)
+        };
         Identity {
             edge_id,
-            incarnation: u64::from_le_bytes(bytes),
+            incarnation,
         }
     }
 }
@@ -166,13 +174,28 @@ impl Limits {
         self.identity
     }
 
+    /// The registry; a panic elsewhere while it was held does not stop keys, throttles and
+    /// quotas from following the state.
+    fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.registry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Every bucket's share back to the whole bucket: an edge cut off from every origin
+    /// shares the rate among what it can see, which is itself.
+    pub fn reset_shares(&self) {
+        let now = self.clock.now();
+        for bucket in self.registry().buckets.values() {
+            bucket.set_share(1.0, now);
+        }
+    }
+
     /// Takes in a new state: recompiles what the request path reads when `routes_changed`
     /// (anything but quota bookkeeping changed), and always hands the ledger's view to the
     /// quota pools. Never called on the request path.
     pub fn observe(&self, state: &GatewayState, routes_changed: bool) {
-        let Ok(mut registry) = self.registry.lock() else {
-            return;
-        };
+        let mut registry = self.registry();
         if routes_changed {
             let compiled = compile(state, &mut registry);
             self.compiled.store(Arc::new(compiled));
@@ -197,7 +220,7 @@ impl Limits {
                 .get(&(plan_id.as_str(), key_id.as_str()))
                 .map(Vec::as_slice)
                 .unwrap_or_default();
-            // Keys nobody used lately and we hold nothing of: nothing to learn.
+            // Keys nobody used lately, not refused, and we hold nothing of: nothing to learn.
             if leases.is_empty() && pool.is_quiet() {
                 continue;
             }
@@ -305,6 +328,10 @@ impl Limits {
             let pool = &binding.pool;
             if pool.has_quota() {
                 if let Err(why) = pool.spend(now_ms, &self.wake, QUOTA_PATIENCE).await {
+                    // A request refused for its quota does not drain the shared buckets.
+                    for bucket in taken.iter().flatten() {
+                        bucket.refund();
+                    }
                     return Err((GatewayError::QuotaExceeded, why));
                 }
             } else {
@@ -319,10 +346,7 @@ impl Limits {
     pub async fn run_quota_reporter(self: Arc<Self>, authority: Arc<dyn QuotaAuthority>) {
         loop {
             let _ = tokio::time::timeout(quota::REPORT_EVERY, self.wake.notified()).await;
-            let pools: Vec<Arc<QuotaPool>> = match self.registry.lock() {
-                Ok(registry) => registry.pools.values().cloned().collect(),
-                Err(_) => return,
-            };
+            let pools: Vec<Arc<QuotaPool>> = self.registry().pools.values().cloned().collect();
             let now = now_ms();
             let ops: Vec<QuotaOp> = pools
                 .iter()
@@ -334,12 +358,38 @@ impl Limits {
             if ops.is_empty() {
                 continue;
             }
+            let counts: Vec<(String, String, u64)> = ops
+                .iter()
+                .filter_map(|op| match op {
+                    QuotaOp::Count {
+                        plan_id,
+                        key_id,
+                        count,
+                    } => Some((plan_id.clone(), key_id.clone(), *count)),
+                    _ => None,
+                })
+                .collect();
             let submitted =
                 tokio::time::timeout(Duration::from_secs(5), authority.submit(ops)).await;
-            match submitted {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => tracing::warn!(%error, "quota report refused"),
-                Err(_) => tracing::warn!("quota report timed out"),
+            let failed = match submitted {
+                Ok(Ok(())) => false,
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "quota report refused");
+                    true
+                }
+                Err(_) => {
+                    tracing::warn!("quota report timed out");
+                    true
+                }
+            };
+            // Leases and reports are retried from the pools' own state; counts are put back.
+            if failed && !counts.is_empty() {
+                let registry = self.registry();
+                for (plan_id, key_id, count) in counts {
+                    if let Some(pool) = registry.pools.get(&(plan_id, key_id)) {
+                        pool.recount(count);
+                    }
+                }
             }
         }
     }
@@ -351,9 +401,7 @@ impl Limits {
 
     /// Every bucket's demand since the last call, in requests per second over `window`.
     pub fn take_demand(&self, window: Duration) -> Vec<(BucketKey, f64)> {
-        let Ok(registry) = self.registry.lock() else {
-            return Vec::new();
-        };
+        let registry = self.registry();
         let seconds = window.as_secs_f64().max(0.001);
         // Only buckets that saw requests (or just stopped seeing them): an edge may hold
         // buckets for many idle keys.
@@ -369,9 +417,7 @@ impl Limits {
 
     /// Applies the shares an origin computed for this edge.
     pub fn set_shares(&self, shares: &[(BucketKey, f64)]) {
-        let Ok(registry) = self.registry.lock() else {
-            return;
-        };
+        let registry = self.registry();
         for (key, share) in shares {
             if let Some(bucket) = registry.buckets.get(key) {
                 bucket.set_share(*share, self.clock.now());
@@ -507,6 +553,14 @@ fn compile(state: &GatewayState, registry: &mut Registry) -> CompiledLimits {
     registry
         .buckets
         .retain(|_, bucket| Arc::strong_count(bucket) > 1);
+    // Pools of keys no longer in their plan go: nothing more is reported for them (the
+    // ledger closes their leases).
+    registry.pools.retain(|(plan_id, key_id), _| {
+        state
+            .usage_plans
+            .get(plan_id)
+            .is_some_and(|plan| plan.key_ids.contains(key_id))
+    });
     compiled
 }
 

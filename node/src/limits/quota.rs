@@ -129,6 +129,12 @@ impl QuotaPool {
         self.counted.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Puts back counts whose report was not delivered (a count reported twice is better
+    /// than one lost).
+    pub fn recount(&self, count: u64) {
+        self.counted.fetch_add(count, Ordering::Relaxed);
+    }
+
     /// Spends one leased unit at `now_ms`, without waiting.
     pub fn try_spend(&self, now_ms: i64) -> Spend {
         self.demand.fetch_add(1, Ordering::Relaxed);
@@ -161,7 +167,8 @@ impl QuotaPool {
     /// Nothing to report, return or wait for: the reporter and the state observer skip it
     /// (an edge may hold pools for many keys that see no traffic).
     pub fn is_quiet(&self) -> bool {
-        self.slot.load().is_none()
+        self.exhausted_until_ms.load(Ordering::Relaxed) == 0
+            && self.slot.load().is_none()
             && !self.wanted.load(Ordering::Relaxed)
             && self.demand.load(Ordering::Relaxed) == 0
             && self.counted.load(Ordering::Relaxed) == 0
@@ -295,6 +302,20 @@ impl QuotaPool {
         state.rate = 0.7 * state.rate + 0.3 * (demand as f64 / window_s);
 
         if !self.has_quota() {
+            // The plan lost its quota: give back a lease still held, then just count.
+            if let Some(slot) = self.slot.load_full() {
+                slot.closed.store(true, Ordering::SeqCst);
+                let spent = slot.spent.load(Ordering::SeqCst);
+                ops.push(QuotaOp::Report {
+                    edge_id,
+                    incarnation,
+                    lease_id: slot.lease_id,
+                    spent,
+                    release: true,
+                    ttl_ms: 0,
+                });
+                self.slot.store(None);
+            }
             let count = self.counted.swap(0, Ordering::Relaxed);
             if count > 0 {
                 ops.push(QuotaOp::Count {
@@ -311,6 +332,8 @@ impl QuotaPool {
         let want = ((state.rate * LEASE_SECONDS).ceil() as u64).clamp(FIRST_GRANT, 100_000);
         for (lease_id, spent) in &state.returning {
             ops.push(QuotaOp::Report {
+                edge_id,
+                incarnation,
                 lease_id: *lease_id,
                 spent: *spent,
                 release: true,
@@ -328,6 +351,8 @@ impl QuotaPool {
                     slot.closed.store(true, Ordering::SeqCst);
                     let spent = slot.spent.load(Ordering::SeqCst);
                     ops.push(QuotaOp::Report {
+                        edge_id,
+                        incarnation,
                         lease_id: slot.lease_id,
                         spent,
                         release: true,
@@ -350,6 +375,8 @@ impl QuotaPool {
                 let renew = usable_for < (LEASE_TTL_MS as i64) / 2;
                 if spent != state.sent_spent || renew {
                     ops.push(QuotaOp::Report {
+                        edge_id,
+                        incarnation,
                         lease_id: slot.lease_id,
                         spent,
                         release: false,

@@ -138,9 +138,11 @@ async fn keys_are_checked_where_required() {
 #[tokio::test]
 async fn the_tightest_throttle_wins() {
     let mut state = state();
-    // Account: generous. Stage method: burst 5. Plan: burst 3. Plan method: burst 2.
+    // Account: 30, just enough for what the tighter levels admit below (20 + 5 + 3 + 1), so
+    // tokens not given back when a later level refuses would show. Stage method: burst 5.
+    // Plan: burst 3. Plan method: burst 1.
     state.account.throttle = Some(ThrottleSettings {
-        burst_limit: 100,
+        burst_limit: 30,
         rate_limit: 0.001,
     });
     let node = node(&state);

@@ -46,11 +46,29 @@ fn grants_stop_at_the_limit_and_returns_come_back() {
     let granted: Vec<u64> = ledger.leases.values().map(|lease| lease.granted).collect();
     assert_eq!(granted, vec![6, 4]);
     assert_eq!(ledger.available(&plans["plan"], "key", T0), Some(0));
+    // Only the lease's own edge incarnation may report on it (or return it).
+    for (edge_id, incarnation) in [(2, 1), (1, 2)] {
+        ledger.apply(
+            &plans,
+            T0 + 5,
+            &[QuotaOp::Report {
+                edge_id,
+                incarnation,
+                lease_id: 0,
+                spent: 0,
+                release: true,
+                ttl_ms: 0,
+            }],
+        );
+    }
+    assert_eq!(ledger.available(&plans["plan"], "key", T0 + 5), Some(0));
     // Edge 1 spent 2 and returns its lease: 4 units come back.
     ledger.apply(
         &plans,
         T0 + 10,
         &[QuotaOp::Report {
+            edge_id: 1,
+            incarnation: 1,
             lease_id: 0,
             spent: 2,
             release: true,
@@ -63,6 +81,8 @@ fn grants_stop_at_the_limit_and_returns_come_back() {
         &plans,
         T0 + 20,
         &[QuotaOp::Report {
+            edge_id: 1,
+            incarnation: 1,
             lease_id: 0,
             spent: 5,
             release: false,
@@ -245,7 +265,14 @@ proptest! {
                 }
                 Step::Report { edge, release } => {
                     for (id, spent) in &edges[edge].spent {
-                        ops.push(QuotaOp::Report { lease_id: *id, spent: *spent, release, ttl_ms: 1_000 });
+                        ops.push(QuotaOp::Report {
+                            edge_id: edge as u64,
+                            incarnation: edges[edge].incarnation,
+                            lease_id: *id,
+                            spent: *spent,
+                            release,
+                            ttl_ms: 1_000,
+                        });
                     }
                     sender = Some(edge);
                 }
