@@ -36,6 +36,8 @@ const GRANT_PATIENCE_MS: i64 = 500;
 const FIRST_GRANT: u64 = 10;
 /// A grant is this many seconds of the key's demand on this edge.
 const LEASE_SECONDS: f64 = 0.5;
+/// The most one grant asks for.
+const MAX_GRANT: u64 = 1_000_000;
 
 /// One lease as this edge spends it.
 #[derive(Debug)]
@@ -81,6 +83,8 @@ struct ReporterState {
     rate: f64,
     last_demand_ms: i64,
     grant_asked_ms: Option<i64>,
+    /// The size of the last grant asked for (doubled while requests starve).
+    last_want: u64,
     /// Spent count last sent for the current slot.
     sent_spent: u64,
     /// Leases this edge gave up (returned, or granted to it but never used) with the units it
@@ -227,6 +231,12 @@ impl QuotaPool {
                     slot.usable_until_ms
                         .fetch_max(lease.expires_at_ms - SPEND_MARGIN_MS, Ordering::SeqCst);
                     woke = lease.granted > before;
+                    if woke {
+                        // The top-up asked for has landed: the next may be asked at once, and
+                        // waiting requests may try again.
+                        state.grant_asked_ms = None;
+                        self.wanted.store(false, Ordering::Relaxed);
+                    }
                 }
                 None => {
                     // The ledger closed it (it expired while we could not renew it): stop.
@@ -260,6 +270,7 @@ impl QuotaPool {
             };
             state.sent_spent = lease.reported;
             state.grant_asked_ms = None;
+            self.wanted.store(false, Ordering::Relaxed);
             self.slot.store(Some(Arc::new(slot)));
             woke = true;
         }
@@ -328,8 +339,17 @@ impl QuotaPool {
         }
 
         // Half a second of demand per grant: enough that a top-up lands before the lease runs
-        // dry, small enough that a lease lost with its edge forfeits little.
-        let want = ((state.rate * LEASE_SECONDS).ceil() as u64).clamp(FIRST_GRANT, 100_000);
+        // dry, small enough that a lease lost with its edge forfeits little. Demand seen by an
+        // edge whose clients wait for units is capped by what it admits, so while requests
+        // starve the grant doubles instead (as a slow start would).
+        let starving = self.wanted.load(Ordering::Relaxed);
+        let by_rate = (state.rate * LEASE_SECONDS).ceil() as u64;
+        let want = if starving {
+            by_rate.max(state.last_want.saturating_mul(2))
+        } else {
+            by_rate
+        }
+        .clamp(FIRST_GRANT, MAX_GRANT);
         for (lease_id, spent) in &state.returning {
             ops.push(QuotaOp::Report {
                 edge_id,
@@ -366,6 +386,7 @@ impl QuotaPool {
                     if !idle && !self.is_exhausted(now_ms) {
                         ops.push(self.grant(edge_id, incarnation, None, want));
                         state.grant_asked_ms = Some(now_ms);
+                        state.last_want = want;
                     }
                     return ops;
                 }
@@ -384,23 +405,24 @@ impl QuotaPool {
                     });
                     state.sent_spent = spent;
                 }
-                let low = granted.saturating_sub(spent) < want / 2 + 1;
+                let low = starving || granted.saturating_sub(spent) < want / 2 + 1;
                 let patient = state
                     .grant_asked_ms
                     .is_some_and(|asked| now_ms - asked < GRANT_PATIENCE_MS);
                 if low && !patient && !self.is_exhausted(now_ms) && !idle {
                     ops.push(self.grant(edge_id, incarnation, Some(slot.lease_id), want));
                     state.grant_asked_ms = Some(now_ms);
+                    state.last_want = want;
                 }
             }
             None => {
-                let wanted = self.wanted.swap(false, Ordering::Relaxed);
                 let patient = state
                     .grant_asked_ms
                     .is_some_and(|asked| now_ms - asked < GRANT_PATIENCE_MS);
-                if (wanted || !idle) && !patient && !self.is_exhausted(now_ms) {
+                if (starving || !idle) && !patient && !self.is_exhausted(now_ms) {
                     ops.push(self.grant(edge_id, incarnation, None, want));
                     state.grant_asked_ms = Some(now_ms);
+                    state.last_want = want;
                 }
             }
         }

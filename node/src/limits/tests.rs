@@ -220,11 +220,18 @@ async fn the_tightest_throttle_wins() {
 struct InProcess {
     state: Mutex<GatewayState>,
     limits: Mutex<Option<Arc<Limits>>>,
+    grants: std::sync::atomic::AtomicU64,
 }
 
 impl QuotaAuthority for InProcess {
     fn submit(&self, ops: Vec<QuotaOp>) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
+            let grants = ops
+                .iter()
+                .filter(|op| matches!(op, QuotaOp::Grant { .. }))
+                .count() as u64;
+            self.grants
+                .fetch_add(grants, std::sync::atomic::Ordering::Relaxed);
             let mut state = self.state.lock().unwrap();
             let index = state.version + 1;
             let now_ms = now_ms();
@@ -249,6 +256,7 @@ async fn quotas_are_exact_and_usage_is_counted() {
     let authority = Arc::new(InProcess {
         state: Mutex::new(state),
         limits: Mutex::new(Some(node.limits.clone())),
+        grants: Default::default(),
     });
     let reporter = tokio::spawn(node.limits.clone().run_quota_reporter(authority.clone()));
     let mut admitted = 0;
@@ -278,5 +286,41 @@ async fn quotas_are_exact_and_usage_is_counted() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+    reporter.abort();
+}
+
+/// A client that sends its next request only when the last one is answered sees no more demand
+/// than the edge admits; grants must still grow to its pace (doubling while it waits) rather
+/// than trickle at the first grant's size.
+#[tokio::test]
+async fn grants_grow_for_a_closed_loop_client() {
+    let mut state = state();
+    state.usage_plans.get_mut("plan1").unwrap().quota = Some(QuotaSettings {
+        limit: 1_000_000,
+        offset: 0,
+        period: QuotaPeriod::Day,
+    });
+    let node = node(&state);
+    let authority = Arc::new(InProcess {
+        state: Mutex::new(state),
+        limits: Mutex::new(Some(node.limits.clone())),
+        grants: Default::default(),
+    });
+    let reporter = tokio::spawn(node.limits.clone().run_quota_reporter(authority.clone()));
+    // Bounded, as every wait: a stalling quota path (grants trickling in at the first size,
+    // half a second apart) would need minutes.
+    let run = async {
+        for _ in 0..5_000 {
+            assert_eq!(node.call("/prod/keyed", Some(VALUE)).await, Ok(()));
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), run)
+        .await
+        .expect("5,000 sequential requests stalled on quota grants");
+    let grants = authority.grants.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        grants <= 20,
+        "{grants} grants for 5,000 sequential requests: the grant size does not grow"
+    );
     reporter.abort();
 }
