@@ -45,6 +45,8 @@ pub struct Load<'a> {
     pub duration: Duration,
     pub cpu: Option<&'a str>,
     pub h2: bool,
+    /// Extra request headers (name, value), e.g. `x-api-key`.
+    pub headers: &'a [(String, String)],
 }
 
 fn pinned(cpu: Option<&str>, program: &str) -> Command {
@@ -72,6 +74,7 @@ fn run_wrk(load: &Load<'_>) -> anyhow::Result<LoadResult> {
         .args(["-t1", "--latency", "--timeout", "5s"])
         .arg(format!("-c{}", load.connections))
         .arg(format!("-d{seconds}s"))
+        .args(header_args(load.headers))
         .arg(load.url)
         .output()
         .context("running wrk")?;
@@ -84,6 +87,14 @@ fn run_wrk(load: &Load<'_>) -> anyhow::Result<LoadResult> {
         );
     }
     parse_wrk(&text).with_context(|| format!("parsing wrk's output:\n{text}"))
+}
+
+/// `-H "name: value"` for each header: wrk and h2load take the same flag.
+fn header_args(headers: &[(String, String)]) -> Vec<String> {
+    headers
+        .iter()
+        .flat_map(|(name, value)| ["-H".to_string(), format!("{name}: {value}")])
+        .collect()
 }
 
 /// `35.12us`, `1.20ms`, `2.00s` → microseconds.
@@ -142,7 +153,8 @@ fn run_h2load(load: &Load<'_>, scratch: &Path) -> anyhow::Result<LoadResult> {
         .args(["-t1", "-m1"])
         .arg(format!("-c{}", load.connections))
         .arg(format!("-D{seconds}"))
-        .arg(format!("--log-file={}", log.display()));
+        .arg(format!("--log-file={}", log.display()))
+        .args(header_args(load.headers));
     if !load.h2 {
         command.arg("--h1");
     }
@@ -208,6 +220,14 @@ fn percentile(sorted: &[f64], quantile: f64) -> f64 {
 
 /// One GET over a fresh connection; the status and body. Used to check a target before load.
 pub fn get_once(url: &str) -> anyhow::Result<(u16, bytes::Bytes)> {
+    get_once_with(url, &[])
+}
+
+/// [`get_once`] with extra request headers.
+pub fn get_once_with(
+    url: &str,
+    headers: &[(String, String)],
+) -> anyhow::Result<(u16, bytes::Bytes)> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -219,7 +239,7 @@ pub fn get_once(url: &str) -> anyhow::Result<(u16, bytes::Bytes)> {
         tokio::spawn(connection);
         let response = tokio::time::timeout(
             Duration::from_secs(10),
-            sender.send_request(request(authority, path)?),
+            sender.send_request(request(authority, path, headers)?),
         )
         .await
         .context("timed out")??;
@@ -244,10 +264,13 @@ fn split_url(url: &str) -> anyhow::Result<(&str, &str)> {
 fn request(
     authority: &str,
     path: &str,
+    headers: &[(String, String)],
 ) -> anyhow::Result<http::Request<http_body_util::Empty<bytes::Bytes>>> {
-    Ok(http::Request::get(path)
-        .header(http::header::HOST, authority)
-        .body(http_body_util::Empty::new())?)
+    let mut builder = http::Request::get(path).header(http::header::HOST, authority);
+    for (name, value) in headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    Ok(builder.body(http_body_util::Empty::new())?)
 }
 
 /// The smoke's fallback: `connections` keep-alive connections in a loop for the duration.
@@ -263,6 +286,7 @@ fn run_builtin(load: &Load<'_>) -> anyhow::Result<LoadResult> {
         for _ in 0..load.connections {
             let authority = authority.to_string();
             let path = path.to_string();
+            let headers = load.headers.to_vec();
             tasks.push(tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 let mut errors = 0u64;
@@ -273,7 +297,9 @@ fn run_builtin(load: &Load<'_>) -> anyhow::Result<LoadResult> {
                 tokio::spawn(connection);
                 while Instant::now() < deadline {
                     let sent = Instant::now();
-                    let response = sender.send_request(request(&authority, &path)?).await?;
+                    let response = sender
+                        .send_request(request(&authority, &path, &headers)?)
+                        .await?;
                     let ok = response.status().is_success();
                     http_body_util::BodyExt::collect(response.into_body()).await?;
                     latencies.push(sent.elapsed().as_secs_f64() * 1e6);
@@ -325,5 +351,14 @@ mod tests {
         assert_eq!(result.requests, 99990);
         assert_eq!(result.errors, 10);
         assert_eq!(result.seconds, 5.0);
+    }
+
+    #[test]
+    fn headers_become_dash_h_flags() {
+        let headers = [("x-api-key".to_string(), "v".repeat(20))];
+        assert_eq!(
+            header_args(&headers),
+            ["-H".to_string(), format!("x-api-key: {}", "v".repeat(20))]
+        );
     }
 }
