@@ -16,6 +16,9 @@ pub struct LoadResult {
     pub p50_us: f64,
     pub p99_us: f64,
     pub errors: u64,
+    /// Non-2xx responses included in `requests` (wrk and the builtin loop count every response
+    /// there; h2load's `requests` are its successes only, so 0).
+    pub non_2xx: u64,
 }
 
 impl LoadResult {
@@ -126,7 +129,9 @@ pub fn parse_wrk(text: &str) -> anyhow::Result<LoadResult> {
                 result.seconds = parse_duration_us(elapsed).context("elapsed")? / 1e6;
             }
             ["Non-2xx", "or", "3xx", "responses:", count] => {
-                result.errors += count.parse::<u64>().unwrap_or(0)
+                let count = count.parse::<u64>().unwrap_or(0);
+                result.errors += count;
+                result.non_2xx += count;
             }
             ["Socket", "errors:", rest @ ..] => {
                 for word in rest {
@@ -325,6 +330,7 @@ fn run_builtin(load: &Load<'_>) -> anyhow::Result<LoadResult> {
             p50_us: percentile(&latencies, 0.50),
             p99_us: percentile(&latencies, 0.99),
             errors,
+            non_2xx: errors,
         })
     })
 }
@@ -342,6 +348,7 @@ mod tests {
         assert_eq!(result.p50_us, 412.0);
         assert_eq!(result.p99_us, 2500.0);
         assert_eq!(result.errors, 7);
+        assert_eq!(result.non_2xx, 4);
     }
 
     #[test]

@@ -886,9 +886,14 @@ fn run_scenario(
         targets,
         keys,
     } = start_targets(scenario, options, environment)?;
-    // Responses each target gave, warm-ups included (plus the check before the load), to
-    // compare with what GetUsage counted for the key.
-    let mut answered: Vec<u64> = vec![1; targets.len()];
+    // 2xx responses and refusals (non-2xx, socket errors) each target gave, warm-ups included
+    // (plus the 200 of the check before the load), to compare with what GetUsage counted.
+    let mut admitted: Vec<u64> = vec![1; targets.len()];
+    let mut refused: Vec<u64> = vec![0; targets.len()];
+    let mut tally = |index: usize, result: &LoadResult| {
+        admitted[index] += result.requests.saturating_sub(result.non_2xx);
+        refused[index] += result.errors;
+    };
     let h2 = scenario.kind == Kind::TlsH2;
     let generator_for = |url: &str| -> anyhow::Result<Generator> {
         if h2 || (url.starts_with("https") && !environment.have_wrk) {
@@ -921,7 +926,7 @@ fn run_scenario(
             };
             let warmed = load::run(generator_for(&target.url)?, &warm, &environment.scratch)
                 .with_context(|| format!("warming up {}", target.name))?;
-            answered[index] += warmed.requests + warmed.errors;
+            tally(index, &warmed);
         }
         for round in 0..options.rounds as usize {
             // Alternate: each round starts one target later, so drift in the machine's load
@@ -941,7 +946,7 @@ fn run_scenario(
                 let result = load::run(generator_for(&target.url)?, &run, &environment.scratch)
                     .with_context(|| format!("loading {}", target.name))?;
                 let cpu_seconds = cpu_of(target, &upstream) - cpu_before;
-                answered[index] += result.requests + result.errors;
+                tally(index, &result);
                 eprintln!(
                     "  c={conns:<3} round {} {:<13} {:>9.0} req/s  p50 {:>8.1} us  p99 {:>8.1} us  errors {}  cpu {:.2} s  [load {}]",
                     round + 1,
@@ -1006,20 +1011,13 @@ fn run_scenario(
     }
     if let Some(keys) = &keys {
         let used = keys_usage(keys).context("reading the key's usage (GetUsage)")?;
-        let sent = targets
-            .iter()
-            .zip(&answered)
-            .find(|(target, _)| !target.headers.is_empty())
-            .map_or(0, |(_, count)| *count);
+        let keyed = targets.iter().position(|target| !target.headers.is_empty());
+        let (ok, errors) = keyed.map_or((0, 0), |index| (admitted[index], refused[index]));
         let _ = writeln!(
             section,
-            "\nGetUsage for the key (plan {}): {used} requests counted; the runner saw {sent} responses from portico-keys (warm-ups and the check included): {:.3}x",
+            "\nGetUsage for the key (plan {}): {used} requests counted; portico-keys answered {ok} with 2xx (warm-ups and the check included; GetUsage / 2xx = {:.3}) and {errors} otherwise",
             keys.plan_id,
-            if sent > 0 {
-                used as f64 / sent as f64
-            } else {
-                0.0
-            }
+            if ok > 0 { used as f64 / ok as f64 } else { 0.0 }
         );
     }
     let mut ok = true;
