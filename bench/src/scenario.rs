@@ -26,6 +26,7 @@ const KEYED_API: &str = include_str!("../config/keyed.yaml");
 /// The keys-throttle scenario's API key (AWS wants at least 20 characters) and the management
 /// API's credentials it gives `portico dev`.
 const BENCH_API_KEY: &str = "portico-bench-api-key-0123456789";
+const BENCH_API_KEY_NOQUOTA: &str = "portico-bench-api-key-noquota-0123456789";
 const ADMIN_ACCESS_KEY_ID: &str = "AKIAPORTICOBENCH0001";
 const ADMIN_SECRET: &str = "portico-bench-admin-secret-0000000000000";
 /// Limits that never reject: a rate of 1e9 req/s, a burst of 2e9, a daily quota of 2e9.
@@ -515,40 +516,51 @@ fn set_up_keys(admin: SocketAddr) -> anyhow::Result<KeysSetup> {
         .and_then(|items| items.get(0))
         .map(|api| string_field(api, "id"))
         .with_context(|| format!("GET /restapis listed no API: {apis}"))??;
-    let key = admin_ok(
-        admin,
-        "POST",
-        "/apikeys",
-        Some(&serde_json::json!({
-            "name": "bench-key", "value": BENCH_API_KEY, "enabled": true
-        })),
-    )?;
-    let key_id = string_field(&key, "id")?;
     let rate: f64 = HUGE_RATE.parse()?;
     let burst: i64 = HUGE_BURST.parse()?;
     let throttle = serde_json::json!({"rateLimit": rate, "burstLimit": burst});
     let first_day = utc_day(SystemTime::now());
-    let plan = admin_ok(
-        admin,
-        "POST",
-        "/usageplans",
-        Some(&serde_json::json!({
-            "name": "bench-plan",
+    // One key and plan per keyed route (a key is in one plan per stage): with the quota, and
+    // without it (throttles only), to tell their costs apart.
+    let mut created = Vec::new();
+    for (name, value, resource, quota) in [
+        ("bench-key", BENCH_API_KEY, "/keyed", true),
+        (
+            "bench-key-noquota",
+            BENCH_API_KEY_NOQUOTA,
+            "/keyed-noquota",
+            false,
+        ),
+    ] {
+        let key = admin_ok(
+            admin,
+            "POST",
+            "/apikeys",
+            Some(&serde_json::json!({"name": name, "value": value, "enabled": true})),
+        )?;
+        let key_id = string_field(&key, "id")?;
+        let mut plan = serde_json::json!({
+            "name": format!("{name}-plan"),
             "apiStages": [{
                 "apiId": api_id, "stage": "b",
-                "throttle": {"/keyed/GET": throttle}
+                "throttle": {format!("{resource}/GET"): throttle}
             }],
             "throttle": throttle,
-            "quota": {"limit": burst, "period": "DAY"},
-        })),
-    )?;
-    let plan_id = string_field(&plan, "id")?;
-    admin_ok(
-        admin,
-        "POST",
-        &format!("/usageplans/{plan_id}/keys"),
-        Some(&serde_json::json!({"keyId": key_id, "keyType": "API_KEY"})),
-    )?;
+        });
+        if quota {
+            plan["quota"] = serde_json::json!({"limit": burst, "period": "DAY"});
+        }
+        let plan = admin_ok(admin, "POST", "/usageplans", Some(&plan))?;
+        let plan_id = string_field(&plan, "id")?;
+        admin_ok(
+            admin,
+            "POST",
+            &format!("/usageplans/{plan_id}/keys"),
+            Some(&serde_json::json!({"keyId": key_id, "keyType": "API_KEY"})),
+        )?;
+        created.push((plan_id, key_id));
+    }
+    let (plan_id, key_id) = created.into_iter().next().context("no plan was created")?;
     let limits = |prefix: &str| {
         serde_json::json!({"patchOperations": [
             {"op": "replace", "path": format!("{prefix}/rateLimit"), "value": HUGE_RATE},
@@ -750,18 +762,27 @@ fn start_targets(
             metrics: metrics_addr.map(|addr| format!("http://{addr}/metrics")),
         });
         if let Some(admin) = admin_addr {
-            // The admin listener starts before the gateway's, so it is up by now. The second
-            // target is a route of the same process: CPU and RSS are read from it alike.
-            keys = Some(set_up_keys(admin).context("setting up the key, plan and limits")?);
-            targets.push(Target {
-                name: "portico-keys".to_string(),
-                role: Role::Portico,
-                url: format!("{scheme}://{addr}/b/keyed"),
-                process: Some(process),
-                headers: vec![("x-api-key".to_string(), BENCH_API_KEY.to_string())],
-                idle_rss,
-                metrics: None,
-            });
+            // The admin listener starts before the gateway's, so it is up by now. The keyed
+            // targets are routes of the same process: CPU and RSS are read from it alike.
+            keys = Some(set_up_keys(admin).context("setting up the keys, plans and limits")?);
+            for (name, route, key) in [
+                ("portico-keys", "/b/keyed", BENCH_API_KEY),
+                (
+                    "portico-keys-noquota",
+                    "/b/keyed-noquota",
+                    BENCH_API_KEY_NOQUOTA,
+                ),
+            ] {
+                targets.push(Target {
+                    name: name.to_string(),
+                    role: Role::Portico,
+                    url: format!("{scheme}://{addr}{route}"),
+                    process: Some(process.clone()),
+                    headers: vec![("x-api-key".to_string(), key.to_string())],
+                    idle_rss,
+                    metrics: None,
+                });
+            }
         }
     }
 
@@ -1011,7 +1032,9 @@ fn run_scenario(
     }
     if let Some(keys) = &keys {
         let used = keys_usage(keys).context("reading the key's usage (GetUsage)")?;
-        let keyed = targets.iter().position(|target| !target.headers.is_empty());
+        let keyed = targets
+            .iter()
+            .position(|target| target.name == "portico-keys");
         let (ok, errors) = keyed.map_or((0, 0), |index| (admitted[index], refused[index]));
         let _ = writeln!(
             section,
@@ -1245,14 +1268,15 @@ fn render(
             }
         }
         Kind::KeysThrottle => {
-            for conns in [1, 64] {
-                if let (Some(plain), Some(keyed)) =
-                    (at(conns, "portico"), at(conns, "portico-keys"))
-                {
+            for (conns, keyed_name, what) in [
+                (1, "portico-keys", "keys+throttle+quota"),
+                (64, "portico-keys", "keys+throttle+quota"),
+                (1, "portico-keys-noquota", "keys+throttle (no quota)"),
+                (64, "portico-keys-noquota", "keys+throttle (no quota)"),
+            ] {
+                if let (Some(plain), Some(keyed)) = (at(conns, "portico"), at(conns, keyed_name)) {
                     informative.push(Verdict {
-                        what: format!(
-                            "{label} c={conns}: keys+throttle+quota cost <= 10% CPU per request"
-                        ),
+                        what: format!("{label} c={conns}: {what} cost <= 10% CPU per request"),
                         figure: format!(
                             "{:.3}x req/s, {:.3}x CPU us/req ({:.2} vs {:.2} us, {:+.2} us) vs the same route without",
                             keyed.requests_per_second / plain.requests_per_second,
