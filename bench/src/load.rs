@@ -16,6 +16,9 @@ pub struct LoadResult {
     pub p50_us: f64,
     pub p99_us: f64,
     pub errors: u64,
+    /// Non-2xx responses included in `requests` (wrk and the builtin loop count every response
+    /// there; h2load's `requests` are its successes only, so 0).
+    pub non_2xx: u64,
 }
 
 impl LoadResult {
@@ -45,6 +48,8 @@ pub struct Load<'a> {
     pub duration: Duration,
     pub cpu: Option<&'a str>,
     pub h2: bool,
+    /// Extra request headers (name, value), e.g. `x-api-key`.
+    pub headers: &'a [(String, String)],
 }
 
 fn pinned(cpu: Option<&str>, program: &str) -> Command {
@@ -72,6 +77,7 @@ fn run_wrk(load: &Load<'_>) -> anyhow::Result<LoadResult> {
         .args(["-t1", "--latency", "--timeout", "5s"])
         .arg(format!("-c{}", load.connections))
         .arg(format!("-d{seconds}s"))
+        .args(header_args(load.headers))
         .arg(load.url)
         .output()
         .context("running wrk")?;
@@ -84,6 +90,14 @@ fn run_wrk(load: &Load<'_>) -> anyhow::Result<LoadResult> {
         );
     }
     parse_wrk(&text).with_context(|| format!("parsing wrk's output:\n{text}"))
+}
+
+/// `-H "name: value"` for each header: wrk and h2load take the same flag.
+fn header_args(headers: &[(String, String)]) -> Vec<String> {
+    headers
+        .iter()
+        .flat_map(|(name, value)| ["-H".to_string(), format!("{name}: {value}")])
+        .collect()
 }
 
 /// `35.12us`, `1.20ms`, `2.00s` → microseconds.
@@ -115,7 +129,9 @@ pub fn parse_wrk(text: &str) -> anyhow::Result<LoadResult> {
                 result.seconds = parse_duration_us(elapsed).context("elapsed")? / 1e6;
             }
             ["Non-2xx", "or", "3xx", "responses:", count] => {
-                result.errors += count.parse::<u64>().unwrap_or(0)
+                let count = count.parse::<u64>().unwrap_or(0);
+                result.errors += count;
+                result.non_2xx += count;
             }
             ["Socket", "errors:", rest @ ..] => {
                 for word in rest {
@@ -142,7 +158,8 @@ fn run_h2load(load: &Load<'_>, scratch: &Path) -> anyhow::Result<LoadResult> {
         .args(["-t1", "-m1"])
         .arg(format!("-c{}", load.connections))
         .arg(format!("-D{seconds}"))
-        .arg(format!("--log-file={}", log.display()));
+        .arg(format!("--log-file={}", log.display()))
+        .args(header_args(load.headers));
     if !load.h2 {
         command.arg("--h1");
     }
@@ -208,6 +225,14 @@ fn percentile(sorted: &[f64], quantile: f64) -> f64 {
 
 /// One GET over a fresh connection; the status and body. Used to check a target before load.
 pub fn get_once(url: &str) -> anyhow::Result<(u16, bytes::Bytes)> {
+    get_once_with(url, &[])
+}
+
+/// [`get_once`] with extra request headers.
+pub fn get_once_with(
+    url: &str,
+    headers: &[(String, String)],
+) -> anyhow::Result<(u16, bytes::Bytes)> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -219,7 +244,7 @@ pub fn get_once(url: &str) -> anyhow::Result<(u16, bytes::Bytes)> {
         tokio::spawn(connection);
         let response = tokio::time::timeout(
             Duration::from_secs(10),
-            sender.send_request(request(authority, path)?),
+            sender.send_request(request(authority, path, headers)?),
         )
         .await
         .context("timed out")??;
@@ -244,10 +269,13 @@ fn split_url(url: &str) -> anyhow::Result<(&str, &str)> {
 fn request(
     authority: &str,
     path: &str,
+    headers: &[(String, String)],
 ) -> anyhow::Result<http::Request<http_body_util::Empty<bytes::Bytes>>> {
-    Ok(http::Request::get(path)
-        .header(http::header::HOST, authority)
-        .body(http_body_util::Empty::new())?)
+    let mut builder = http::Request::get(path).header(http::header::HOST, authority);
+    for (name, value) in headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    Ok(builder.body(http_body_util::Empty::new())?)
 }
 
 /// The smoke's fallback: `connections` keep-alive connections in a loop for the duration.
@@ -263,6 +291,7 @@ fn run_builtin(load: &Load<'_>) -> anyhow::Result<LoadResult> {
         for _ in 0..load.connections {
             let authority = authority.to_string();
             let path = path.to_string();
+            let headers = load.headers.to_vec();
             tasks.push(tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 let mut errors = 0u64;
@@ -273,7 +302,9 @@ fn run_builtin(load: &Load<'_>) -> anyhow::Result<LoadResult> {
                 tokio::spawn(connection);
                 while Instant::now() < deadline {
                     let sent = Instant::now();
-                    let response = sender.send_request(request(&authority, &path)?).await?;
+                    let response = sender
+                        .send_request(request(&authority, &path, &headers)?)
+                        .await?;
                     let ok = response.status().is_success();
                     http_body_util::BodyExt::collect(response.into_body()).await?;
                     latencies.push(sent.elapsed().as_secs_f64() * 1e6);
@@ -299,6 +330,7 @@ fn run_builtin(load: &Load<'_>) -> anyhow::Result<LoadResult> {
             p50_us: percentile(&latencies, 0.50),
             p99_us: percentile(&latencies, 0.99),
             errors,
+            non_2xx: errors,
         })
     })
 }
@@ -316,6 +348,7 @@ mod tests {
         assert_eq!(result.p50_us, 412.0);
         assert_eq!(result.p99_us, 2500.0);
         assert_eq!(result.errors, 7);
+        assert_eq!(result.non_2xx, 4);
     }
 
     #[test]
@@ -325,5 +358,14 @@ mod tests {
         assert_eq!(result.requests, 99990);
         assert_eq!(result.errors, 10);
         assert_eq!(result.seconds, 5.0);
+    }
+
+    #[test]
+    fn headers_become_dash_h_flags() {
+        let headers = [("x-api-key".to_string(), "v".repeat(20))];
+        assert_eq!(
+            header_args(&headers),
+            ["-H".to_string(), format!("x-api-key: {}", "v".repeat(20))]
+        );
     }
 }

@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::rc::Rc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
 
@@ -20,6 +21,17 @@ const HAPROXY_TLS_CFG: &str = include_str!("../config/haproxy-tls.cfg");
 const NGINX_CACHE_CONF: &str = include_str!("../config/nginx-cache.conf");
 const PROXY_API: &str = include_str!("../config/proxy.yaml");
 const MOCK_API: &str = include_str!("../config/mock.yaml");
+const KEYED_API: &str = include_str!("../config/keyed.yaml");
+
+/// The keys-throttle scenario's API key (AWS wants at least 20 characters) and the management
+/// API's credentials it gives `portico dev`.
+const BENCH_API_KEY: &str = "portico-bench-api-key-0123456789";
+const BENCH_API_KEY_NOQUOTA: &str = "portico-bench-api-key-noquota-0123456789";
+const ADMIN_ACCESS_KEY_ID: &str = "AKIAPORTICOBENCH0001";
+const ADMIN_SECRET: &str = "portico-bench-admin-secret-0000000000000";
+/// Limits that never reject: a rate of 1e9 req/s, a burst of 2e9, a daily quota of 2e9.
+const HUGE_RATE: &str = "1000000000";
+const HUGE_BURST: &str = "2000000000";
 
 /// Routes in the large-table scenario.
 pub const N_ROUTES: usize = 10_000;
@@ -45,6 +57,7 @@ pub enum Kind {
     TlsH2,
     Routes10k,
     CacheHit,
+    KeysThrottle,
     Unavailable,
 }
 
@@ -95,9 +108,9 @@ pub const ALL: &[Scenario] = &[
     },
     Scenario {
         name: "keys-throttle",
-        what: "HTTP_PROXY with an API key, a never-rejecting usage plan, access logging",
-        kind: Kind::Unavailable,
-        unavailable: Some("not available yet (needs issue #5: API keys, usage plans)"),
+        what: "the same HTTP_PROXY route without and with an API key + never-rejecting throttles and quota",
+        kind: Kind::KeysThrottle,
+        unavailable: None,
     },
     Scenario {
         name: "cache-hit",
@@ -133,7 +146,10 @@ struct Target {
     name: String,
     role: Role,
     url: String,
-    process: Option<Process>,
+    /// Shared when two targets are routes of one Portico (keys-throttle).
+    process: Option<Rc<Process>>,
+    /// Request headers the load sends (the API key).
+    headers: Vec<(String, String)>,
     idle_rss: u64,
     /// Portico's metrics endpoint, where the scenario reads its cache counters.
     metrics: Option<String>,
@@ -395,6 +411,207 @@ fn routes_api() -> String {
 struct Started {
     upstream: Process,
     targets: Vec<Target>,
+    keys: Option<KeysSetup>,
+}
+
+/// What the keys-throttle scenario created through the management API, to read its usage.
+struct KeysSetup {
+    admin: SocketAddr,
+    plan_id: String,
+    key_id: String,
+    /// The UTC day the plan was created (`yyyy-MM-dd`).
+    first_day: String,
+}
+
+/// One signed management API call with curl (`--aws-sigv4`); the status and the JSON body.
+fn admin_call(
+    admin: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> anyhow::Result<(u16, serde_json::Value)> {
+    let mut command = Command::new("curl");
+    command
+        .args(["-sS", "-k", "--max-time", "30", "-X", method])
+        .args(["--aws-sigv4", "aws:amz:us-east-1:apigateway"])
+        .args(["--user", &format!("{ADMIN_ACCESS_KEY_ID}:{ADMIN_SECRET}")])
+        .args(["-w", "\n%{http_code}"]);
+    if let Some(body) = body {
+        command
+            .args(["-H", "Content-Type: application/json"])
+            .args(["--data-binary", &body.to_string()]);
+    }
+    let output = command
+        .arg(format!("https://{admin}{path}"))
+        .output()
+        .context("running curl (needed for the management API)")?;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    if !output.status.success() {
+        bail!(
+            "curl {method} {path} failed: {text}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let (payload, status) = text
+        .rsplit_once('\n')
+        .with_context(|| format!("curl printed no status: {text}"))?;
+    let status: u16 = status
+        .trim()
+        .parse()
+        .with_context(|| format!("curl's status `{status}`"))?;
+    let json = if payload.trim().is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(payload)
+            .unwrap_or_else(|_| serde_json::Value::String(payload.to_string()))
+    };
+    Ok((status, json))
+}
+
+/// [`admin_call`] that must answer 2xx.
+fn admin_ok(
+    admin: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> anyhow::Result<serde_json::Value> {
+    let (status, json) = admin_call(admin, method, path, body)?;
+    if !(200..300).contains(&status) {
+        bail!("management API {method} {path} answered {status}: {json}");
+    }
+    Ok(json)
+}
+
+fn string_field(json: &serde_json::Value, name: &str) -> anyhow::Result<String> {
+    json.get(name)
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_string)
+        .with_context(|| format!("no `{name}` in {json}"))
+}
+
+/// The UTC day of `time` as `yyyy-MM-dd` (days-to-civil, proleptic Gregorian).
+fn utc_day(time: SystemTime) -> String {
+    let seconds = time
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs()) as i64;
+    let days = seconds.div_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// The key, a plan with a throttle, a `/keyed/GET` override and a quota, the plan key, the
+/// stage's `*/*` throttle and the account throttle: every level on, none rejecting.
+fn set_up_keys(admin: SocketAddr) -> anyhow::Result<KeysSetup> {
+    let apis = admin_ok(admin, "GET", "/restapis", None)?;
+    let api_id = apis
+        .get("item")
+        .and_then(|items| items.get(0))
+        .map(|api| string_field(api, "id"))
+        .with_context(|| format!("GET /restapis listed no API: {apis}"))??;
+    let rate: f64 = HUGE_RATE.parse()?;
+    let burst: i64 = HUGE_BURST.parse()?;
+    let throttle = serde_json::json!({"rateLimit": rate, "burstLimit": burst});
+    let first_day = utc_day(SystemTime::now());
+    // One key and plan per keyed route (a key is in one plan per stage): with the quota, and
+    // without it (throttles only), to tell their costs apart.
+    let mut created = Vec::new();
+    for (name, value, resource, quota) in [
+        ("bench-key", BENCH_API_KEY, "/keyed", true),
+        (
+            "bench-key-noquota",
+            BENCH_API_KEY_NOQUOTA,
+            "/keyed-noquota",
+            false,
+        ),
+    ] {
+        let key = admin_ok(
+            admin,
+            "POST",
+            "/apikeys",
+            Some(&serde_json::json!({"name": name, "value": value, "enabled": true})),
+        )?;
+        let key_id = string_field(&key, "id")?;
+        let mut plan = serde_json::json!({
+            "name": format!("{name}-plan"),
+            "apiStages": [{
+                "apiId": api_id, "stage": "b",
+                "throttle": {format!("{resource}/GET"): throttle}
+            }],
+            "throttle": throttle,
+        });
+        if quota {
+            plan["quota"] = serde_json::json!({"limit": burst, "period": "DAY"});
+        }
+        let plan = admin_ok(admin, "POST", "/usageplans", Some(&plan))?;
+        let plan_id = string_field(&plan, "id")?;
+        admin_ok(
+            admin,
+            "POST",
+            &format!("/usageplans/{plan_id}/keys"),
+            Some(&serde_json::json!({"keyId": key_id, "keyType": "API_KEY"})),
+        )?;
+        created.push((plan_id, key_id));
+    }
+    let (plan_id, key_id) = created.into_iter().next().context("no plan was created")?;
+    let limits = |prefix: &str| {
+        serde_json::json!({"patchOperations": [
+            {"op": "replace", "path": format!("{prefix}/rateLimit"), "value": HUGE_RATE},
+            {"op": "replace", "path": format!("{prefix}/burstLimit"), "value": HUGE_BURST},
+        ]})
+    };
+    admin_ok(
+        admin,
+        "PATCH",
+        &format!("/restapis/{api_id}/stages/b"),
+        Some(&limits("/*/*/throttling")),
+    )?;
+    admin_ok(admin, "PATCH", "/account", Some(&limits("/throttle")))?;
+    Ok(KeysSetup {
+        admin,
+        plan_id,
+        key_id,
+        first_day,
+    })
+}
+
+/// The key's `used` count summed over the days since the setup (GetUsage), polled until two
+/// reads 500 ms apart agree (edges report every 100 ms) or 10 s pass.
+fn keys_usage(keys: &KeysSetup) -> anyhow::Result<u64> {
+    let read = || -> anyhow::Result<u64> {
+        // Query keys in alphabetical order: curl 7.88's SigV4 signs the query as written.
+        let path = format!(
+            "/usageplans/{}/usage?endDate={}&keyId={}&startDate={}",
+            keys.plan_id,
+            utc_day(SystemTime::now()),
+            keys.key_id,
+            keys.first_day
+        );
+        let usage = admin_ok(keys.admin, "GET", &path, None)?;
+        let days = usage
+            .get("values")
+            .and_then(|values| values.get(&keys.key_id))
+            .and_then(serde_json::Value::as_array)
+            .with_context(|| format!("GetUsage has no row for the key: {usage}"))?;
+        Ok(days.iter().filter_map(|day| day.get(0)?.as_u64()).sum())
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut last = read()?;
+    loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = read()?;
+        if now == last || std::time::Instant::now() > deadline {
+            return Ok(now);
+        }
+        last = now;
+    }
 }
 
 fn start_targets(
@@ -431,6 +648,7 @@ fn start_targets(
         role: Role::Upstream,
         url: format!("http://{upstream_addr}{path}"),
         process: None,
+        headers: Vec::new(),
         idle_rss: upstream.tree_rss(),
         metrics: None,
     }];
@@ -463,12 +681,14 @@ fn start_targets(
         }
         Kind::ProxyLarge => porticos.push(("portico", PROXY_API.to_string(), "/b/large")),
         Kind::CacheHit => porticos.push(("portico-cache", PROXY_API.to_string(), "/b/small")),
+        Kind::KeysThrottle => porticos.push(("portico", KEYED_API.to_string(), "/b/small")),
         _ => porticos.push((
             if tls { "portico-tls" } else { "portico" },
             PROXY_API.to_string(),
             "/b/small",
         )),
     }
+    let mut keys = None;
     for (name, api, route) in porticos {
         let port = procs::free_port()?;
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
@@ -511,22 +731,59 @@ fn start_targets(
             ]);
             metrics_addr = Some(addr);
         }
+        let mut admin_addr = None;
+        if scenario.kind == Kind::KeysThrottle {
+            // The management API (HTTPS, dev's self-signed certificate), to create the key,
+            // the plan and the limits.
+            let addr: SocketAddr = ([127, 0, 0, 1], procs::free_port()?).into();
+            args.extend(["--admin".to_string(), addr.to_string()]);
+            admin_addr = Some(addr);
+        }
         // One worker thread, as nginx gets one worker and HAProxy one thread.
-        let env: &[(&str, &str)] = if target_cpu.is_some() {
-            &[("TOKIO_WORKER_THREADS", "1"), ("RUST_LOG", "warn")]
-        } else {
-            &[("RUST_LOG", "warn")]
-        };
-        let mut process = Process::start(name, &options.portico, &args, env, target_cpu, dir)?;
+        let mut env: Vec<(&str, &str)> = vec![("RUST_LOG", "warn")];
+        if target_cpu.is_some() {
+            env.push(("TOKIO_WORKER_THREADS", "1"));
+        }
+        if admin_addr.is_some() {
+            env.push(("PORTICO_ADMIN_ACCESS_KEY_ID", ADMIN_ACCESS_KEY_ID));
+            env.push(("PORTICO_ADMIN_SECRET_ACCESS_KEY", ADMIN_SECRET));
+        }
+        let mut process = Process::start(name, &options.portico, &args, &env, target_cpu, dir)?;
         process.wait_for_port(addr, Duration::from_secs(120), dir)?;
+        let idle_rss = process.tree_rss();
+        let process = Rc::new(process);
         targets.push(Target {
             name: name.to_string(),
             role: Role::Portico,
             url: format!("{scheme}://{addr}{route}"),
-            idle_rss: process.tree_rss(),
-            process: Some(process),
+            idle_rss,
+            process: Some(process.clone()),
+            headers: Vec::new(),
             metrics: metrics_addr.map(|addr| format!("http://{addr}/metrics")),
         });
+        if let Some(admin) = admin_addr {
+            // The admin listener starts before the gateway's, so it is up by now. The keyed
+            // targets are routes of the same process: CPU and RSS are read from it alike.
+            keys = Some(set_up_keys(admin).context("setting up the keys, plans and limits")?);
+            for (name, route, key) in [
+                ("portico-keys", "/b/keyed", BENCH_API_KEY),
+                (
+                    "portico-keys-noquota",
+                    "/b/keyed-noquota",
+                    BENCH_API_KEY_NOQUOTA,
+                ),
+            ] {
+                targets.push(Target {
+                    name: name.to_string(),
+                    role: Role::Portico,
+                    url: format!("{scheme}://{addr}{route}"),
+                    process: Some(process.clone()),
+                    headers: vec![("x-api-key".to_string(), key.to_string())],
+                    idle_rss,
+                    metrics: None,
+                });
+            }
+        }
     }
 
     if !options.smoke {
@@ -536,6 +793,7 @@ fn start_targets(
                 ("haproxy", Role::Haproxy, HAPROXY_CFG, path),
             ],
             Kind::Mock => vec![("nginx-return", Role::Nginx, NGINX_CONF, "/mock")],
+            Kind::KeysThrottle => vec![("nginx", Role::Nginx, NGINX_CONF, path)],
             Kind::CacheHit => vec![("nginx-cache", Role::Nginx, NGINX_CACHE_CONF, path)],
             Kind::TlsH1 | Kind::TlsH2 => vec![
                 ("nginx-tls", Role::Nginx, NGINX_TLS_CONF, path),
@@ -579,7 +837,8 @@ fn start_targets(
                 role,
                 url: format!("{scheme}://{addr}{route}"),
                 idle_rss: process.tree_rss(),
-                process: Some(process),
+                process: Some(Rc::new(process)),
+                headers: Vec::new(),
                 metrics: None,
             });
         }
@@ -588,7 +847,7 @@ fn start_targets(
     // Every plain-HTTP target must answer 200 before it is measured.
     for target in &targets {
         if target.url.starts_with("http://") {
-            let (status, body) = load::get_once(&target.url)
+            let (status, body) = load::get_once_with(&target.url, &target.headers)
                 .with_context(|| format!("checking {} at {}", target.name, target.url))?;
             if status != 200 {
                 bail!(
@@ -598,9 +857,27 @@ fn start_targets(
                     String::from_utf8_lossy(&body)
                 );
             }
+            // A keyed route must refuse a request without its key, or it measures no key check.
+            if !target.headers.is_empty() {
+                let (status, body) = load::get_once(&target.url).with_context(|| {
+                    format!("checking {} without its key at {}", target.name, target.url)
+                })?;
+                if status != 403 {
+                    bail!(
+                        "{} answered {status} without its key at {} (403 expected): {}",
+                        target.name,
+                        target.url,
+                        String::from_utf8_lossy(&body)
+                    );
+                }
+            }
         }
     }
-    Ok(Started { upstream, targets })
+    Ok(Started {
+        upstream,
+        targets,
+        keys,
+    })
 }
 
 fn which(program: &str) -> anyhow::Result<PathBuf> {
@@ -615,7 +892,7 @@ fn which(program: &str) -> anyhow::Result<PathBuf> {
 fn cpu_of(target: &Target, upstream: &Process) -> f64 {
     target
         .process
-        .as_ref()
+        .as_deref()
         .unwrap_or(upstream)
         .tree_cpu_seconds()
 }
@@ -625,7 +902,19 @@ fn run_scenario(
     options: &Options,
     environment: &Environment,
 ) -> anyhow::Result<(String, Vec<Verdict>, bool)> {
-    let Started { upstream, targets } = start_targets(scenario, options, environment)?;
+    let Started {
+        upstream,
+        targets,
+        keys,
+    } = start_targets(scenario, options, environment)?;
+    // 2xx responses and refusals (non-2xx, socket errors) each target gave, warm-ups included
+    // (plus the 200 of the check before the load), to compare with what GetUsage counted.
+    let mut admitted: Vec<u64> = vec![1; targets.len()];
+    let mut refused: Vec<u64> = vec![0; targets.len()];
+    let mut tally = |index: usize, result: &LoadResult| {
+        admitted[index] += result.requests.saturating_sub(result.non_2xx);
+        refused[index] += result.errors;
+    };
     let h2 = scenario.kind == Kind::TlsH2;
     let generator_for = |url: &str| -> anyhow::Result<Generator> {
         if h2 || (url.starts_with("https") && !environment.have_wrk) {
@@ -646,7 +935,7 @@ fn run_scenario(
     for &conns in connections {
         let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); targets.len()];
         // Warm-up: fill connection pools and caches, unrecorded.
-        for target in &targets {
+        for (index, target) in targets.iter().enumerate() {
             let warm = Load {
                 url: &target.url,
                 connections: conns,
@@ -654,9 +943,11 @@ fn run_scenario(
                 cpu: environment.load_cpu.as_deref(),
                 // The upstream speaks HTTP/1.1 only.
                 h2: h2 && target.role != Role::Upstream,
+                headers: &target.headers,
             };
-            load::run(generator_for(&target.url)?, &warm, &environment.scratch)
+            let warmed = load::run(generator_for(&target.url)?, &warm, &environment.scratch)
                 .with_context(|| format!("warming up {}", target.name))?;
+            tally(index, &warmed);
         }
         for round in 0..options.rounds as usize {
             // Alternate: each round starts one target later, so drift in the machine's load
@@ -670,11 +961,13 @@ fn run_scenario(
                     duration: options.duration,
                     cpu: environment.load_cpu.as_deref(),
                     h2: h2 && target.role != Role::Upstream,
+                    headers: &target.headers,
                 };
                 let cpu_before = cpu_of(target, &upstream);
                 let result = load::run(generator_for(&target.url)?, &run, &environment.scratch)
                     .with_context(|| format!("loading {}", target.name))?;
                 let cpu_seconds = cpu_of(target, &upstream) - cpu_before;
+                tally(index, &result);
                 eprintln!(
                     "  c={conns:<3} round {} {:<13} {:>9.0} req/s  p50 {:>8.1} us  p99 {:>8.1} us  errors {}  cpu {:.2} s  [load {}]",
                     round + 1,
@@ -699,7 +992,7 @@ fn run_scenario(
                 let mine = &samples[index];
                 let requests: u64 = mine.iter().map(|s| s.load.requests).sum();
                 let cpu: f64 = mine.iter().map(|s| s.cpu_seconds).sum();
-                let process = target.process.as_ref().unwrap_or(&upstream);
+                let process = target.process.as_deref().unwrap_or(&upstream);
                 (
                     index,
                     Figures {
@@ -736,6 +1029,19 @@ fn run_scenario(
                 target.name
             );
         }
+    }
+    if let Some(keys) = &keys {
+        let used = keys_usage(keys).context("reading the key's usage (GetUsage)")?;
+        let keyed = targets
+            .iter()
+            .position(|target| target.name == "portico-keys");
+        let (ok, errors) = keyed.map_or((0, 0), |index| (admitted[index], refused[index]));
+        let _ = writeln!(
+            section,
+            "\nGetUsage for the key (plan {}): {used} requests counted; portico-keys answered {ok} with 2xx (warm-ups and the check included; GetUsage / 2xx = {:.3}) and {errors} otherwise",
+            keys.plan_id,
+            if ok > 0 { used as f64 / ok as f64 } else { 0.0 }
+        );
     }
     let mut ok = true;
     if options.smoke {
@@ -956,6 +1262,38 @@ fn render(
                     format!("{label} c=64: req/s >= 1.2x nginx proxy_cache hit"),
                     portico.requests_per_second / nginx.requests_per_second,
                     1.2,
+                    "x",
+                    false,
+                );
+            }
+        }
+        Kind::KeysThrottle => {
+            for (conns, keyed_name, what) in [
+                (1, "portico-keys", "keys+throttle+quota"),
+                (64, "portico-keys", "keys+throttle+quota"),
+                (1, "portico-keys-noquota", "keys+throttle (no quota)"),
+                (64, "portico-keys-noquota", "keys+throttle (no quota)"),
+            ] {
+                if let (Some(plain), Some(keyed)) = (at(conns, "portico"), at(conns, keyed_name)) {
+                    informative.push(Verdict {
+                        what: format!("{label} c={conns}: {what} cost <= 10% CPU per request"),
+                        figure: format!(
+                            "{:.3}x req/s, {:.3}x CPU us/req ({:.2} vs {:.2} us, {:+.2} us) vs the same route without",
+                            keyed.requests_per_second / plain.requests_per_second,
+                            keyed.cpu_us_per_request / plain.cpu_us_per_request,
+                            keyed.cpu_us_per_request,
+                            plain.cpu_us_per_request,
+                            keyed.cpu_us_per_request - plain.cpu_us_per_request
+                        ),
+                        met: None,
+                    });
+                }
+            }
+            if let (Some(keyed), Some(nginx)) = (at(64, "portico-keys"), at(64, "nginx")) {
+                check(
+                    format!("{label} c=64: keys+throttling+logging req/s >= 1.0x nginx plain"),
+                    keyed.requests_per_second / nginx.requests_per_second,
+                    1.0,
                     "x",
                     false,
                 );
