@@ -439,7 +439,7 @@ fn fixture_openapi_spec_tf_imports_with_api_key() {
         Some("CONVERT_TO_TEXT")
     );
     assert!(!method(definition, "/", "OPTIONS").api_key_required);
-    assert!(has_warning(&imported, "/", "API keys are stored"));
+    assert!(has_warning(&imported, "/", "apiKeyRequired answer 403"));
     assert_round_trip(name, &imported);
     assert_swagger_round_trip(name, &imported);
 }
@@ -871,7 +871,7 @@ fn handcrafted_document_imports_everything() {
         "/paths/~1/get/x-amazon-apigateway-integration/responses/4\\d{2}/responseTemplates/application~1json",
         "not evaluated"
     ));
-    assert!(has_warning(&imported, "/", "API keys are stored"));
+    assert!(has_warning(&imported, "/", "apiKeyRequired answer 403"));
     assert_round_trip("everything.json", &imported);
 }
 

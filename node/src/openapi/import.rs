@@ -390,7 +390,7 @@ impl<'a> Importer<'a> {
         if self.api_key_used {
             self.warn(
                 "/",
-                "API keys are stored (apiKeyRequired) but not enforced yet: requests are not checked for x-api-key",
+                "methods with apiKeyRequired answer 403 until a request sends, in x-api-key, an enabled key of a usage plan of the stage (create keys and plans through the management API: `portico dev --admin`, or an origin's)",
             );
         }
         self.report_unconsumed_extensions(doc, "");
