@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 use super::control::{ControlError, ControlPlane};
 use super::render;
-use super::secrets::{SealedSecret, SealingKey};
+use super::secrets::SealingKey;
 use super::sigv4::{self, SignedRequest};
 use crate::body::{self, Body};
 use crate::integrate::{Integrations, params};
@@ -326,15 +326,8 @@ impl AdminApi {
 
     /// Looks an access key's secret up and unseals it (enabled keys only).
     fn secret_for(&self, access_key_id: &str) -> Option<String> {
-        let key = self
-            .control
-            .admin_key(access_key_id)
-            .filter(|key| key.enabled)?;
-        let sealed = SealedSecret {
-            nonce: key.nonce.as_slice().try_into().ok()?,
-            ciphertext: key.sealed_secret,
-        };
-        self.sealing.open(access_key_id, &sealed)
+        let key = self.control.admin_key(access_key_id)?;
+        self.sealing.open_admin_key(key)
     }
 
     /// Whether the request names a known access key in a well-formed SigV4 `Authorization`

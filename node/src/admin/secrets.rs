@@ -109,6 +109,19 @@ impl SealingKey {
         SealedSecret { nonce, ciphertext }
     }
 
+    /// The secret of an admin key from the replicated state, if the key is enabled and its
+    /// sealed form opens with this key.
+    pub fn open_admin_key(&self, key: portico_proto::AdminKey) -> Option<String> {
+        if !key.enabled {
+            return None;
+        }
+        let sealed = SealedSecret {
+            nonce: key.nonce.as_slice().try_into().ok()?,
+            ciphertext: key.sealed_secret,
+        };
+        self.open(&key.access_key_id, &sealed)
+    }
+
     /// The secret, if `sealed` was sealed by this key for this access key id and is intact.
     pub fn open(&self, access_key_id: &str, sealed: &SealedSecret) -> Option<String> {
         let mut buffer = sealed.ciphertext.clone();

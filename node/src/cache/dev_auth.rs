@@ -5,16 +5,14 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use http::{HeaderMap, HeaderName, HeaderValue};
 use portico_proto::cache::InvalidationRequest;
 
 use super::auth::InvalidationAuthority;
 use crate::admin::control::{BoxFuture, ControlPlane};
-use crate::admin::secrets::{SealedSecret, SealingKey};
-use crate::admin::sigv4::{self, SignedRequest};
+use crate::admin::secrets::SealingKey;
 
 /// The service name callers sign invalidations for.
-pub const SERVICE: &str = "execute-api";
+pub use super::auth::SERVICE;
 
 pub struct LocalAuthority {
     control: Arc<dyn ControlPlane>,
@@ -32,40 +30,11 @@ impl LocalAuthority {
         LocalAuthority { control, sealing }
     }
 
-    fn secret_for(&self, access_key_id: &str) -> Option<String> {
-        let key = self
-            .control
-            .admin_key(access_key_id)
-            .filter(|key| key.enabled)?;
-        let sealed = SealedSecret {
-            nonce: key.nonce.as_slice().try_into().ok()?,
-            ciphertext: key.sealed_secret,
-        };
-        self.sealing.open(access_key_id, &sealed)
-    }
-
     /// Whether `request` verifies against an enabled admin key at `now_epoch_s`.
     pub fn verify(&self, request: &InvalidationRequest, now_epoch_s: i64) -> bool {
-        let mut headers = HeaderMap::new();
-        for (name, value) in &request.headers {
-            if let (Ok(name), Ok(value)) = (
-                HeaderName::from_bytes(name.as_bytes()),
-                HeaderValue::from_bytes(value),
-            ) {
-                headers.append(name, value);
-            }
-        }
-        let signed = SignedRequest {
-            method: &request.method,
-            path: &request.path,
-            query: request.query.as_deref(),
-            headers: &headers,
-            body: &request.body,
-        };
-        sigv4::verify(&signed, now_epoch_s, SERVICE, &|_region| true, &|id| {
-            self.secret_for(id)
+        super::auth::verify_invalidation(request, now_epoch_s, &|_region| true, &|id| {
+            self.sealing.open_admin_key(self.control.admin_key(id)?)
         })
-        .is_ok()
     }
 }
 

@@ -40,8 +40,7 @@ use super::certs::PeerIdentity;
 use super::config::Peer;
 use super::transport::{Transport, TransportError};
 use crate::admin::control::BoxFuture;
-use crate::admin::secrets::{SealedSecret, SealingKey};
-use crate::admin::sigv4::{self, SignedRequest};
+use crate::admin::secrets::SealingKey;
 use crate::cache::auth::InvalidationAuthority;
 use crate::cache::shared::{SharedLookup, SharedTier};
 
@@ -283,47 +282,13 @@ impl std::fmt::Debug for InvalidationVerifier {
 }
 
 impl InvalidationVerifier {
-    fn secret_for(&self, access_key_id: &str) -> Option<String> {
-        let key = (self.admin_key)(access_key_id).filter(|key| key.enabled)?;
-        let sealed = SealedSecret {
-            nonce: key.nonce.as_slice().try_into().ok()?,
-            ciphertext: key.sealed_secret,
-        };
-        self.sealing.open(access_key_id, &sealed)
-    }
-
     /// True when the request is SigV4-signed for `execute-api` by an enabled admin key.
     pub fn verify(&self, request: &InvalidationRequest, now_epoch_s: i64) -> bool {
-        let mut headers = http::HeaderMap::new();
-        for (name, value) in &request.headers {
-            let (Ok(name), Ok(value)) = (
-                http::HeaderName::from_bytes(name.as_bytes()),
-                http::HeaderValue::from_bytes(value),
-            ) else {
-                return false;
-            };
-            headers.append(name, value);
-        }
-        let signed = SignedRequest {
-            method: &request.method,
-            path: &request.path,
-            query: request.query.as_deref(),
-            headers: &headers,
-            body: &request.body,
-        };
         let region_allowed =
             |region: &str| self.regions.is_empty() || self.regions.iter().any(|r| r == region);
-        let verified = sigv4::verify(
-            &signed,
-            now_epoch_s,
-            "execute-api",
-            &region_allowed,
-            &|id: &str| self.secret_for(id),
-        );
-        if let Err(error) = &verified {
-            tracing::debug!(%error, "invalidation refused");
-        }
-        verified.is_ok()
+        crate::cache::auth::verify_invalidation(request, now_epoch_s, &region_allowed, &|id| {
+            self.sealing.open_admin_key((self.admin_key)(id)?)
+        })
     }
 }
 

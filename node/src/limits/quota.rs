@@ -312,20 +312,20 @@ impl QuotaPool {
         let window_s = REPORT_EVERY.as_secs_f64();
         state.rate = 0.7 * state.rate + 0.3 * (demand as f64 / window_s);
 
+        for (lease_id, spent) in &state.returning {
+            ops.push(QuotaOp::Report {
+                edge_id,
+                incarnation,
+                lease_id: *lease_id,
+                spent: *spent,
+                release: true,
+                ttl_ms: 0,
+            });
+        }
         if !self.has_quota() {
             // The plan lost its quota: give back a lease still held, then just count.
             if let Some(slot) = self.slot.load_full() {
-                slot.closed.store(true, Ordering::SeqCst);
-                let spent = slot.spent.load(Ordering::SeqCst);
-                ops.push(QuotaOp::Report {
-                    edge_id,
-                    incarnation,
-                    lease_id: slot.lease_id,
-                    spent,
-                    release: true,
-                    ttl_ms: 0,
-                });
-                self.slot.store(None);
+                ops.push(self.give_back(&slot, &mut state, (edge_id, incarnation)));
             }
             let count = self.counted.swap(0, Ordering::Relaxed);
             if count > 0 {
@@ -350,16 +350,6 @@ impl QuotaPool {
             by_rate
         }
         .clamp(FIRST_GRANT, MAX_GRANT);
-        for (lease_id, spent) in &state.returning {
-            ops.push(QuotaOp::Report {
-                edge_id,
-                incarnation,
-                lease_id: *lease_id,
-                spent: *spent,
-                release: true,
-                ttl_ms: 0,
-            });
-        }
         let slot = self.slot.load_full();
         let idle = now_ms - state.last_demand_ms > IDLE_RETURN_MS;
         match slot {
@@ -367,21 +357,7 @@ impl QuotaPool {
                 let over = now_ms >= slot.period_end_ms
                     || now_ms >= slot.usable_until_ms.load(Ordering::SeqCst);
                 if over || idle {
-                    // Final report: close first, then read what was spent.
-                    slot.closed.store(true, Ordering::SeqCst);
-                    let spent = slot.spent.load(Ordering::SeqCst);
-                    ops.push(QuotaOp::Report {
-                        edge_id,
-                        incarnation,
-                        lease_id: slot.lease_id,
-                        spent,
-                        release: true,
-                        ttl_ms: 0,
-                    });
-                    state.returning.push((slot.lease_id, spent));
-                    self.returning.store(true, Ordering::Relaxed);
-                    self.slot.store(None);
-                    state.sent_spent = 0;
+                    ops.push(self.give_back(&slot, &mut state, (edge_id, incarnation)));
                     // Demand continues into a new period: ask for the next lease now.
                     if !idle && !self.is_exhausted(now_ms) {
                         ops.push(self.grant(edge_id, incarnation, None, want));
@@ -427,6 +403,30 @@ impl QuotaPool {
             }
         }
         ops
+    }
+
+    /// Stops spending `slot` and returns its unspent units: the final report, re-sent until the
+    /// state no longer shows the lease. Closed first, then read, so no unit is spent after it.
+    fn give_back(
+        &self,
+        slot: &LeaseSlot,
+        state: &mut ReporterState,
+        (edge_id, incarnation): (u64, u64),
+    ) -> QuotaOp {
+        slot.closed.store(true, Ordering::SeqCst);
+        let spent = slot.spent.load(Ordering::SeqCst);
+        state.returning.push((slot.lease_id, spent));
+        self.returning.store(true, Ordering::Relaxed);
+        self.slot.store(None);
+        state.sent_spent = 0;
+        QuotaOp::Report {
+            edge_id,
+            incarnation,
+            lease_id: slot.lease_id,
+            spent,
+            release: true,
+            ttl_ms: 0,
+        }
     }
 
     fn grant(&self, edge_id: u64, incarnation: u64, lease_id: Option<u64>, want: u64) -> QuotaOp {

@@ -2,6 +2,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::*;
+use crate::admin::sigv4;
 use crate::cluster::certs::{ClusterTls, NodeCertSpec, NodeRole, init_cluster};
 use crate::cluster::transport::{Handler, Reply};
 
