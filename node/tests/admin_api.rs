@@ -3,104 +3,19 @@
 
 mod common;
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Request};
+use common::admin::Admin;
+use http::Request;
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use portico::dev::{DevNode, DevOptions};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use serde_json::{Value, json};
 
-const KEY_ID: &str = "AKIAPORTICORUSTTEST1";
-const SECRET: &str = "portico-rust-admin-test-secret-000000000";
-
-struct Admin {
-    node: DevNode,
-    _data_dir: tempfile::TempDir,
-    client: Client<
-        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
-        Full<Bytes>,
-    >,
-    base: String,
-}
-
 impl Admin {
-    async fn start() -> Admin {
-        let data_dir = tempfile::tempdir().unwrap();
-        let mut options = DevOptions::new(data_dir.path().to_path_buf());
-        options.http = None;
-        options.https = None;
-        options.admin = Some("127.0.0.1:0".parse().unwrap());
-        options.admin_credentials = Some((KEY_ID.into(), SECRET.into()));
-        let node = tokio::time::timeout(common::TEST_TIMEOUT, DevNode::start(options))
-            .await
-            .unwrap()
-            .unwrap();
-        let cert = CertificateDer::from_pem_file(data_dir.path().join("cert.pem")).unwrap();
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(cert).unwrap();
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(portico::tls::client_config(roots).unwrap())
-            .https_only()
-            .enable_http1()
-            .build();
-        let base = format!("https://127.0.0.1:{}", node.admin_addr.unwrap().port());
-        Admin {
-            node,
-            _data_dir: data_dir,
-            client: Client::builder(TokioExecutor::new()).build(https),
-            base,
-        }
-    }
-
-    /// A signed call: `(status, x-amzn-ErrorType, JSON body)`.
-    async fn call(&self, method: &str, path: &str, body: &str) -> (u16, Option<String>, Value) {
-        let uri: http::Uri = format!("{}{path}", self.base).parse().unwrap();
-        let mut headers = HeaderMap::new();
-        headers.insert("host", uri.authority().unwrap().as_str().parse().unwrap());
-        if !body.is_empty() {
-            headers.insert("content-type", "application/json".parse().unwrap());
-        }
-        let now = portico::time::epoch_seconds(SystemTime::now());
-        portico::admin::sigv4::sign(
-            method,
-            &uri,
-            &mut headers,
-            body.as_bytes(),
-            KEY_ID,
-            SECRET,
-            "us-east-1",
-            "apigateway",
-            now,
-        );
-        let mut request = Request::builder().method(method).uri(uri);
-        for (name, value) in &headers {
-            request = request.header(name, value);
-        }
-        let request = request
-            .body(Full::new(Bytes::from(body.to_string())))
-            .unwrap();
-        let response = tokio::time::timeout(Duration::from_secs(20), self.client.request(request))
-            .await
-            .unwrap()
-            .unwrap();
-        let reply = common::read(response).await;
-        let error_type = reply
-            .headers
-            .get("x-amzn-errortype")
-            .map(|value| value.to_str().unwrap().to_string());
-        let json = if reply.body.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&reply.body).unwrap_or(Value::String(reply.text()))
-        };
-        (reply.status.as_u16(), error_type, json)
-    }
-
     async fn ok(&self, method: &str, path: &str, body: Value) -> Value {
         let (status, _, json) = self.call(method, path, &body.to_string()).await;
         assert!(status < 300, "{method} {path}: {status} {json}");
@@ -476,7 +391,7 @@ async fn unsigned_requests_are_refused_before_their_body_is_read() {
         hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config({
                 let cert =
-                    CertificateDer::from_pem_file(admin._data_dir.path().join("cert.pem")).unwrap();
+                    CertificateDer::from_pem_file(admin.data_dir.path().join("cert.pem")).unwrap();
                 let mut roots = rustls::RootCertStore::empty();
                 roots.add(cert).unwrap();
                 portico::tls::client_config(roots).unwrap()
