@@ -5,6 +5,7 @@
 //! nodes, and bound every wait. Nothing binds outside 127.0.0.0/8, and every process a test
 //! starts is killed when its handle drops, however the test ends.
 
+pub mod backend;
 pub mod harness;
 pub mod link;
 pub mod usage;

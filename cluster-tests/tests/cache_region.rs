@@ -3,58 +3,12 @@
 //! the first becomes the filler and the other waits for its put.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use portico_cluster_tests::harness::{Cluster, Topology, WAIT, wait_for};
 use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-
-/// A backend answering every request with `{"call": N}` after `delay`, N counting from 1.
-async fn slow_backend(delay: Duration) -> anyhow::Result<(SocketAddr, Arc<AtomicU64>)> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let calls = Arc::new(AtomicU64::new(0));
-    let counter = calls.clone();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let counter = counter.clone();
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buffer = [0u8; 4096];
-                let read = async {
-                    while !head.windows(4).any(|window| window == b"\r\n\r\n") {
-                        let n = stream.read(&mut buffer).await.ok()?;
-                        if n == 0 || head.len() > 64 * 1024 {
-                            return None;
-                        }
-                        head.extend_from_slice(&buffer[..n]);
-                    }
-                    Some(())
-                };
-                if tokio::time::timeout(Duration::from_secs(5), read)
-                    .await
-                    .ok()
-                    .flatten()
-                    .is_none()
-                {
-                    return;
-                }
-                let call = counter.fetch_add(1, Ordering::SeqCst) + 1;
-                tokio::time::sleep(delay).await;
-                let body = format!("{{\"call\": {call}}}");
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(response.as_bytes()).await;
-                let _ = stream.shutdown().await;
-            });
-        }
-    });
-    Ok((addr, calls))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_misses_on_two_edges_make_one_backend_call() -> anyhow::Result<()> {
@@ -67,7 +21,8 @@ async fn concurrent_misses_on_two_edges_make_one_backend_call() -> anyhow::Resul
         admin: true,
     };
     let mut cluster = Cluster::start(&topology).await?;
-    let (backend, calls) = slow_backend(Duration::from_millis(500)).await?;
+    let (backend, calls) =
+        portico_cluster_tests::backend::counting_backend(Duration::from_millis(500)).await?;
     let origin = wait_for(WAIT, "a leader", || {
         let leader = cluster.leader();
         async move { leader }
