@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use arc_swap::ArcSwap;
-use http::{HeaderValue, Request, Response};
+use http::{HeaderName, HeaderValue, Request, Response};
 use hyper::body::Incoming;
 
 use crate::accept::ConnectionInfo;
@@ -27,6 +27,11 @@ use crate::limits::{self, Limits};
 use crate::observe::{self, AccessRecord};
 use crate::respond::GatewayError;
 use crate::route;
+
+/// The ids every response carries. Constants: inserting by a `&str` parses the name on every
+/// call.
+const X_AMZN_REQUESTID: HeaderName = HeaderName::from_static("x-amzn-requestid");
+const X_AMZ_APIGW_ID: HeaderName = HeaderName::from_static("x-amz-apigw-id");
 
 /// The data plane of one node: the live snapshot plus the integration machinery.
 #[derive(Debug)]
@@ -107,14 +112,14 @@ impl Gateway {
         let (request_id, extended_request_id, trace_id) =
             crate::ids::request_ids(crate::time::epoch_seconds(received_at));
         let (parts, body) = request.into_parts();
-        let path = parts.uri.path().to_string();
-        let query = parts.uri.query().map(str::to_string);
+        // Borrowed from the request's parts, which live until the response is built.
+        let path = parts.uri.path();
+        let query = parts.uri.query();
         let host = parts
             .headers
             .get(http::header::HOST)
             .and_then(|value| value.to_str().ok())
-            .map(str::to_string)
-            .or_else(|| parts.uri.authority().map(|authority| authority.to_string()));
+            .or_else(|| parts.uri.authority().map(|authority| authority.as_str()));
         let protocol = match parts.version {
             http::Version::HTTP_2 => "HTTP/2.0",
             http::Version::HTTP_10 => "HTTP/1.0",
@@ -132,12 +137,8 @@ impl Gateway {
             ),
             // The routed request holds its own references into the snapshot, so the ArcSwap
             // guard is released before the integration call.
-            false => match route::resolve(
-                &self.snapshot.load(),
-                host.as_deref(),
-                &path,
-                parts.method.as_str(),
-            ) {
+            false => match route::resolve(&self.snapshot.load(), host, path, parts.method.as_str())
+            {
                 Err(error) => (Err(Failure::new(error, "no route")), None),
                 Ok(routed) => match self.limits.admit(&routed, &parts.headers).await {
                     Err((error, why)) => (Err(Failure::new(error, why)), Some(routed)),
@@ -148,9 +149,9 @@ impl Gateway {
                             trace_id: &trace_id,
                             routed: &routed,
                             parts: &parts,
-                            path: &path,
-                            query: query.as_deref(),
-                            host: host.as_deref(),
+                            path,
+                            query,
+                            host,
                             source_ip: remote.ip(),
                             local_port: connection.local.port(),
                             secure: connection.tls,
@@ -178,13 +179,15 @@ impl Gateway {
         };
         let headers = response.headers_mut();
         if let Ok(value) = HeaderValue::from_str(&request_id) {
-            headers.insert("x-amzn-requestid", value);
+            headers.insert(X_AMZN_REQUESTID, value);
         }
         if let Ok(value) = HeaderValue::from_str(&extended_request_id) {
-            headers.insert("x-amz-apigw-id", value);
+            headers.insert(X_AMZ_APIGW_ID, value);
         }
         if let Ok(value) = HeaderValue::from_str(&trace_id) {
-            headers.entry("x-amzn-trace-id").or_insert(value);
+            headers
+                .entry(integrate::http::X_AMZN_TRACE_ID)
+                .or_insert(value);
         }
 
         observe::log_access(&AccessRecord {
@@ -194,7 +197,7 @@ impl Gateway {
             resource_path: routed
                 .as_ref()
                 .map(|routed| routed.method.resource_path.as_ref()),
-            path: &path,
+            path,
             protocol,
             status: response.status().as_u16(),
             latency_ms: started.elapsed().as_secs_f64() * 1000.0,

@@ -38,6 +38,12 @@ const HOP_BY_HOP: [HeaderName; 9] = [
     header::UPGRADE,
 ];
 
+/// Header names the gateway sets on every proxied request. Constants: inserting by a `&str`
+/// parses and validates the name on every call.
+const X_AMZN_APIGATEWAY_API_ID: HeaderName = HeaderName::from_static("x-amzn-apigateway-api-id");
+pub const X_AMZN_TRACE_ID: HeaderName = HeaderName::from_static("x-amzn-trace-id");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
 /// Response headers API Gateway renames to `x-amzn-Remapped-*` because the gateway sets its
 /// own: they would otherwise contradict the framing or identity of the gateway's response.
 const REMAPPED: [(HeaderName, HeaderName); 4] = [
@@ -84,6 +90,12 @@ fn remove_connection_listed(headers: &mut HeaderMap) {
 }
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // One pass over the (few) names present instead of nine hashed removals: a request or
+    // response rarely carries any hop-by-hop header, and comparing a standard name is an enum
+    // comparison.
+    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+        return;
+    }
     remove_connection_listed(headers);
     for name in &HOP_BY_HOP {
         headers.remove(name);
@@ -113,10 +125,10 @@ fn backend_method(integration: &HttpIntegration, view: &RequestView<'_>) -> http
 /// Headers API Gateway adds to every HTTP integration request.
 fn add_gateway_headers(headers: &mut HeaderMap, view: &RequestView<'_>) {
     if let Ok(value) = HeaderValue::from_str(&view.stage().api_id) {
-        headers.insert("x-amzn-apigateway-api-id", value);
+        headers.insert(X_AMZN_APIGATEWAY_API_ID, value);
     }
     if let Ok(value) = HeaderValue::from_str(view.trace_id) {
-        headers.insert("x-amzn-trace-id", value);
+        headers.insert(X_AMZN_TRACE_ID, value);
     }
 }
 
@@ -205,9 +217,21 @@ async fn proxy(
     let mapped = params::map_request(&integration.parameters, view, &query, None);
     let uri = params::render_uri(&integration.uri, view, &mapped, view.query)?;
 
+    // A clone, not a move: the view lends the client's parts to the cache key, the mappings
+    // and the access log for the whole request; with few headers the clone is a few hundred
+    // instructions (the values are shared `Bytes`).
     let mut headers = view.parts.headers.clone();
     strip_hop_by_hop(&mut headers);
     headers.remove(header::HOST);
+    // For a plain-HTTP backend (always HTTP/1.1) the Host header is set here rather than by
+    // the client pool, which formats it with `format!` on every request; the same value, host
+    // and non-default port. An HTTPS backend may turn out to speak HTTP/2, which carries the
+    // authority instead, so the pool decides there.
+    if uri.scheme() == Some(&http::uri::Scheme::HTTP)
+        && let Some(host) = backend_host(&uri)
+    {
+        headers.insert(header::HOST, host);
+    }
     append_forwarded_for(&mut headers, view);
     add_gateway_headers(&mut headers, view);
     apply_mapped_headers(&mut headers, &mapped);
@@ -227,23 +251,79 @@ async fn proxy(
     ))
 }
 
+/// The `Host` a backend request carries: the URI's host, with its port unless it is the
+/// scheme's default (what hyper-util's pool would set, so the backend sees the same header).
+fn backend_host(uri: &http::Uri) -> Option<HeaderValue> {
+    let host = uri.host()?;
+    let secure = matches!(uri.scheme_str(), Some("https" | "wss"));
+    let value = match uri.port_u16() {
+        Some(port) if !(secure && port == 443 || !secure && port == 80) => {
+            let mut value = String::with_capacity(host.len() + 6);
+            value.push_str(host);
+            value.push(':');
+            push_decimal(&mut value, u32::from(port));
+            HeaderValue::from_str(&value)
+        }
+        _ => HeaderValue::from_str(host),
+    };
+    value.ok()
+}
+
 /// The client's `X-Forwarded-For` chain (every line of it) with the client's address appended.
 pub fn forwarded_for(view: &RequestView<'_>) -> String {
-    let mut chain: Vec<String> = view
-        .parts
-        .headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .map(|value| String::from_utf8_lossy(value.as_bytes()).trim().to_string())
-        .filter(|value| !value.is_empty())
-        .collect();
-    chain.push(view.source_ip.to_string());
-    chain.join(", ")
+    let mut chain = String::with_capacity(48);
+    for value in view.parts.headers.get_all(&X_FORWARDED_FOR) {
+        let value = String::from_utf8_lossy(value.as_bytes());
+        let value = value.trim();
+        if !value.is_empty() {
+            chain.push_str(value);
+            chain.push_str(", ");
+        }
+    }
+    push_ip(&mut chain, view.source_ip);
+    chain
+}
+
+/// Appends `ip` as `Display` would write it; IPv4 without the formatting machinery (this runs
+/// on every proxied request, for `X-Forwarded-For` and the access log).
+pub fn push_ip(out: &mut String, ip: std::net::IpAddr) {
+    match ip {
+        std::net::IpAddr::V4(ip) => {
+            for (index, octet) in ip.octets().into_iter().enumerate() {
+                if index > 0 {
+                    out.push('.');
+                }
+                push_decimal(out, u32::from(octet));
+            }
+        }
+        std::net::IpAddr::V6(ip) => {
+            use std::fmt::Write as _;
+            let _ = write!(out, "{ip}");
+        }
+    }
+}
+
+/// Appends `value` in decimal.
+pub fn push_decimal(out: &mut String, value: u32) {
+    let mut digits = [0u8; 10];
+    let mut start = digits.len();
+    let mut rest = value;
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for &digit in &digits[start..] {
+        out.push(char::from(digit));
+    }
 }
 
 fn append_forwarded_for(headers: &mut HeaderMap, view: &RequestView<'_>) {
     if let Ok(value) = HeaderValue::from_str(&forwarded_for(view)) {
-        headers.insert("x-forwarded-for", value);
+        headers.insert(X_FORWARDED_FOR, value);
     }
 }
 
@@ -442,6 +522,39 @@ mod tests {
     use super::*;
     use portico_proto::PassthroughBehavior;
     use std::collections::BTreeMap;
+
+    #[test]
+    fn backend_host_is_what_the_client_pool_would_set() {
+        let host = |uri: &str| backend_host(&uri.parse().unwrap()).unwrap();
+        assert_eq!(host("http://backend.internal/a"), "backend.internal");
+        assert_eq!(host("http://backend.internal:80/a"), "backend.internal");
+        assert_eq!(host("http://127.0.0.1:8080/a?b=c"), "127.0.0.1:8080");
+        assert_eq!(host("http://[::1]:8080/"), "[::1]:8080");
+        assert_eq!(host("http://backend.internal:443/"), "backend.internal:443");
+        assert_eq!(host("https://backend.internal:443/"), "backend.internal");
+        assert_eq!(host("https://backend.internal:80/"), "backend.internal:80");
+    }
+
+    #[test]
+    fn addresses_are_written_as_display_writes_them() {
+        for ip in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.200.3.255",
+            "::1",
+            "2001:db8::8a2e:370:7334",
+        ] {
+            let ip: std::net::IpAddr = ip.parse().unwrap();
+            let mut text = String::new();
+            push_ip(&mut text, ip);
+            assert_eq!(text, ip.to_string());
+        }
+        for value in [0, 7, 10, 99, 100, 65_535, u32::MAX] {
+            let mut text = String::new();
+            push_decimal(&mut text, value);
+            assert_eq!(text, value.to_string());
+        }
+    }
 
     #[test]
     fn passthrough_rules() {

@@ -219,11 +219,7 @@ impl Visit for JsonFields<'_> {
 
     fn record_f64(&mut self, field: &Field, value: f64) {
         self.key(field);
-        if value.is_finite() {
-            let _ = write!(self.line, "{value:.3}");
-        } else {
-            self.line.push_str("null");
-        }
+        push_fixed3(self.line, value);
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
@@ -266,22 +262,65 @@ fn push_json_string(line: &mut String, value: &str) {
     line.push('"');
 }
 
-/// `2026-11-21T18:02:37.014Z`.
+/// `2026-11-21T18:02:37.014Z`. Digits pushed by hand: `write!` with seven padded fields was
+/// about 2,000 instructions per access line.
 fn push_rfc3339(line: &mut String, at: SystemTime) {
     let since = at
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default();
     let seconds = since.as_secs() as i64;
     let (year, month, day) = crate::time::civil_from_days(seconds.div_euclid(86_400));
-    let of_day = seconds.rem_euclid(86_400);
-    let _ = write!(
-        line,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        of_day / 3600,
-        of_day % 3600 / 60,
-        of_day % 60,
-        since.subsec_millis()
-    );
+    let of_day = seconds.rem_euclid(86_400) as u32;
+    match u32::try_from(year) {
+        Ok(year) if year <= 9999 => push_padded(line, year, 4),
+        _ => {
+            let _ = write!(line, "{year:04}");
+        }
+    }
+    line.push('-');
+    push_padded(line, month, 2);
+    line.push('-');
+    push_padded(line, day, 2);
+    line.push('T');
+    push_padded(line, of_day / 3600, 2);
+    line.push(':');
+    push_padded(line, of_day % 3600 / 60, 2);
+    line.push(':');
+    push_padded(line, of_day % 60, 2);
+    line.push('.');
+    push_padded(line, since.subsec_millis(), 3);
+    line.push('Z');
+}
+
+/// Appends the last `width` decimal digits of `value`, zero-padded.
+fn push_padded(line: &mut String, value: u32, width: u32) {
+    let mut divisor = 10u32.pow(width - 1);
+    while divisor > 0 {
+        line.push(char::from(b'0' + (value / divisor % 10) as u8));
+        divisor /= 10;
+    }
+}
+
+/// A latency in milliseconds with three decimals (`12.345`), `null` if not finite. Integer
+/// arithmetic for the usual range: `{:.3}` takes the float formatter's exact path (dragon),
+/// about 1,000 instructions per value. The result can differ from `{:.3}` only in the last
+/// digit of a value within a rounding error of a tie (`x.xxx5`).
+fn push_fixed3(line: &mut String, value: f64) {
+    if !value.is_finite() {
+        line.push_str("null");
+    } else if (0.0..1e12).contains(&value) {
+        let thousandths = (value * 1000.0).round() as u64;
+        let whole = thousandths / 1000;
+        if let Ok(whole) = u32::try_from(whole) {
+            crate::integrate::http::push_decimal(line, whole);
+        } else {
+            let _ = write!(line, "{whole}");
+        }
+        line.push('.');
+        push_padded(line, (thousandths % 1000) as u32, 3);
+    } else {
+        let _ = write!(line, "{value:.3}");
+    }
 }
 
 #[cfg(test)]
@@ -315,5 +354,33 @@ mod tests {
             SystemTime::UNIX_EPOCH + Duration::from_millis(1_589_522_469_014),
         );
         assert_eq!(line, "2020-05-15T06:01:09.014Z");
+        line.clear();
+        push_rfc3339(&mut line, SystemTime::UNIX_EPOCH);
+        assert_eq!(line, "1970-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn latencies_have_three_decimals_like_the_formatter() {
+        for value in [
+            0.0,
+            0.0004,
+            0.0006,
+            0.001,
+            0.1234,
+            1.0,
+            12.3456,
+            999.9996,
+            61_234.567_8,
+            4.2e9,
+            1e13,
+            -1.5,
+        ] {
+            let mut line = String::new();
+            push_fixed3(&mut line, value);
+            assert_eq!(line, format!("{value:.3}"), "{value}");
+        }
+        let mut line = String::new();
+        push_fixed3(&mut line, f64::NAN);
+        assert_eq!(line, "null");
     }
 }

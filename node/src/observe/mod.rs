@@ -34,10 +34,14 @@ pub struct AccessRecord<'a> {
 }
 
 pub fn log_access(record: &AccessRecord<'_>) {
+    // The address as a string field: through `%` (Display) the layer formats it with `write!`
+    // into a temporary string, on every request.
+    let mut ip = String::with_capacity(15);
+    crate::integrate::http::push_ip(&mut ip, record.source_ip);
     tracing::info!(
         target: ACCESS_TARGET,
         requestId = record.request_id,
-        ip = %record.source_ip,
+        ip = ip.as_str(),
         httpMethod = record.method,
         resourcePath = record.resource_path,
         path = record.path,
