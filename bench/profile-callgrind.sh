@@ -42,7 +42,7 @@ for _ in $(seq 1 60); do
 done
 h2load "${h1[@]}" -m1 -n 2000 -c 16 -t1 "$url" | grep "requests:"
 callgrind_control -z $gateway > /dev/null
-h2load "${h1[@]}" -m1 -n 20000 -c 16 -t1 "$url" | grep -E "requests:|TLS Protocol|Application protocol"
+h2load "${h1[@]}" -m1 -n 20000 -c 16 -t1 "$url" | grep -E "requests:|TLS Protocol|Cipher|Application protocol"
 callgrind_control -d $gateway > /dev/null
 sleep 1
 total=$(callgrind_annotate "$out".1 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')

@@ -246,19 +246,29 @@ fn push_json_string(line: &mut String, value: &str) {
     }
     let value = &value[..end];
     line.push('"');
-    for c in value.chars() {
-        match c {
-            '"' => line.push_str("\\\""),
-            '\\' => line.push_str("\\\\"),
-            '\n' => line.push_str("\\n"),
-            '\r' => line.push_str("\\r"),
-            '\t' => line.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(line, "\\u{:04x}", c as u32);
-            }
-            c => line.push(c),
+    // Runs of bytes that need no escape are copied whole: pushing char by char cost about
+    // 1,000 instructions per access line. Every byte that needs an escape is ASCII, so a run
+    // always ends on a character boundary.
+    let mut clean_from = 0;
+    for (index, byte) in value.bytes().enumerate() {
+        let escaped = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            byte if byte < 0x20 => "",
+            _ => continue,
+        };
+        line.push_str(&value[clean_from..index]);
+        clean_from = index + 1;
+        if escaped.is_empty() {
+            let _ = write!(line, "\\u{:04x}", byte);
+        } else {
+            line.push_str(escaped);
         }
     }
+    line.push_str(&value[clean_from..]);
     line.push('"');
 }
 
