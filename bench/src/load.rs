@@ -271,7 +271,14 @@ fn request(
     path: &str,
     headers: &[(String, String)],
 ) -> anyhow::Result<http::Request<http_body_util::Empty<bytes::Bytes>>> {
-    let mut builder = http::Request::get(path).header(http::header::HOST, authority);
+    // A `Host` among `headers` (the cluster's edges route by it) replaces the URL's.
+    let mut builder = http::Request::get(path);
+    if !headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("host"))
+    {
+        builder = builder.header(http::header::HOST, authority);
+    }
     for (name, value) in headers {
         builder = builder.header(name.as_str(), value.as_str());
     }

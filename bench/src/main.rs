@@ -11,6 +11,7 @@
 //!          (and the upstream itself as the "direct" target)
 //! ```
 
+mod cluster;
 mod load;
 mod procs;
 mod scenario;

@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
 
+use crate::cluster;
 use crate::load::{self, Generator, Load, LoadResult};
 use crate::procs::{self, Process};
 use crate::upstream::SMALL_BODY;
@@ -58,6 +59,7 @@ pub enum Kind {
     Routes10k,
     CacheHit,
     KeysThrottle,
+    Cluster3,
     Unavailable,
 }
 
@@ -126,9 +128,9 @@ pub const ALL: &[Scenario] = &[
     },
     Scenario {
         name: "cluster-3",
-        what: "three edges of a local cluster behind the same load",
-        kind: Kind::Unavailable,
-        unavailable: Some("not available yet (needs issue #3: the cluster)"),
+        what: "three edges of a local cluster (3 origins) behind the same load, against one dev",
+        kind: Kind::Cluster3,
+        unavailable: None,
     },
 ];
 
@@ -153,12 +155,68 @@ struct Target {
     idle_rss: u64,
     /// Portico's metrics endpoint, where the scenario reads its cache counters.
     metrics: Option<String>,
+    /// When not empty, the target is these processes side by side (cluster-3's edges): each
+    /// gets its own load generator and a share of the connections, at the same time; `url`
+    /// and `process` are unused.
+    shares: Vec<Share>,
+    /// Processes of the target that serve no request but are part of it (cluster-3's
+    /// origins): their CPU is reported apart.
+    side: Vec<Rc<Process>>,
+}
+
+/// One process of a fanned-out target and the URL its share of the load goes to.
+struct Share {
+    name: String,
+    url: String,
+    process: Rc<Process>,
+    idle_rss: u64,
+}
+
+impl Target {
+    /// The processes serving the target: its own (or the upstream's), or its shares' (each
+    /// once: the `portico-x3` control's three shares are one process).
+    fn serving<'a>(&'a self, upstream: &'a Process) -> Vec<&'a Process> {
+        if self.shares.is_empty() {
+            return vec![self.process.as_deref().unwrap_or(upstream)];
+        }
+        let mut processes: Vec<&Process> = Vec::new();
+        for share in &self.shares {
+            if !processes
+                .iter()
+                .any(|seen| seen.pid() == share.process.pid())
+            {
+                processes.push(&share.process);
+            }
+        }
+        processes
+    }
+
+    /// True when every share is a process of its own (per-share CPU and RSS mean something).
+    fn shares_are_distinct(&self) -> bool {
+        let distinct = self
+            .shares
+            .iter()
+            .map(|share| share.process.pid())
+            .collect::<std::collections::BTreeSet<_>>();
+        distinct.len() == self.shares.len()
+    }
+
+    fn peak_rss(&self, upstream: &Process) -> u64 {
+        self.serving(upstream)
+            .iter()
+            .map(|process| process.tree_peak_rss())
+            .sum()
+    }
 }
 
 #[derive(Debug, Clone, Default)]
 struct Sample {
     load: LoadResult,
     cpu_seconds: f64,
+    /// A fanned-out target's shares: each one's load and CPU, in `Target::shares` order.
+    shares: Vec<(LoadResult, f64)>,
+    /// CPU of the target's side processes (cluster-3's origins) during the run.
+    side_cpu_seconds: f64,
 }
 
 /// The aggregate of one target at one connection count.
@@ -651,6 +709,8 @@ fn start_targets(
         headers: Vec::new(),
         idle_rss: upstream.tree_rss(),
         metrics: None,
+        shares: Vec::new(),
+        side: Vec::new(),
     }];
 
     let values = |name: &str, port: u16| {
@@ -760,6 +820,8 @@ fn start_targets(
             process: Some(process.clone()),
             headers: Vec::new(),
             metrics: metrics_addr.map(|addr| format!("http://{addr}/metrics")),
+            shares: Vec::new(),
+            side: Vec::new(),
         });
         if let Some(admin) = admin_addr {
             // The admin listener starts before the gateway's, so it is up by now. The keyed
@@ -781,8 +843,79 @@ fn start_targets(
                     headers: vec![("x-api-key".to_string(), key.to_string())],
                     idle_rss,
                     metrics: None,
+                    shares: Vec::new(),
+                    side: Vec::new(),
                 });
             }
+        }
+    }
+
+    if scenario.kind == Kind::Cluster3 {
+        // The same API as the `portico` (dev) target, deployed through the cluster's
+        // management path; every node pinned and threaded as that dev process is.
+        let started = cluster::start(&cluster::Plan {
+            portico: &options.portico,
+            dir,
+            definition: PROXY_API,
+            stage: "b",
+            stage_variables: &[("upstream".to_string(), upstream_addr.to_string())],
+            probe_path: "/b/small",
+            cpu: target_cpu,
+            worker_threads: target_cpu.map(|_| "1"),
+        })
+        .context("starting the local cluster")?;
+        let host = started.host();
+        let shares: Vec<Share> = started
+            .edges
+            .into_iter()
+            .map(|edge| Share {
+                url: format!("http://{}/b/small", edge.http),
+                idle_rss: edge.process.tree_rss(),
+                name: edge.name,
+                process: edge.process,
+            })
+            .collect();
+        targets.push(Target {
+            name: "cluster-3".to_string(),
+            role: Role::Portico,
+            url: shares
+                .first()
+                .map(|share| share.url.clone())
+                .unwrap_or_default(),
+            process: None,
+            headers: vec![("Host".to_string(), host)],
+            idle_rss: shares.iter().map(|share| share.idle_rss).sum(),
+            metrics: None,
+            shares,
+            side: started.origins,
+        });
+        // The control: the `portico` dev process loaded exactly as the cluster is (three wrk
+        // at once, the same split of connections), so the two differ only in serving the
+        // requests with one process or three.
+        if let Some(dev) = targets.iter().find(|target| target.name == "portico") {
+            let process = dev
+                .process
+                .clone()
+                .context("the dev target has no process")?;
+            let shares = (1..=3)
+                .map(|index| Share {
+                    name: format!("wrk-{index}"),
+                    url: dev.url.clone(),
+                    process: process.clone(),
+                    idle_rss: dev.idle_rss,
+                })
+                .collect();
+            targets.push(Target {
+                name: "portico-x3".to_string(),
+                role: Role::Portico,
+                url: dev.url.clone(),
+                process: None,
+                headers: Vec::new(),
+                idle_rss: dev.idle_rss,
+                metrics: None,
+                shares,
+                side: Vec::new(),
+            });
         }
     }
 
@@ -793,7 +926,7 @@ fn start_targets(
                 ("haproxy", Role::Haproxy, HAPROXY_CFG, path),
             ],
             Kind::Mock => vec![("nginx-return", Role::Nginx, NGINX_CONF, "/mock")],
-            Kind::KeysThrottle => vec![("nginx", Role::Nginx, NGINX_CONF, path)],
+            Kind::KeysThrottle | Kind::Cluster3 => vec![("nginx", Role::Nginx, NGINX_CONF, path)],
             Kind::CacheHit => vec![("nginx-cache", Role::Nginx, NGINX_CACHE_CONF, path)],
             Kind::TlsH1 | Kind::TlsH2 => vec![
                 ("nginx-tls", Role::Nginx, NGINX_TLS_CONF, path),
@@ -840,23 +973,36 @@ fn start_targets(
                 process: Some(Rc::new(process)),
                 headers: Vec::new(),
                 metrics: None,
+                shares: Vec::new(),
+                side: Vec::new(),
             });
         }
     }
 
-    // Every plain-HTTP target must answer 200 before it is measured.
+    // Every plain-HTTP target (every share of a fanned-out one) must answer 200 before it is
+    // measured.
     for target in &targets {
-        if target.url.starts_with("http://") {
-            let (status, body) = load::get_once_with(&target.url, &target.headers)
-                .with_context(|| format!("checking {} at {}", target.name, target.url))?;
+        let urls: Vec<&str> = if target.shares.is_empty() {
+            vec![target.url.as_str()]
+        } else {
+            target
+                .shares
+                .iter()
+                .map(|share| share.url.as_str())
+                .collect()
+        };
+        for url in urls.iter().filter(|url| url.starts_with("http://")) {
+            let (status, body) = load::get_once_with(url, &target.headers)
+                .with_context(|| format!("checking {} at {url}", target.name))?;
             if status != 200 {
                 bail!(
-                    "{} answered {status} at {}: {}",
+                    "{} answered {status} at {url}: {}",
                     target.name,
-                    target.url,
                     String::from_utf8_lossy(&body)
                 );
             }
+        }
+        if target.url.starts_with("http://") {
             // A keyed route must refuse a request without its key, or it measures no key check.
             if !target.headers.is_empty() {
                 let (status, body) = load::get_once(&target.url).with_context(|| {
@@ -889,12 +1035,139 @@ fn which(program: &str) -> anyhow::Result<PathBuf> {
         .with_context(|| format!("{program} is not installed (run without --no-install)"))
 }
 
+/// CPU seconds of the target's serving processes (every share of a fanned-out one).
 fn cpu_of(target: &Target, upstream: &Process) -> f64 {
     target
-        .process
-        .as_deref()
-        .unwrap_or(upstream)
-        .tree_cpu_seconds()
+        .serving(upstream)
+        .iter()
+        .map(|process| process.tree_cpu_seconds())
+        .sum()
+}
+
+/// `connections` spread over `n` processes loaded at once: a share each, the remainder to the
+/// first ones; at least one each (so `1` means one connection per process).
+fn split_connections(connections: u32, n: usize) -> Vec<u32> {
+    let n = n.max(1) as u32;
+    if connections < n {
+        return vec![connections.max(1); n as usize];
+    }
+    (0..n)
+        .map(|index| connections / n + u32::from(index < connections % n))
+        .collect()
+}
+
+/// Several loads run at the same time as one: requests, errors summed; the longest elapsed
+/// time; and for p50 and p99 the largest of the parts' percentiles. wrk prints percentiles,
+/// not its histogram, so the merged distribution's percentiles cannot be computed; the
+/// largest part's is an upper bound of them (and the smallest a lower bound).
+fn merge(parts: &[LoadResult]) -> LoadResult {
+    let largest = |value: fn(&LoadResult) -> f64| parts.iter().map(value).fold(0.0, f64::max);
+    LoadResult {
+        requests: parts.iter().map(|part| part.requests).sum(),
+        seconds: largest(|part| part.seconds),
+        p50_us: largest(|part| part.p50_us),
+        p99_us: largest(|part| part.p99_us),
+        errors: parts.iter().map(|part| part.errors).sum(),
+        non_2xx: parts.iter().map(|part| part.non_2xx).sum(),
+    }
+}
+
+/// One load at `target`: one generator, or for a fanned-out target one wrk per share with its
+/// share of the connections, all at once. Returns the (merged) result, each share's result
+/// and CPU seconds, and the side processes' CPU seconds.
+#[allow(clippy::type_complexity)]
+fn drive(
+    target: &Target,
+    upstream: &Process,
+    generator: Generator,
+    connections: u32,
+    duration: Duration,
+    h2: bool,
+    environment: &Environment,
+) -> anyhow::Result<(LoadResult, f64, Vec<(LoadResult, f64)>, f64)> {
+    let side_cpu = || -> f64 {
+        target
+            .side
+            .iter()
+            .map(|process| process.tree_cpu_seconds())
+            .sum()
+    };
+    let cpu_before = cpu_of(target, upstream);
+    let side_before = side_cpu();
+    let cpu = environment.load_cpu.as_deref();
+    if target.shares.is_empty() {
+        let load = Load {
+            url: &target.url,
+            connections,
+            duration,
+            cpu,
+            // The upstream speaks HTTP/1.1 only.
+            h2: h2 && target.role != Role::Upstream,
+            headers: &target.headers,
+        };
+        let result = load::run(generator, &load, &environment.scratch)?;
+        let cpu_seconds = cpu_of(target, upstream) - cpu_before;
+        return Ok((result, cpu_seconds, Vec::new(), side_cpu() - side_before));
+    }
+    if generator != Generator::Wrk {
+        bail!(
+            "{} is loaded by one wrk per process: wrk is needed",
+            target.name
+        );
+    }
+    let shares_before: Vec<f64> = target
+        .shares
+        .iter()
+        .map(|share| share.process.tree_cpu_seconds())
+        .collect();
+    // The shares' processes are `Rc`s (not `Send`): the threads get only URLs and headers.
+    let plan: Vec<(&str, u32)> = target
+        .shares
+        .iter()
+        .map(|share| share.url.as_str())
+        .zip(split_connections(connections, target.shares.len()))
+        .collect();
+    let headers = target.headers.as_slice();
+    let scratch = environment.scratch.as_path();
+    let results: Vec<anyhow::Result<LoadResult>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = plan
+            .iter()
+            .map(|&(url, connections)| {
+                scope.spawn(move || {
+                    let load = Load {
+                        url,
+                        connections,
+                        duration,
+                        cpu,
+                        h2: false,
+                        headers,
+                    };
+                    load::run(generator, &load, scratch)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a load thread panicked")))
+            })
+            .collect()
+    });
+    let mut shares = Vec::new();
+    for ((result, share), before) in results.into_iter().zip(&target.shares).zip(shares_before) {
+        let result = result.with_context(|| format!("loading {}", share.name))?;
+        shares.push((result, share.process.tree_cpu_seconds() - before));
+    }
+    let merged = merge(
+        &shares
+            .iter()
+            .map(|(result, _)| result.clone())
+            .collect::<Vec<_>>(),
+    );
+    let cpu_seconds = cpu_of(target, upstream) - cpu_before;
+    Ok((merged, cpu_seconds, shares, side_cpu() - side_before))
 }
 
 fn run_scenario(
@@ -932,21 +1205,22 @@ fn run_scenario(
     };
     let connections: &[u32] = if options.smoke { &[8] } else { &[1, 64] };
     let mut all: BTreeMap<u32, Vec<(usize, Figures)>> = BTreeMap::new();
+    // Per-process tables of fanned-out targets (cluster-3's edges and origins).
+    let mut share_sections = String::new();
     for &conns in connections {
         let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); targets.len()];
         // Warm-up: fill connection pools and caches, unrecorded.
         for (index, target) in targets.iter().enumerate() {
-            let warm = Load {
-                url: &target.url,
-                connections: conns,
-                duration: Duration::from_secs(1),
-                cpu: environment.load_cpu.as_deref(),
-                // The upstream speaks HTTP/1.1 only.
-                h2: h2 && target.role != Role::Upstream,
-                headers: &target.headers,
-            };
-            let warmed = load::run(generator_for(&target.url)?, &warm, &environment.scratch)
-                .with_context(|| format!("warming up {}", target.name))?;
+            let (warmed, ..) = drive(
+                target,
+                &upstream,
+                generator_for(&target.url)?,
+                conns,
+                Duration::from_secs(1),
+                h2,
+                environment,
+            )
+            .with_context(|| format!("warming up {}", target.name))?;
             tally(index, &warmed);
         }
         for round in 0..options.rounds as usize {
@@ -955,19 +1229,33 @@ fn run_scenario(
             for offset in 0..targets.len() {
                 let index = (round + offset) % targets.len();
                 let target = &targets[index];
-                let run = Load {
-                    url: &target.url,
-                    connections: conns,
-                    duration: options.duration,
-                    cpu: environment.load_cpu.as_deref(),
-                    h2: h2 && target.role != Role::Upstream,
-                    headers: &target.headers,
-                };
-                let cpu_before = cpu_of(target, &upstream);
-                let result = load::run(generator_for(&target.url)?, &run, &environment.scratch)
-                    .with_context(|| format!("loading {}", target.name))?;
-                let cpu_seconds = cpu_of(target, &upstream) - cpu_before;
+                let (result, cpu_seconds, shares, side_cpu_seconds) = drive(
+                    target,
+                    &upstream,
+                    generator_for(&target.url)?,
+                    conns,
+                    options.duration,
+                    h2,
+                    environment,
+                )
+                .with_context(|| format!("loading {}", target.name))?;
                 tally(index, &result);
+                let distinct = target.shares_are_distinct();
+                for ((share_result, share_cpu), share) in shares.iter().zip(&target.shares) {
+                    eprintln!(
+                        "        {:<13} {:>9.0} req/s  p50 {:>8.1} us  p99 {:>8.1} us  errors {}{}",
+                        share.name,
+                        share_result.requests_per_second(),
+                        share_result.p50_us,
+                        share_result.p99_us,
+                        share_result.errors,
+                        if distinct {
+                            format!("  cpu {share_cpu:.2} s")
+                        } else {
+                            String::new()
+                        }
+                    );
+                }
                 eprintln!(
                     "  c={conns:<3} round {} {:<13} {:>9.0} req/s  p50 {:>8.1} us  p99 {:>8.1} us  errors {}  cpu {:.2} s  [load {}]",
                     round + 1,
@@ -982,6 +1270,8 @@ fn run_scenario(
                 samples[index].push(Sample {
                     load: result,
                     cpu_seconds,
+                    shares,
+                    side_cpu_seconds,
                 });
             }
         }
@@ -992,7 +1282,6 @@ fn run_scenario(
                 let mine = &samples[index];
                 let requests: u64 = mine.iter().map(|s| s.load.requests).sum();
                 let cpu: f64 = mine.iter().map(|s| s.cpu_seconds).sum();
-                let process = target.process.as_deref().unwrap_or(&upstream);
                 (
                     index,
                     Figures {
@@ -1010,16 +1299,22 @@ fn run_scenario(
                         } else {
                             0.0
                         },
-                        peak_rss: process.tree_peak_rss(),
+                        peak_rss: target.peak_rss(&upstream),
                         idle_rss: target.idle_rss,
                     },
                 )
             })
             .collect();
         all.insert(conns, figures);
+        for (target, samples) in targets.iter().zip(&samples) {
+            if !target.shares.is_empty() && target.shares_are_distinct() {
+                share_sections.push_str(&render_shares(conns, target, samples, options));
+            }
+        }
     }
 
     let (mut section, verdicts) = render(scenario, &targets, &all);
+    section.push_str(&share_sections);
     for target in &targets {
         if let Some(url) = &target.metrics {
             let (hits, misses) = cache_counters(url)?;
@@ -1060,6 +1355,101 @@ fn run_scenario(
     drop(targets);
     drop(upstream);
     Ok((section, verdicts, ok))
+}
+
+/// A fanned-out target's processes at one connection count: each share's median req/s, p50
+/// and p99, errors, CPU per request it served and RSS; then the side processes' CPU over the
+/// same rounds (cluster-3's origins, which should be idle on the request path).
+fn render_shares(conns: u32, target: &Target, samples: &[Sample], options: &Options) -> String {
+    let mut out = String::new();
+    let split = split_connections(conns, target.shares.len());
+    let _ = writeln!(
+        out,
+        "\n{} at c={conns}, per process ({} connections{}; the row above sums req/s and errors and takes the largest p50 and p99):",
+        target.name,
+        split
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(" + "),
+        if split.iter().sum::<u32>() > conns {
+            ", so its x nginx / x upstream above compare that many connections with their one"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        out,
+        "| conns | process | req/s | p50 us | p99 us | errors | CPU us/req | peak RSS MiB | idle RSS MiB |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
+    for (index, share) in target.shares.iter().enumerate() {
+        let parts: Vec<&(LoadResult, f64)> = samples
+            .iter()
+            .filter_map(|sample| sample.shares.get(index))
+            .collect();
+        let requests: u64 = parts.iter().map(|(result, _)| result.requests).sum();
+        let cpu: f64 = parts.iter().map(|(_, cpu)| cpu).sum();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.0} | {:.1} | {:.1} | {} | {:.2} | {:.1} | {:.1} |",
+            split.get(index).copied().unwrap_or(0),
+            share.name,
+            median(
+                &mut parts
+                    .iter()
+                    .map(|(result, _)| result.requests_per_second())
+                    .collect::<Vec<_>>()
+            ),
+            median(
+                &mut parts
+                    .iter()
+                    .map(|(result, _)| result.p50_us)
+                    .collect::<Vec<_>>()
+            ),
+            median(
+                &mut parts
+                    .iter()
+                    .map(|(result, _)| result.p99_us)
+                    .collect::<Vec<_>>()
+            ),
+            parts.iter().map(|(result, _)| result.errors).sum::<u64>(),
+            if requests > 0 {
+                cpu * 1e6 / requests as f64
+            } else {
+                0.0
+            },
+            mib(share.process.tree_peak_rss()),
+            mib(share.idle_rss),
+        );
+    }
+    if !target.side.is_empty() {
+        let side_cpu: f64 = samples.iter().map(|sample| sample.side_cpu_seconds).sum();
+        let requests: u64 = samples.iter().map(|sample| sample.load.requests).sum();
+        let loaded_seconds = options.duration.as_secs_f64() * samples.len() as f64;
+        let _ = writeln!(
+            out,
+            "{} side process(es) (the origins): {side_cpu:.2} s CPU over the {loaded_seconds:.0} s of load ({:.1} % of a core; {:.2} us per request served by the edges); RSS now {:.1} MiB, peak {:.1} MiB (summed)",
+            target.side.len(),
+            if loaded_seconds > 0.0 {
+                side_cpu / loaded_seconds * 100.0
+            } else {
+                0.0
+            },
+            if requests > 0 {
+                side_cpu * 1e6 / requests as f64
+            } else {
+                0.0
+            },
+            mib(target.side.iter().map(|process| process.tree_rss()).sum()),
+            mib(target
+                .side
+                .iter()
+                .map(|process| process.tree_peak_rss())
+                .sum()),
+        );
+    }
+    out
 }
 
 /// The sums of Portico's `portico_cache_hits_total` and `portico_cache_misses_total`.
@@ -1117,9 +1507,16 @@ fn render(
                 }
                 _ => "-".to_string(),
             };
+            // A fanned-out target at fewer connections than shares ran one per share.
+            let shares = targets[*index].shares.len() as u32;
+            let conns_label = if shares > 1 && *conns < shares {
+                format!("{conns} ({shares} x {conns})")
+            } else {
+                conns.to_string()
+            };
             let _ = writeln!(
                 out,
-                "| {conns} | {} | {:.0} | {} | {} | {:.1} | {:.1} | {} | {:.2} | {:.1} | {:.1} |",
+                "| {conns_label} | {} | {:.0} | {} | {} | {:.1} | {:.1} | {} | {:.2} | {:.1} | {:.1} |",
                 targets[*index].name,
                 figure.requests_per_second,
                 ratio(&nginx),
@@ -1299,8 +1696,60 @@ fn render(
                 );
             }
         }
+        Kind::Cluster3 => {
+            for (conns, dev_name, what) in [
+                (1, "portico", "one dev process, 1 connection"),
+                (1, "portico-x3", "one dev process, loaded alike"),
+                (64, "portico", "one dev process"),
+                (64, "portico-x3", "one dev process, loaded alike"),
+            ] {
+                if let (Some(cluster), Some(dev)) = (at(conns, "cluster-3"), at(conns, dev_name)) {
+                    informative.push(Verdict {
+                        what: format!("{label} c={conns}: three edges vs {what}"),
+                        figure: format!(
+                            "{:.2}x req/s, {:.2}x CPU us/req ({:.2} vs {:.2} us)",
+                            cluster.requests_per_second / dev.requests_per_second,
+                            cluster.cpu_us_per_request / dev.cpu_us_per_request,
+                            cluster.cpu_us_per_request,
+                            dev.cpu_us_per_request
+                        ),
+                        met: None,
+                    });
+                }
+            }
+        }
         Kind::Mock | Kind::Unavailable => {}
     }
     verdicts.extend(informative);
     (out, verdicts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_split_over_the_edges() {
+        assert_eq!(split_connections(64, 3), [22, 21, 21]);
+        assert_eq!(split_connections(1, 3), [1, 1, 1]);
+        assert_eq!(split_connections(3, 3), [1, 1, 1]);
+        assert_eq!(split_connections(8, 1), [8]);
+    }
+
+    #[test]
+    fn merged_loads_sum_counts_and_bound_percentiles_from_above() {
+        let part = |requests, p50_us, p99_us, errors| LoadResult {
+            requests,
+            seconds: 5.0,
+            p50_us,
+            p99_us,
+            errors,
+            non_2xx: errors,
+        };
+        let merged = merge(&[part(100, 10.0, 90.0, 1), part(300, 20.0, 40.0, 0)]);
+        assert_eq!(merged.requests, 400);
+        assert_eq!(merged.errors, 1);
+        assert_eq!(merged.requests_per_second(), 80.0);
+        assert_eq!((merged.p50_us, merged.p99_us), (20.0, 90.0));
+    }
 }
