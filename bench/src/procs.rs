@@ -114,6 +114,32 @@ impl Process {
             * 1024
     }
 
+    /// Context switches (voluntary + involuntary) of every thread of the tree so far: how
+    /// often it slept and was woken, or was preempted.
+    pub fn tree_context_switches(&self) -> u64 {
+        tree(self.pid())
+            .iter()
+            .map(|pid| {
+                let threads = std::fs::read_dir(format!("/proc/{pid}/task"))
+                    .map(|entries| {
+                        entries
+                            .flatten()
+                            .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default();
+                threads
+                    .iter()
+                    .map(|thread| {
+                        let path = format!("{pid}/task/{thread}");
+                        status_field(&path, "voluntary_ctxt_switches:").unwrap_or(0)
+                            + status_field(&path, "nonvoluntary_ctxt_switches:").unwrap_or(0)
+                    })
+                    .sum::<u64>()
+            })
+            .sum()
+    }
+
     /// Current resident set summed over the tree, in bytes.
     pub fn tree_rss(&self) -> u64 {
         tree(self.pid())
@@ -189,7 +215,12 @@ fn cpu_ticks(pid: u32) -> Option<u64> {
 }
 
 fn status_kib(pid: u32, key: &str) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status_field(&pid.to_string(), key)
+}
+
+/// The first number after `key` in `/proc/<path>/status` (`path`: a pid, or `pid/task/tid`).
+fn status_field(path: &str, key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{path}/status")).ok()?;
     let line = text.lines().find(|line| line.starts_with(key))?;
     line[key.len()..].split_whitespace().next()?.parse().ok()
 }

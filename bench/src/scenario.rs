@@ -217,6 +217,8 @@ struct Sample {
     shares: Vec<(LoadResult, f64)>,
     /// CPU of the target's side processes (cluster-3's origins) during the run.
     side_cpu_seconds: f64,
+    /// Context switches of the serving processes during the run.
+    context_switches: u64,
 }
 
 /// The aggregate of one target at one connection count.
@@ -1075,7 +1077,6 @@ fn merge(parts: &[LoadResult]) -> LoadResult {
 /// One load at `target`: one generator, or for a fanned-out target one wrk per share with its
 /// share of the connections, all at once. Returns the (merged) result, each share's result
 /// and CPU seconds, and the side processes' CPU seconds.
-#[allow(clippy::type_complexity)]
 fn drive(
     target: &Target,
     upstream: &Process,
@@ -1084,7 +1085,38 @@ fn drive(
     duration: Duration,
     h2: bool,
     environment: &Environment,
-) -> anyhow::Result<(LoadResult, f64, Vec<(LoadResult, f64)>, f64)> {
+) -> anyhow::Result<Sample> {
+    let switches = || -> u64 {
+        target
+            .serving(upstream)
+            .iter()
+            .map(|process| process.tree_context_switches())
+            .sum()
+    };
+    let switches_before = switches();
+    let mut sample = drive_load(
+        target,
+        upstream,
+        generator,
+        connections,
+        duration,
+        h2,
+        environment,
+    )?;
+    sample.context_switches = switches().saturating_sub(switches_before);
+    Ok(sample)
+}
+
+/// [`drive`] without the context switches.
+fn drive_load(
+    target: &Target,
+    upstream: &Process,
+    generator: Generator,
+    connections: u32,
+    duration: Duration,
+    h2: bool,
+    environment: &Environment,
+) -> anyhow::Result<Sample> {
     let side_cpu = || -> f64 {
         target
             .side
@@ -1106,8 +1138,13 @@ fn drive(
             headers: &target.headers,
         };
         let result = load::run(generator, &load, &environment.scratch)?;
-        let cpu_seconds = cpu_of(target, upstream) - cpu_before;
-        return Ok((result, cpu_seconds, Vec::new(), side_cpu() - side_before));
+        return Ok(Sample {
+            load: result,
+            cpu_seconds: cpu_of(target, upstream) - cpu_before,
+            shares: Vec::new(),
+            side_cpu_seconds: side_cpu() - side_before,
+            context_switches: 0,
+        });
     }
     if generator != Generator::Wrk {
         bail!(
@@ -1166,8 +1203,13 @@ fn drive(
             .map(|(result, _)| result.clone())
             .collect::<Vec<_>>(),
     );
-    let cpu_seconds = cpu_of(target, upstream) - cpu_before;
-    Ok((merged, cpu_seconds, shares, side_cpu() - side_before))
+    Ok(Sample {
+        load: merged,
+        cpu_seconds: cpu_of(target, upstream) - cpu_before,
+        shares,
+        side_cpu_seconds: side_cpu() - side_before,
+        context_switches: 0,
+    })
 }
 
 fn run_scenario(
@@ -1211,7 +1253,7 @@ fn run_scenario(
         let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); targets.len()];
         // Warm-up: fill connection pools and caches, unrecorded.
         for (index, target) in targets.iter().enumerate() {
-            let (warmed, ..) = drive(
+            let warmed = drive(
                 target,
                 &upstream,
                 generator_for(&target.url)?,
@@ -1221,7 +1263,7 @@ fn run_scenario(
                 environment,
             )
             .with_context(|| format!("warming up {}", target.name))?;
-            tally(index, &warmed);
+            tally(index, &warmed.load);
         }
         for round in 0..options.rounds as usize {
             // Alternate: each round starts one target later, so drift in the machine's load
@@ -1229,7 +1271,7 @@ fn run_scenario(
             for offset in 0..targets.len() {
                 let index = (round + offset) % targets.len();
                 let target = &targets[index];
-                let (result, cpu_seconds, shares, side_cpu_seconds) = drive(
+                let sample = drive(
                     target,
                     &upstream,
                     generator_for(&target.url)?,
@@ -1239,9 +1281,10 @@ fn run_scenario(
                     environment,
                 )
                 .with_context(|| format!("loading {}", target.name))?;
-                tally(index, &result);
+                let result = &sample.load;
+                tally(index, result);
                 let distinct = target.shares_are_distinct();
-                for ((share_result, share_cpu), share) in shares.iter().zip(&target.shares) {
+                for ((share_result, share_cpu), share) in sample.shares.iter().zip(&target.shares) {
                     eprintln!(
                         "        {:<13} {:>9.0} req/s  p50 {:>8.1} us  p99 {:>8.1} us  errors {}{}",
                         share.name,
@@ -1264,15 +1307,10 @@ fn run_scenario(
                     result.p50_us,
                     result.p99_us,
                     result.errors,
-                    cpu_seconds,
+                    sample.cpu_seconds,
                     load_average()
                 );
-                samples[index].push(Sample {
-                    load: result,
-                    cpu_seconds,
-                    shares,
-                    side_cpu_seconds,
-                });
+                samples[index].push(sample);
             }
         }
         let figures = targets
@@ -1306,6 +1344,33 @@ fn run_scenario(
             })
             .collect();
         all.insert(conns, figures);
+        if scenario.kind == Kind::Cluster3 {
+            // Where three gateways on one core spend CPU that one does not: how often the
+            // serving processes sleep and wake (or are preempted) per request.
+            let per_request: Vec<String> = targets
+                .iter()
+                .zip(&samples)
+                .filter(|(target, _)| target.role == Role::Portico)
+                .map(|(target, samples)| {
+                    let requests: u64 = samples.iter().map(|s| s.load.requests).sum();
+                    let switches: u64 = samples.iter().map(|s| s.context_switches).sum();
+                    format!(
+                        "{} {:.3}",
+                        target.name,
+                        if requests > 0 {
+                            switches as f64 / requests as f64
+                        } else {
+                            0.0
+                        }
+                    )
+                })
+                .collect();
+            let _ = writeln!(
+                share_sections,
+                "\nc={conns}: context switches per request of the serving processes (every thread, voluntary + involuntary): {}",
+                per_request.join(", ")
+            );
+        }
         for (target, samples) in targets.iter().zip(&samples) {
             if !target.shares.is_empty() && target.shares_are_distinct() {
                 share_sections.push_str(&render_shares(conns, target, samples, options));
