@@ -34,8 +34,12 @@ const ADMIN_SECRET: &str = "portico-bench-admin-secret-0000000000000";
 const HUGE_RATE: &str = "1000000000";
 const HUGE_BURST: &str = "2000000000";
 
-/// Routes in the large-table scenario.
+/// Routes in the large-table scenarios.
 pub const N_ROUTES: usize = 10_000;
+/// API keys the keys-100k scenario imports, and how many rows go in one ImportApiKeys body
+/// (the management API takes at most 10,000 rows per import).
+pub const N_KEYS: usize = 100_000;
+const IMPORT_BATCH: usize = 10_000;
 
 /// What the command line asked for.
 #[derive(Debug, Clone)]
@@ -60,7 +64,7 @@ pub enum Kind {
     CacheHit,
     KeysThrottle,
     Cluster3,
-    Unavailable,
+    Keys100k,
 }
 
 #[derive(Debug)]
@@ -104,7 +108,7 @@ pub const ALL: &[Scenario] = &[
     },
     Scenario {
         name: "routes-10k",
-        what: "a gateway with 10,000 routes: lookup cost and RSS (100k keys: needs #5)",
+        what: "a gateway with 10,000 routes: lookup cost and RSS",
         kind: Kind::Routes10k,
         unavailable: None,
     },
@@ -122,9 +126,9 @@ pub const ALL: &[Scenario] = &[
     },
     Scenario {
         name: "keys-100k",
-        what: "10,000 routes and 100,000 API keys: RSS",
-        kind: Kind::Unavailable,
-        unavailable: Some("not available yet (needs issue #5: API keys)"),
+        what: "10,000 routes and 100,000 API keys in one plan: import time, RSS, keyed lookup cost",
+        kind: Kind::Keys100k,
+        unavailable: None,
     },
     Scenario {
         name: "cluster-3",
@@ -440,38 +444,66 @@ fn write_certificate(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The 10,000-route API: `/svc{i}/items/{id}`, every one an HTTP_PROXY to the upstream.
-fn routes_api() -> String {
+/// The 10,000-route API: `/svc{i}/items/{id}`, every one an HTTP_PROXY to the upstream. With
+/// `keyed_last`, the last route (the one measured) requires an API key (`x-api-key`), so its
+/// requests go through the key lookup.
+fn routes_api(keyed_last: bool) -> String {
     let mut paths = serde_json::Map::new();
     for index in 0..N_ROUTES {
+        let mut get = serde_json::json!({
+            "parameters": [{"name": "id", "in": "path", "required": true,
+                            "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "ok"}},
+            "x-amazon-apigateway-integration": {
+                "type": "http_proxy",
+                "httpMethod": "GET",
+                "uri": "http://${stageVariables.upstream}/small"
+            }
+        });
+        if keyed_last && index == N_ROUTES - 1 {
+            get["security"] = serde_json::json!([{"api_key": []}]);
+        }
         paths.insert(
             format!("/svc{index}/items/{{id}}"),
-            serde_json::json!({
-                "get": {
-                    "parameters": [{"name": "id", "in": "path", "required": true,
-                                    "schema": {"type": "string"}}],
-                    "responses": {"200": {"description": "ok"}},
-                    "x-amazon-apigateway-integration": {
-                        "type": "http_proxy",
-                        "httpMethod": "GET",
-                        "uri": "http://${stageVariables.upstream}/small"
-                    }
-                }
-            }),
+            serde_json::json!({ "get": get }),
         );
     }
-    serde_json::json!({
+    let mut api = serde_json::json!({
         "openapi": "3.0.1",
         "info": {"title": "bench-routes", "version": "1"},
         "paths": paths
-    })
-    .to_string()
+    });
+    if keyed_last {
+        api["components"] = serde_json::json!({"securitySchemes": {"api_key": {
+            "type": "apiKey", "name": "x-api-key", "in": "header"
+        }}});
+    }
+    api.to_string()
+}
+
+/// The value of the keys-100k scenario's key number `index` (AWS wants 20 to 128 characters).
+fn bulk_key_value(index: usize) -> String {
+    format!("portico-bench-bulk-key-{index:06}-0123456789")
 }
 
 struct Started {
     upstream: Process,
     targets: Vec<Target>,
     keys: Option<KeysSetup>,
+    import: Option<BulkImport>,
+}
+
+/// What the keys-100k scenario's import took and cost.
+struct BulkImport {
+    keys: usize,
+    batches: usize,
+    seconds: f64,
+    /// The plan every key joined (through the import's `UsagePlanIds` column).
+    plan_id: String,
+    /// `VmRSS` right after start, and `VmRSS` / `VmHWM` right after the import.
+    rss_after_start: u64,
+    rss_after_import: u64,
+    hwm_after_import: u64,
 }
 
 /// What the keys-throttle scenario created through the management API, to read its usage.
@@ -490,16 +522,29 @@ fn admin_call(
     path: &str,
     body: Option<&serde_json::Value>,
 ) -> anyhow::Result<(u16, serde_json::Value)> {
+    let data = body.map(|body| ("application/json", body.to_string()));
+    curl_admin(admin, method, path, data)
+}
+
+/// [`admin_call`] with a body of any type: `data` is the content type and curl's
+/// `--data-binary` argument (`@FILE` reads a file: a 10,000-row CSV is larger than one
+/// command-line argument may be).
+fn curl_admin(
+    admin: SocketAddr,
+    method: &str,
+    path: &str,
+    data: Option<(&str, String)>,
+) -> anyhow::Result<(u16, serde_json::Value)> {
     let mut command = Command::new("curl");
     command
-        .args(["-sS", "-k", "--max-time", "30", "-X", method])
+        .args(["-sS", "-k", "--max-time", "300", "-X", method])
         .args(["--aws-sigv4", "aws:amz:us-east-1:apigateway"])
         .args(["--user", &format!("{ADMIN_ACCESS_KEY_ID}:{ADMIN_SECRET}")])
         .args(["-w", "\n%{http_code}"]);
-    if let Some(body) = body {
+    if let Some((content_type, data)) = data {
         command
-            .args(["-H", "Content-Type: application/json"])
-            .args(["--data-binary", &body.to_string()]);
+            .args(["-H", &format!("Content-Type: {content_type}")])
+            .args(["--data-binary", &data]);
     }
     let output = command
         .arg(format!("https://{admin}{path}"))
@@ -570,12 +615,7 @@ fn utc_day(time: SystemTime) -> String {
 /// The key, a plan with a throttle, a `/keyed/GET` override and a quota, the plan key, the
 /// stage's `*/*` throttle and the account throttle: every level on, none rejecting.
 fn set_up_keys(admin: SocketAddr) -> anyhow::Result<KeysSetup> {
-    let apis = admin_ok(admin, "GET", "/restapis", None)?;
-    let api_id = apis
-        .get("item")
-        .and_then(|items| items.get(0))
-        .map(|api| string_field(api, "id"))
-        .with_context(|| format!("GET /restapis listed no API: {apis}"))??;
+    let api_id = only_api_id(admin)?;
     let rate: f64 = HUGE_RATE.parse()?;
     let burst: i64 = HUGE_BURST.parse()?;
     let throttle = serde_json::json!({"rateLimit": rate, "burstLimit": burst});
@@ -674,6 +714,82 @@ fn keys_usage(keys: &KeysSetup) -> anyhow::Result<u64> {
     }
 }
 
+/// The only API's id (dev serves one).
+fn only_api_id(admin: SocketAddr) -> anyhow::Result<String> {
+    let apis = admin_ok(admin, "GET", "/restapis", None)?;
+    apis.get("item")
+        .and_then(|items| items.get(0))
+        .map(|api| string_field(api, "id"))
+        .with_context(|| format!("GET /restapis listed no API: {apis}"))?
+}
+
+/// keys-100k: one usage plan on the stage (no throttle, no quota), then [`N_KEYS`] enabled
+/// keys imported with ImportApiKeys in bodies of [`IMPORT_BATCH`] CSV rows, each row naming
+/// the plan in `UsagePlanIds` (so every key is attached without one CreateUsagePlanKey per key).
+/// Times the imports and reads the process's RSS before and after.
+fn import_bulk_keys(
+    admin: SocketAddr,
+    process: &Process,
+    dir: &Path,
+) -> anyhow::Result<BulkImport> {
+    let api_id = only_api_id(admin)?;
+    let plan = admin_ok(
+        admin,
+        "POST",
+        "/usageplans",
+        Some(&serde_json::json!({
+            "name": "bench-100k-plan",
+            "apiStages": [{"apiId": api_id, "stage": "b"}],
+        })),
+    )?;
+    let plan_id = string_field(&plan, "id")?;
+    let rss_after_start = process.tree_rss();
+    let file = dir.join("keys-import.csv");
+    let mut seconds = 0.0;
+    let mut batches = 0;
+    for first in (0..N_KEYS).step_by(IMPORT_BATCH) {
+        let mut csv = String::from("Name,Key,Enabled,UsagePlanIds\n");
+        for index in first..(first + IMPORT_BATCH).min(N_KEYS) {
+            let _ = writeln!(
+                csv,
+                "bench-{index},{},true,{plan_id}",
+                bulk_key_value(index)
+            );
+        }
+        std::fs::write(&file, csv)?;
+        // Only the call is timed, not writing the CSV.
+        let started = std::time::Instant::now();
+        let (status, json) = curl_admin(
+            admin,
+            "POST",
+            "/apikeys?format=csv&mode=import",
+            Some(("text/csv", format!("@{}", file.display()))),
+        )?;
+        seconds += started.elapsed().as_secs_f64();
+        if status != 201 {
+            bail!("ImportApiKeys (rows {first}..) answered {status}: {json}");
+        }
+        let imported = json
+            .get("ids")
+            .and_then(serde_json::Value::as_array)
+            .map_or(0, Vec::len);
+        if imported != (first + IMPORT_BATCH).min(N_KEYS) - first {
+            bail!("ImportApiKeys (rows {first}..) returned {imported} ids: {json}");
+        }
+        batches += 1;
+    }
+    let _ = std::fs::remove_file(&file);
+    Ok(BulkImport {
+        keys: N_KEYS,
+        batches,
+        seconds,
+        plan_id,
+        rss_after_start,
+        rss_after_import: process.tree_rss(),
+        hwm_after_import: process.tree_peak_rss(),
+    })
+}
+
 fn start_targets(
     scenario: &Scenario,
     options: &Options,
@@ -739,7 +855,11 @@ fn start_targets(
         Kind::Mock => porticos.push(("portico", fill(MOCK_API, &values("", 0)), "/b/mock")),
         Kind::Routes10k => {
             porticos.push(("portico", PROXY_API.to_string(), "/b/small"));
-            porticos.push(("portico-10k", routes_api(), "/b/svc9999/items/42"));
+            porticos.push(("portico-10k", routes_api(false), "/b/svc9999/items/42"));
+        }
+        Kind::Keys100k => {
+            porticos.push(("portico", PROXY_API.to_string(), "/b/small"));
+            porticos.push(("portico-10k-100k", routes_api(true), "/b/svc9999/items/42"));
         }
         Kind::ProxyLarge => porticos.push(("portico", PROXY_API.to_string(), "/b/large")),
         Kind::CacheHit => porticos.push(("portico-cache", PROXY_API.to_string(), "/b/small")),
@@ -751,6 +871,7 @@ fn start_targets(
         )),
     }
     let mut keys = None;
+    let mut import = None;
     for (name, api, route) in porticos {
         let port = procs::free_port()?;
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
@@ -794,7 +915,9 @@ fn start_targets(
             metrics_addr = Some(addr);
         }
         let mut admin_addr = None;
-        if scenario.kind == Kind::KeysThrottle {
+        if scenario.kind == Kind::KeysThrottle
+            || (scenario.kind == Kind::Keys100k && name != "portico")
+        {
             // The management API (HTTPS, dev's self-signed certificate), to create the key,
             // the plan and the limits.
             let addr: SocketAddr = ([127, 0, 0, 1], procs::free_port()?).into();
@@ -813,6 +936,18 @@ fn start_targets(
         let mut process = Process::start(name, &options.portico, &args, &env, target_cpu, dir)?;
         process.wait_for_port(addr, Duration::from_secs(120), dir)?;
         let idle_rss = process.tree_rss();
+        let mut headers = Vec::new();
+        if let (Kind::Keys100k, Some(admin)) = (scenario.kind, admin_addr) {
+            let imported = import_bulk_keys(admin, &process, dir)
+                .context("importing the API keys (ImportApiKeys)")?;
+            eprintln!(
+                "  imported {} keys in {} bodies in {:.1} s",
+                imported.keys, imported.batches, imported.seconds
+            );
+            import = Some(imported);
+            // The last key imported: the lookup cannot stop early on it.
+            headers.push(("x-api-key".to_string(), bulk_key_value(N_KEYS - 1)));
+        }
         let process = Rc::new(process);
         targets.push(Target {
             name: name.to_string(),
@@ -820,12 +955,12 @@ fn start_targets(
             url: format!("{scheme}://{addr}{route}"),
             idle_rss,
             process: Some(process.clone()),
-            headers: Vec::new(),
+            headers,
             metrics: metrics_addr.map(|addr| format!("http://{addr}/metrics")),
             shares: Vec::new(),
             side: Vec::new(),
         });
-        if let Some(admin) = admin_addr {
+        if let (Kind::KeysThrottle, Some(admin)) = (scenario.kind, admin_addr) {
             // The admin listener starts before the gateway's, so it is up by now. The keyed
             // targets are routes of the same process: CPU and RSS are read from it alike.
             keys = Some(set_up_keys(admin).context("setting up the keys, plans and limits")?);
@@ -934,7 +1069,7 @@ fn start_targets(
                 ("nginx-tls", Role::Nginx, NGINX_TLS_CONF, path),
                 ("haproxy-tls", Role::Haproxy, HAPROXY_TLS_CFG, path),
             ],
-            Kind::Routes10k | Kind::Unavailable => Vec::new(),
+            Kind::Routes10k | Kind::Keys100k => Vec::new(),
         };
         for (name, role, template, route) in peers {
             let port = procs::free_port()?;
@@ -1025,6 +1160,7 @@ fn start_targets(
         upstream,
         targets,
         keys,
+        import,
     })
 }
 
@@ -1221,6 +1357,7 @@ fn run_scenario(
         upstream,
         targets,
         keys,
+        import,
     } = start_targets(scenario, options, environment)?;
     // 2xx responses and refusals (non-2xx, socket errors) each target gave, warm-ups included
     // (plus the 200 of the check before the load), to compare with what GetUsage counted.
@@ -1378,8 +1515,36 @@ fn run_scenario(
         }
     }
 
-    let (mut section, verdicts) = render(scenario, &targets, &all);
+    let (mut section, mut verdicts) = render(scenario, &targets, &all);
     section.push_str(&share_sections);
+    if let Some(import) = &import {
+        let _ = writeln!(
+            section,
+            "\nImportApiKeys: {} keys in {} bodies of {} CSV rows, all in plan {}: {:.1} s ({:.0} keys/s). portico-10k-100k RSS: {:.1} MiB after start, {:.1} MiB after the import (VmHWM {:.1} MiB), peak at the end {:.1} MiB",
+            import.keys,
+            import.batches,
+            IMPORT_BATCH,
+            import.plan_id,
+            import.seconds,
+            import.keys as f64 / import.seconds.max(1e-9),
+            mib(import.rss_after_start),
+            mib(import.rss_after_import),
+            mib(import.hwm_after_import),
+            targets
+                .iter()
+                .find(|target| target.name == "portico-10k-100k")
+                .and_then(|target| target.process.as_deref())
+                .map_or(0.0, |process| mib(process.tree_peak_rss())),
+        );
+        verdicts.push(Verdict {
+            what: format!("{}: import of {} API keys", scenario.name, import.keys),
+            figure: format!(
+                "{:.1} s in {} ImportApiKeys calls",
+                import.seconds, import.batches
+            ),
+            met: None,
+        });
+    }
     for target in &targets {
         if let Some(url) = &target.metrics {
             let (hits, misses) = cache_counters(url)?;
@@ -1695,12 +1860,45 @@ fn render(
                     .map(|(_, figure)| figure.clone())
             }) {
                 check(
-                    "10k routes peak RSS <= 200 MB (100k keys: needs #5)".to_string(),
+                    "10k routes (no keys) peak RSS <= 200 MB".to_string(),
                     mib(big.peak_rss),
                     200.0,
                     " MiB",
                     true,
                 );
+            }
+        }
+        Kind::Keys100k => {
+            if let Some(big) = all.values().last().and_then(|figures| {
+                figures
+                    .iter()
+                    .find(|(index, _)| targets[*index].name == "portico-10k-100k")
+                    .map(|(_, figure)| figure.clone())
+            }) {
+                check(
+                    "10k routes + 100k keys <= 200 MB (peak RSS)".to_string(),
+                    mib(big.peak_rss),
+                    200.0,
+                    " MiB",
+                    true,
+                );
+            }
+            for conns in [1, 64] {
+                if let (Some(plain), Some(big)) =
+                    (at(conns, "portico"), at(conns, "portico-10k-100k"))
+                {
+                    informative.push(Verdict {
+                        what: format!("{label} c={conns}: 10k routes + keyed route vs 2 routes"),
+                        figure: format!(
+                            "{:.2}x req/s, {:.2}x CPU us/req ({:.2} vs {:.2} us)",
+                            big.requests_per_second / plain.requests_per_second,
+                            big.cpu_us_per_request / plain.cpu_us_per_request,
+                            big.cpu_us_per_request,
+                            plain.cpu_us_per_request
+                        ),
+                        met: None,
+                    });
+                }
             }
         }
         Kind::CacheHit => {
@@ -1783,7 +1981,7 @@ fn render(
                 }
             }
         }
-        Kind::Mock | Kind::Unavailable => {}
+        Kind::Mock => {}
     }
     verdicts.extend(informative);
     (out, verdicts)

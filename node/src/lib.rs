@@ -15,6 +15,7 @@ pub mod dev;
 pub mod ids;
 pub mod integrate;
 pub mod limits;
+pub mod memory;
 pub mod observe;
 pub mod openapi;
 pub mod pipeline;

@@ -521,7 +521,7 @@ pub fn apply(state: &mut GatewayState, op: &AdminOp) -> Result<(), Refusal> {
             state.apis.insert(
                 api_id.clone(),
                 ApiState {
-                    definition: definition.clone(),
+                    definition: std::sync::Arc::new(definition.clone()),
                     deployments: Vec::new(),
                     stages: Vec::new(),
                 },
@@ -589,9 +589,10 @@ fn edit_definition(
     edit: impl FnOnce(&mut ApiDefinition) -> Result<(), Refusal>,
 ) -> Result<(), Refusal> {
     let api = state.apis.get_mut(api_id).ok_or_else(|| missing(api_id))?;
-    let mut definition = api.definition.clone();
+    // A copy, edited, then swapped in: a refused edit leaves the state as it was.
+    let mut definition = ApiDefinition::clone(&api.definition);
     edit(&mut definition)?;
-    api.definition = definition;
+    api.definition = std::sync::Arc::new(definition);
     Ok(())
 }
 
@@ -663,14 +664,14 @@ fn create_rest_api(state: &mut GatewayState, api: &RestApi) -> Result<(), Refusa
     state.apis.insert(
         api.id.clone(),
         ApiState {
-            definition: ApiDefinition {
+            definition: std::sync::Arc::new(ApiDefinition {
                 api: api.clone(),
                 resources: vec![root],
                 authorizers: Vec::new(),
                 models: Vec::new(),
                 request_validators: Vec::new(),
                 gateway_responses: Vec::new(),
-            },
+            }),
             deployments: Vec::new(),
             stages: Vec::new(),
         },

@@ -136,12 +136,12 @@ fn apply_inner(state: &mut GatewayState, command: &Command) -> Result<(), Refusa
         Command::PutApi { definition } => {
             let api_id = definition.api.id.clone();
             match state.apis.get_mut(&api_id) {
-                Some(existing) => existing.definition = definition.clone(),
+                Some(existing) => existing.definition = std::sync::Arc::new(definition.clone()),
                 None => {
                     state.apis.insert(
                         api_id,
                         ApiState {
-                            definition: definition.clone(),
+                            definition: std::sync::Arc::new(definition.clone()),
                             deployments: Vec::new(),
                             stages: Vec::new(),
                         },

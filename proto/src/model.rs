@@ -11,6 +11,7 @@
 //! by the caller: this crate never reads a clock.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -376,7 +377,12 @@ pub struct Deployment {
     pub description: Option<String>,
     /// Epoch seconds.
     pub created_date: i64,
-    pub definition: ApiDefinition,
+    /// Shared with the API's working definition it was taken from (and with other deployments
+    /// of the same definition) until one of them is edited: an edit copies (`Arc::make_mut`).
+    /// A 10,000-route definition is tens of MB, and a deployment used to be a deep copy of it.
+    /// serde encodes an `Arc<T>` as the `T` itself, so the wire and snapshot shapes are
+    /// unchanged (a decoded state holds unshared copies until the next deployment).
+    pub definition: Arc<ApiDefinition>,
 }
 
 /// Per-method operational settings (botocore `MethodSetting`): throttling and caching are
@@ -465,8 +471,9 @@ impl Stage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiState {
-    /// The definition the management API edits; deployments copy it.
-    pub definition: ApiDefinition,
+    /// The definition the management API edits; deployments share it until it is edited
+    /// (copy on write, see [`Deployment::definition`]).
+    pub definition: Arc<ApiDefinition>,
     pub deployments: Vec<Deployment>,
     pub stages: Vec<Stage>,
 }

@@ -77,12 +77,12 @@ fn sample_state(
     apis.insert(
         "abcdefghij".to_string(),
         ApiState {
-            definition: definition.clone(),
+            definition: std::sync::Arc::new(definition.clone()),
             deployments: vec![Deployment {
                 id: "dep0000000".into(),
                 description: None,
                 created_date: 1_700_000_000,
-                definition,
+                definition: std::sync::Arc::new(definition),
             }],
             stages: vec![stage],
         },

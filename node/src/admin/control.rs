@@ -61,23 +61,36 @@ impl ControlPlane for LocalControl {
                 .state
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            let mut state = GatewayState::clone(&guard);
-            let index = state.version + 1;
-            let outcome = apply(&mut state, index, &command);
+            // Applied in place: `apply` leaves the state unchanged when it refuses a command
+            // (the contract Raft's state machine relies on too), so no copy is needed to undo.
+            // `make_mut` copies only while a reader still holds the previous state (a
+            // management read in flight). Copying the whole state on every write, as before,
+            // cost a deep copy of every API definition and key for each quota report (every
+            // 100 ms under load): with 10,000 routes and 100,000 keys, hundreds of MB of
+            // allocation per second and a lock held for tens of milliseconds.
+            let state = Arc::make_mut(&mut *guard);
+            let before = state.version;
+            let index = before + 1;
+            let outcome = apply(state, index, &command);
             if let CommandOutcome::Refused(refusal) = outcome {
+                state.version = before;
                 return Err(ControlError::Refused(refusal));
             }
             let routes_changed = command.changes_routes();
             if routes_changed {
                 // With one API, dev keeps serving it on any Host; with several, Hosts choose.
-                let (snapshot, errors) = compile::compile_lenient(&state, true);
+                let (snapshot, errors) = compile::compile_lenient(state, true);
                 for error in &errors {
                     tracing::warn!(%error, "an API does not compile; not serving it");
                 }
                 self.gateway.swap(snapshot);
             }
-            self.gateway.observe_state(&state, routes_changed);
-            *guard = Arc::new(state);
+            self.gateway.observe_state(state, routes_changed);
+            if routes_changed {
+                // The previous snapshot and key index are freed (once requests in flight let
+                // go of them): give their pages back.
+                crate::memory::release_freed_heap();
+            }
             Ok(index)
         })
     }

@@ -141,7 +141,7 @@ mod tests {
             0,
         )
         .unwrap();
-        state.apis.into_values().next().unwrap().definition
+        portico_proto::ApiDefinition::clone(&state.apis.into_values().next().unwrap().definition)
     }
 
     #[test]

@@ -132,11 +132,13 @@ pub fn build_state(
         .iter()
         .map(|warning| format!("{source_name}: {warning}"))
         .collect();
+    // The deployment shares the working definition (one copy in memory, not two).
+    let definition = std::sync::Arc::new(imported.definition);
     let deployment = Deployment {
         id: crate::ids::new_id(),
         description: Some("portico dev".to_string()),
         created_date: now,
-        definition: imported.definition.clone(),
+        definition: definition.clone(),
     };
     let mut stage = Stage::new(stage_name, deployment.id.clone(), now);
     stage.variables = variables.iter().cloned().collect();
@@ -147,7 +149,7 @@ pub fn build_state(
     state.apis.insert(
         api_id,
         ApiState {
-            definition: imported.definition,
+            definition,
             deployments: vec![deployment],
             stages: vec![stage],
         },
@@ -220,6 +222,7 @@ impl DevNode {
             .iter()
             .next()
             .context("the imported state holds no API")?;
+        let (api_id, api_name) = (api_id.clone(), api_state.definition.api.name.clone());
         let mut routes = Vec::new();
         for resource in &api_state.definition.resources {
             for (verb, method) in &resource.resource_methods {
@@ -279,8 +282,9 @@ impl DevNode {
                     enabled: true,
                 },
             );
+            // The control owns the state from here (nothing below reads it).
             let control = Arc::new(crate::admin::control::LocalControl::new(
-                state.clone(),
+                std::mem::take(&mut state),
                 gateway.clone(),
             ));
             cache.set_authority(Arc::new(crate::cache::dev_auth::LocalAuthority::new(
@@ -326,6 +330,13 @@ impl DevNode {
             listeners.push(listener);
         }
 
+        // Without the management API nothing reads the state after compiling it.
+        drop(state);
+        // The document's parse tree, the import's copies and the compile's temporaries are
+        // freed by now: give their pages back before the gateway listens, so the RSS a client
+        // sees once it answers is what the gateway keeps.
+        crate::memory::release_freed_heap();
+
         let data_plane = accept::start_gateway_listeners(
             options.http,
             options.https,
@@ -349,8 +360,8 @@ impl DevNode {
 
         Ok(DevNode {
             gateway,
-            api_id: api_id.clone(),
-            api_name: api_state.definition.api.name.clone(),
+            api_id,
+            api_name,
             stage: options.stage.clone(),
             warnings,
             http_addr,

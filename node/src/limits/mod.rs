@@ -82,8 +82,20 @@ struct Binding {
 #[derive(Debug)]
 struct CompiledKey {
     enabled: bool,
-    /// api id → stage → the plan binding.
-    stages: HashMap<String, HashMap<String, Binding>>,
+    /// `(api id, stage, the plan binding)`, one per API stage the key's plans cover (a key
+    /// reaches a stage through at most one plan). A short list, searched linearly: a key is in
+    /// one or a few plans, and two nested hash maps per key cost ~700 bytes each, 70 MB for
+    /// 100,000 keys. The ids are shared between keys (interned while compiling).
+    stages: Vec<(Arc<str>, Arc<str>, Binding)>,
+}
+
+impl CompiledKey {
+    fn binding(&self, api_id: &str, stage: &str) -> Option<&Binding> {
+        self.stages
+            .iter()
+            .find(|(api, name, _)| &**api == api_id && &**name == stage)
+            .map(|(_, _, binding)| binding)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -139,6 +151,8 @@ pub struct Limits {
     wake: tokio::sync::Notify,
     /// Wakes the demand reporter (a bucket saw its first request after being idle).
     demand_wake: tokio::sync::Notify,
+    /// The pools that saw requests since they were last quiet.
+    active: quota::ActivePools,
 }
 
 impl std::fmt::Debug for Limits {
@@ -167,6 +181,7 @@ impl Limits {
             registry: Mutex::new(Registry::default()),
             wake: tokio::sync::Notify::new(),
             demand_wake: tokio::sync::Notify::new(),
+            active: quota::ActivePools::default(),
         }
     }
 
@@ -215,7 +230,29 @@ impl Limits {
                 .push((*id, lease));
             }
         }
-        for ((plan_id, key_id), pool) in &registry.pools {
+        if routes_changed {
+            // Pools a recompile dropped (their key left the plan) are no longer reported.
+            self.active.prune(|pool| {
+                registry
+                    .pools
+                    .get(&(pool.plan_id.clone(), pool.key_id.clone()))
+                    .is_some_and(|held| Arc::ptr_eq(held, pool))
+            });
+        }
+        // Only pools that saw requests lately, and those the ledger shows leases of ours for:
+        // not every key's pool (there may be 100,000).
+        let mut candidates = self.active.snapshot();
+        for (plan_id, key_id) in mine.keys() {
+            if let Some(pool) = registry
+                .pools
+                .get(&((*plan_id).to_string(), (*key_id).to_string()))
+                && !candidates.iter().any(|listed| Arc::ptr_eq(listed, pool))
+            {
+                candidates.push(pool.clone());
+            }
+        }
+        for pool in &candidates {
+            let (plan_id, key_id) = (&pool.plan_id, &pool.key_id);
             let leases = mine
                 .get(&(plan_id.as_str(), key_id.as_str()))
                 .map(Vec::as_slice)
@@ -271,7 +308,7 @@ impl Limits {
             if !key.enabled {
                 return Err((GatewayError::Forbidden, "the API key is disabled"));
             }
-            let Some(found) = key.stages.get(api_id).and_then(|stages| stages.get(stage)) else {
+            let Some(found) = key.binding(api_id, stage) else {
                 return Err((
                     GatewayError::Forbidden,
                     "the API key is in no usage plan of this stage",
@@ -327,7 +364,8 @@ impl Limits {
         if let Some(binding) = binding {
             let pool = &binding.pool;
             if pool.has_quota() {
-                if let Err(why) = pool.spend(now_ms, &self.wake, QUOTA_PATIENCE).await {
+                let enlist = || self.active.enlist(pool);
+                if let Err(why) = pool.spend(now_ms, &self.wake, enlist, QUOTA_PATIENCE).await {
                     // A request refused for its quota does not drain the shared buckets.
                     for bucket in taken.iter().flatten() {
                         bucket.refund();
@@ -336,6 +374,7 @@ impl Limits {
                 }
             } else {
                 pool.count();
+                self.active.enlist(pool);
             }
         }
         Ok(())
@@ -346,7 +385,7 @@ impl Limits {
     pub async fn run_quota_reporter(self: Arc<Self>, authority: Arc<dyn QuotaAuthority>) {
         loop {
             let _ = tokio::time::timeout(quota::REPORT_EVERY, self.wake.notified()).await;
-            let pools: Vec<Arc<QuotaPool>> = self.registry().pools.values().cloned().collect();
+            let pools = self.active.snapshot();
             let now = now_ms();
             let ops: Vec<QuotaOp> = pools
                 .iter()
@@ -355,6 +394,9 @@ impl Limits {
                     pool.reporter_ops(now, self.identity.edge_id, self.identity.incarnation)
                 })
                 .collect();
+            // Pools the reporter has nothing more to do for leave the list (a request puts
+            // them back); so do pools a recompile dropped from the registry.
+            self.active.prune(|_| true);
             if ops.is_empty() {
                 continue;
             }
@@ -426,6 +468,14 @@ impl Limits {
     }
 }
 
+/// One shared copy of `text` per compilation.
+fn intern<'s>(interned: &mut HashMap<&'s str, Arc<str>>, text: &'s str) -> Arc<str> {
+    interned
+        .entry(text)
+        .or_insert_with(|| Arc::from(text))
+        .clone()
+}
+
 /// Builds what the request path reads from the state, reusing the registry's buckets and pools.
 fn compile(state: &GatewayState, registry: &mut Registry) -> CompiledLimits {
     let mut compiled = CompiledLimits {
@@ -480,6 +530,7 @@ fn compile(state: &GatewayState, registry: &mut Registry) -> CompiledLimits {
                 .insert(stage.stage_name.clone(), limits);
         }
     }
+    let mut interned: HashMap<&str, Arc<str>> = HashMap::new();
     for (key_id, key) in &state.api_keys {
         let mut hash = [0u8; 32];
         if hex::decode_to_slice(&key.value_hash, &mut hash).is_err() {
@@ -488,7 +539,7 @@ fn compile(state: &GatewayState, registry: &mut Registry) -> CompiledLimits {
         }
         let mut compiled_key = CompiledKey {
             enabled: key.enabled,
-            stages: HashMap::new(),
+            stages: Vec::new(),
         };
         for plan in state.usage_plans.values() {
             if !plan.key_ids.contains(key_id) {
@@ -533,20 +584,29 @@ fn compile(state: &GatewayState, registry: &mut Registry) -> CompiledLimits {
                         (method.clone(), bucket)
                     })
                     .collect();
-                compiled_key
+                let binding = Binding {
+                    plan: plan_bucket,
+                    methods,
+                    pool: pool.clone(),
+                };
+                // The state keeps a key to one plan per stage; should two name the same stage,
+                // the later plan wins, as a map insertion did.
+                match compiled_key
                     .stages
-                    .entry(api_stage.api_id.clone())
-                    .or_default()
-                    .insert(
-                        api_stage.stage.clone(),
-                        Binding {
-                            plan: plan_bucket,
-                            methods,
-                            pool: pool.clone(),
-                        },
-                    );
+                    .iter_mut()
+                    .find(|(api, name, _)| **api == *api_stage.api_id && **name == *api_stage.stage)
+                {
+                    Some(existing) => existing.2 = binding,
+                    None => compiled_key.stages.push((
+                        intern(&mut interned, &api_stage.api_id),
+                        intern(&mut interned, &api_stage.stage),
+                        binding,
+                    )),
+                }
             }
         }
+        // A Vec grows to 4 entries at its first push; most keys have one.
+        compiled_key.stages.shrink_to_fit();
         compiled.keys.insert(hash, compiled_key);
     }
     // Buckets nothing refers to any more are dropped (their demand is no longer reported).

@@ -533,11 +533,7 @@ fn put_method_refusals() {
 #[test]
 fn put_method_with_a_known_authorizer() {
     let mut state = fresh();
-    state
-        .apis
-        .get_mut("a")
-        .unwrap()
-        .definition
+    std::sync::Arc::make_mut(&mut state.apis.get_mut("a").unwrap().definition)
         .authorizers
         .push(Authorizer {
             id: "au".into(),
@@ -1309,7 +1305,7 @@ fn import_rest_api() {
             definition: definition.clone(),
         },
     );
-    assert_eq!(state.apis["b"].definition, definition);
+    assert_eq!(*state.apis["b"].definition, definition);
     assert!(matches!(
         refused(
             &mut state,
