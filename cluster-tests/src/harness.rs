@@ -487,6 +487,16 @@ where
 /// A plain HTTP/1.1 GET with `Connection: close`: `(status, body)`, or `None` if the edge did
 /// not answer within a second.
 pub async fn http_get(addr: SocketAddr, host: &str, path: &str) -> Option<(u16, String)> {
+    http_get_within(addr, host, path, Duration::from_secs(1)).await
+}
+
+/// [`http_get`] with room for a slow backend: `None` if no answer came within `within`.
+pub async fn http_get_within(
+    addr: SocketAddr,
+    host: &str,
+    path: &str,
+    within: Duration,
+) -> Option<(u16, String)> {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let exchange = async {
         let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
@@ -501,10 +511,7 @@ pub async fn http_get(addr: SocketAddr, host: &str, path: &str) -> Option<(u16, 
             .map(|(_, body)| body.to_string())?;
         Some((status, body))
     };
-    tokio::time::timeout(Duration::from_secs(1), exchange)
-        .await
-        .ok()
-        .flatten()
+    tokio::time::timeout(within, exchange).await.ok().flatten()
 }
 
 /// An API whose only route, `GET /gen`, answers `{"gen": N}` (a MOCK): each write of a new

@@ -2,13 +2,14 @@
 //! L1 coalesces its own misses into one fill, the fills ask the region's L2 on the origin,
 //! the first becomes the filler and the other waits for its put.
 
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use portico_cluster_tests::harness::{Cluster, Topology, WAIT, wait_for};
+use portico_cluster_tests::harness::{Cluster, Topology, WAIT, http_get_within, wait_for};
 use serde_json::json;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+/// Room for the slow backend in a GET (the harness's `http_get` waits 1 s).
+const SLOW: Duration = Duration::from_secs(5);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_misses_on_two_edges_make_one_backend_call() -> anyhow::Result<()> {
@@ -98,12 +99,12 @@ async fn concurrent_misses_on_two_edges_make_one_backend_call() -> anyhow::Resul
             let host = host.clone();
             let calls = calls.clone();
             async move {
-                let (status, _) = http_get_slow(addr, &host, &path).await?;
+                let (status, _) = http_get_within(addr, &host, &path, SLOW).await?;
                 if status != 200 {
                     return None;
                 }
                 let before = calls.load(Ordering::SeqCst);
-                let (status, _) = http_get_slow(addr, &host, &path).await?;
+                let (status, _) = http_get_within(addr, &host, &path, SLOW).await?;
                 (status == 200 && calls.load(Ordering::SeqCst) == before).then_some(())
             }
         })
@@ -118,7 +119,7 @@ async fn concurrent_misses_on_two_edges_make_one_backend_call() -> anyhow::Resul
         for _ in 0..10 {
             let host = host.clone();
             requests.push(tokio::spawn(async move {
-                http_get_slow(addr, &host, "/prod/items/42").await
+                http_get_within(addr, &host, "/prod/items/42", SLOW).await
             }));
         }
     }
@@ -133,25 +134,4 @@ async fn concurrent_misses_on_two_edges_make_one_backend_call() -> anyhow::Resul
     assert_eq!(made, 1, "{bodies:?}");
     assert!(bodies.iter().all(|body| *body == bodies[0]), "{bodies:?}");
     Ok(())
-}
-
-/// A GET like the harness's `http_get`, with room for the slow backend (5 s, not 1 s).
-async fn http_get_slow(addr: SocketAddr, host: &str, path: &str) -> Option<(u16, String)> {
-    let exchange = async {
-        let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.ok()?;
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await.ok()?;
-        let text = String::from_utf8_lossy(&response).into_owned();
-        let status = text.split(' ').nth(1)?.parse().ok()?;
-        let body = text
-            .split_once("\r\n\r\n")
-            .map(|(_, body)| body.to_string())?;
-        Some((status, body))
-    };
-    tokio::time::timeout(Duration::from_secs(5), exchange)
-        .await
-        .ok()
-        .flatten()
 }
