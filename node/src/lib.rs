@@ -7,6 +7,8 @@
 
 pub mod accept;
 pub mod admin;
+pub mod authorize;
+pub mod awsconf;
 pub mod body;
 pub mod cache;
 pub mod cluster;

@@ -202,6 +202,11 @@ struct DevArgs {
     /// Cap every stage cache at this many bytes (below its cacheClusterSize).
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
     cache_max_bytes: Option<u64>,
+    /// Endpoint of the AWS services the node calls (Cognito user pools' JWKS), as the node
+    /// config's `[aws] endpoint_url`: AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER (or
+    /// AWS_ENDPOINT_URL_COGNITO_IDP) and AWS_ENDPOINT_URL win over it.
+    #[arg(long, value_name = "URL")]
+    aws_endpoint_url: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -466,6 +471,10 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
     options.metrics = args.metrics;
     options.cache_capacity_bytes_max = args.cache_max_bytes;
     options.cache_cluster_size = args.cache_cluster_size;
+    options.aws.endpoint_url = args.aws_endpoint_url;
+    if let Some((field, message)) = options.aws.problems().into_iter().next() {
+        anyhow::bail!("--aws-endpoint-url ({field}): {message}");
+    }
     options.admin_credentials = match (
         std::env::var("PORTICO_ADMIN_ACCESS_KEY_ID"),
         std::env::var("PORTICO_ADMIN_SECRET_ACCESS_KEY"),

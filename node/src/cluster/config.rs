@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use portico_proto::cluster::NodeId;
 use serde::Deserialize;
 
+use crate::awsconf::AwsConfig;
+
 /// Every problem found in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -101,6 +103,8 @@ struct RawOrigin {
     peers: Vec<RawPeer>,
     /// Where `GET /metrics` is served (plain HTTP), if anywhere.
     metrics: Option<String>,
+    /// Endpoints of the AWS services the node calls (Cognito's JWKS).
+    aws: Option<AwsConfig>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -129,6 +133,8 @@ struct RawEdge {
     metrics: Option<String>,
     /// A cap on every stage cache's capacity in bytes, below its `cacheClusterSize`.
     cache_capacity_bytes_max: Option<u64>,
+    /// Endpoints of the AWS services the node calls (Cognito's JWKS).
+    aws: Option<AwsConfig>,
 }
 
 /// Certificate files of a node, resolved relative to the config file's folder.
@@ -174,6 +180,8 @@ pub struct OriginConfig {
     pub metrics: Option<SocketAddr>,
     /// The capacity of the region's response cache (L2) on this origin.
     pub l2_capacity_bytes: u64,
+    /// The `[aws]` section: endpoints of the AWS services the node calls.
+    pub aws: AwsConfig,
 }
 
 /// The largest L2 an origin's config may ask for (1 TiB), so the MiB → bytes product stays
@@ -197,6 +205,8 @@ pub struct EdgeConfig {
     pub metrics: Option<SocketAddr>,
     /// A cap on every stage cache's capacity in bytes, below its `cacheClusterSize`.
     pub cache_capacity_bytes_max: Option<u64>,
+    /// The `[aws]` section: endpoints of the AWS services the node calls.
+    pub aws: AwsConfig,
 }
 
 struct Checker {
@@ -286,6 +296,14 @@ impl Checker {
             }
         }
         peers
+    }
+
+    fn aws(&mut self, raw: Option<AwsConfig>) -> AwsConfig {
+        let aws = raw.unwrap_or_default();
+        for (field, message) in aws.problems() {
+            self.problem(field, message);
+        }
+        aws
     }
 
     fn finish<T>(self, value: T) -> Result<T, ConfigError> {
@@ -432,6 +450,7 @@ pub fn load_origin(file: &Path) -> Result<OriginConfig, ConfigError> {
         );
     }
     let data_dir = checker.path(&raw.data_dir);
+    let aws = checker.aws(raw.aws);
     let config = OriginConfig {
         node_id: raw.node_id,
         region: raw.region,
@@ -444,6 +463,7 @@ pub fn load_origin(file: &Path) -> Result<OriginConfig, ConfigError> {
         admin,
         metrics,
         l2_capacity_bytes: l2_capacity_mb.min(L2_CAPACITY_MB_MAX) * 1024 * 1024,
+        aws,
     };
     checker.finish(config)
 }
@@ -490,6 +510,7 @@ pub fn load_edge(file: &Path) -> Result<EdgeConfig, ConfigError> {
         checker.problem("cache_capacity_bytes_max", "must be more than 0");
     }
     let data_dir = checker.path(&raw.data_dir);
+    let aws = checker.aws(raw.aws);
     let config = EdgeConfig {
         node_id: raw.node_id,
         region: raw.region,
@@ -503,6 +524,7 @@ pub fn load_edge(file: &Path) -> Result<EdgeConfig, ConfigError> {
         ca_file,
         metrics,
         cache_capacity_bytes_max: raw.cache_capacity_bytes_max,
+        aws,
     };
     checker.finish(config)
 }
@@ -571,6 +593,60 @@ mod tests {
         let fields: Vec<&str> = error.problems.iter().map(|(f, _)| f.as_str()).collect();
         assert!(fields.contains(&"metrics"), "{fields:?}");
         assert!(fields.contains(&"cache_capacity_bytes_max"), "{fields:?}");
+    }
+
+    #[test]
+    fn the_aws_section_names_endpoints_and_refuses_unknown_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        certs(dir.path());
+        let edge = |aws: &str| {
+            format!(
+                "node_id = 5\nregion = \"us-east\"\ndata_dir = \"data\"\nhttp = \"127.0.0.1:8080\"\n{TLS}\n[[origins]]\nnode_id = 1\naddr = \"127.0.0.1:7100\"\nregion = \"us-east\"\n{aws}"
+            )
+        };
+        let file = write(dir.path(), "none.toml", &edge(""));
+        assert_eq!(load_edge(&file).unwrap().aws, AwsConfig::default());
+        let file = write(
+            dir.path(),
+            "aws.toml",
+            &edge(
+                "[aws]\nendpoint_url = \"http://127.0.0.1:5000\"\n[aws.services.cognito_identity_provider]\nendpoint_url = \"http://127.0.0.1:5001\"\n",
+            ),
+        );
+        let aws = load_edge(&file).unwrap().aws;
+        assert_eq!(aws.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
+        let (endpoint, _) =
+            crate::awsconf::resolve(crate::awsconf::COGNITO_IDP, &aws, |_| None).unwrap();
+        assert_eq!(endpoint.base_url("x"), "http://127.0.0.1:5001");
+        let file = write(
+            dir.path(),
+            "typo.toml",
+            &edge("[aws]\nendpoint = \"http://x\"\n"),
+        );
+        let error = load_edge(&file).unwrap_err();
+        assert!(error.problems[0].1.contains("endpoint"), "{error}");
+        let file = write(
+            dir.path(),
+            "bad.toml",
+            &edge(
+                "[aws]\nendpoint_url = \"x\"\n[aws.services.cognito]\nendpoint_url = \"http://x\"\n",
+            ),
+        );
+        let error = load_edge(&file).unwrap_err();
+        let fields: Vec<&str> = error.problems.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["aws.endpoint_url", "aws.services.cognito"],
+            "{error}"
+        );
+        let origin = format!(
+            "node_id = 1\nregion = \"a\"\ndata_dir = \"data\"\nlisten = \"127.0.0.1:7100\"\n{TLS}\n[aws]\nendpoint_url = \"https://cognito.internal\"\n"
+        );
+        let file = write(dir.path(), "origin.toml", &origin);
+        assert_eq!(
+            load_origin(&file).unwrap().aws.endpoint_url.as_deref(),
+            Some("https://cognito.internal")
+        );
     }
 
     #[test]

@@ -48,6 +48,8 @@ pub struct DevOptions {
     /// Turns the stage's cache on with this `cacheClusterSize` (GB, AWS's enum: "0.5", ...),
     /// as CreateStage's `cacheClusterEnabled`/`cacheClusterSize` do.
     pub cache_cluster_size: Option<String>,
+    /// Endpoints of the AWS services the node calls (`--aws-endpoint-url`).
+    pub aws: crate::awsconf::AwsConfig,
 }
 
 impl DevOptions {
@@ -68,6 +70,7 @@ impl DevOptions {
             metrics: None,
             cache_capacity_bytes_max: None,
             cache_cluster_size: None,
+            aws: crate::awsconf::AwsConfig::default(),
         }
     }
 }
