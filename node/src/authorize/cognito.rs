@@ -40,10 +40,10 @@
 //! (64 KiB), keys per JWKS (32), `kid` length (256). Nothing here panics on input.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use arc_swap::ArcSwapOption;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::StatusCode;
@@ -575,14 +575,31 @@ impl RefreshGate {
 // ---------------------------------------------------------------------------------------------
 // The verifier: keys per pool, fetched over HTTP(S).
 
-/// The node-wide Cognito verifier (one per `dev` or edge), holding each pool's keys.
+/// The node-wide Cognito verifier (one per `dev` or edge), holding each pool's keys and the
+/// tokens it verified recently.
 pub struct CognitoVerifier {
     endpoint: Endpoint,
     client: BackendClient,
-    /// By issuer. Pools come from authorizers' `providerARNs` only, never from tokens.
-    pools: RwLock<HashMap<String, Arc<PoolKeys>>>,
+    /// By issuer, copied on write (a pool is added once; requests only read). Pools come from
+    /// authorizers' `providerARNs` only, never from tokens.
+    pools: ArcSwap<HashMap<String, Arc<PoolKeys>>>,
+    /// Tokens whose signature verified, by token text: a token seen again costs a hash and
+    /// the claim checks (with this request's `now`, ARNs and scopes), not an RSA verification.
+    verified: moka::future::Cache<String, Arc<Verified>>,
     runtime: Option<tokio::runtime::Handle>,
 }
+
+/// What a verified signature established about a token.
+struct Verified {
+    issuer: String,
+    claims: Map<String, Value>,
+    identity: CognitoIdentity,
+}
+
+/// The cache of verified tokens: bytes (about three times a token's length each), and how
+/// long an entry lives at most (its `exp` is checked on every use anyway).
+const VERIFIED_CACHE_BYTES: u64 = 32 * 1024 * 1024;
+const VERIFIED_CACHE_TTL: Duration = Duration::from_secs(300);
 
 struct PoolKeys {
     jwks_url: String,
@@ -600,13 +617,39 @@ impl std::fmt::Debug for CognitoVerifier {
     }
 }
 
+/// Whether `iss` is the issuer of the pool `arn` names, without allocating; the pool if so.
+fn arn_issues<'a>(arn: &'a str, iss: &str) -> Option<&'a str> {
+    let rest = arn.strip_prefix("arn:")?;
+    let (partition, rest) = rest.split_once(':')?;
+    let rest = rest.strip_prefix("cognito-idp:")?;
+    let (region, rest) = rest.split_once(':')?;
+    let (_account, resource) = rest.split_once(':')?;
+    let pool = resource.strip_prefix("userpool/")?;
+    let domain = if partition == "aws-cn" {
+        ".amazonaws.com.cn/"
+    } else {
+        ".amazonaws.com/"
+    };
+    let tail = iss.strip_prefix("https://cognito-idp.")?;
+    let tail = tail.strip_prefix(region)?;
+    let tail = tail.strip_prefix(domain)?;
+    (tail == pool).then_some(arn)
+}
+
 impl CognitoVerifier {
     /// `endpoint`: cognito-idp's, from `awsconf::resolve(awsconf::COGNITO_IDP, ..)`.
     pub fn new(endpoint: Endpoint, client: BackendClient) -> Arc<Self> {
         Arc::new(CognitoVerifier {
             endpoint,
             client,
-            pools: RwLock::new(HashMap::new()),
+            pools: ArcSwap::from_pointee(HashMap::new()),
+            verified: moka::future::Cache::builder()
+                .max_capacity(VERIFIED_CACHE_BYTES)
+                .weigher(|token: &String, _: &Arc<Verified>| {
+                    u32::try_from(token.len().saturating_mul(3)).unwrap_or(u32::MAX)
+                })
+                .time_to_live(VERIFIED_CACHE_TTL)
+                .build(),
             runtime: tokio::runtime::Handle::try_current().ok(),
         })
     }
@@ -636,46 +679,82 @@ impl CognitoVerifier {
         scopes: &[String],
         now_epoch_s: u64,
     ) -> Result<CognitoIdentity, CognitoRejection> {
+        let trimmed = strip_bearer(token.trim_start()).trim();
+        if trimmed.is_empty() {
+            return Err(CognitoRejection::Missing);
+        }
+        if trimmed.len() > MAX_TOKEN_BYTES {
+            return Err(CognitoRejection::Malformed);
+        }
+        let verified = match self.verified.get(trimmed).await {
+            Some(verified) => verified,
+            None => {
+                let verified = Arc::new(
+                    self.verify_signature_of(trimmed, provider_arns, now_epoch_s)
+                        .await?,
+                );
+                self.verified
+                    .insert(trimmed.to_string(), verified.clone())
+                    .await;
+                verified
+            }
+        };
+        if !provider_arns
+            .iter()
+            .any(|arn| arn_issues(arn, &verified.issuer).is_some())
+        {
+            return Err(CognitoRejection::Issuer);
+        }
+        check_claims(&verified.claims, scopes, now_epoch_s)?;
+        Ok(verified.identity.clone())
+    }
+
+    /// Parse, issuer, key, signature: what holds for a token whatever the method and time.
+    async fn verify_signature_of(
+        &self,
+        token: &str,
+        provider_arns: &[String],
+        now: u64,
+    ) -> Result<Verified, CognitoRejection> {
         let parsed = parse(token)?;
         let Some(Value::String(issuer)) = parsed.claims.get("iss") else {
             return Err(CognitoRejection::Issuer);
         };
         let pool = provider_arns
             .iter()
-            .filter_map(|arn| parse_provider_arn(arn))
-            .find(|pool| pool.issuer == *issuer)
+            .find_map(|arn| arn_issues(arn, issuer))
+            .and_then(parse_provider_arn)
             .ok_or(CognitoRejection::Issuer)?;
         let state = self.pool(&pool);
-        let key = match state
-            .keys
-            .load()
-            .as_deref()
-            .and_then(|keys| keys.get(&parsed.kid))
-        {
-            Some(key) => key.clone(),
-            None => self.refreshed_key(&state, &parsed.kid, now_epoch_s).await?,
+        let keys = match state.keys.load_full() {
+            Some(keys) if keys.get(&parsed.kid).is_some() => keys,
+            _ => self.refreshed_keys(&state, &parsed.kid, now).await?,
         };
-        if !verify_signature(&key, parsed.signing_input.as_bytes(), &parsed.signature) {
+        let key = keys.get(&parsed.kid).ok_or(CognitoRejection::UnknownKey)?;
+        if !verify_signature(key, parsed.signing_input.as_bytes(), &parsed.signature) {
             return Err(CognitoRejection::Signature);
         }
-        check_claims(&parsed.claims, scopes, now_epoch_s)?;
         let principal_id = match parsed.claims.get("sub") {
-            Some(Value::String(sub)) => sub.clone(),
+            Some(Value::String(sub)) if !sub.is_empty() => sub.clone(),
             _ => return Err(CognitoRejection::Claims),
         };
-        Ok(CognitoIdentity {
-            claims: event_claims(&parsed.claims),
-            principal_id,
+        Ok(Verified {
+            issuer: pool.issuer,
+            identity: CognitoIdentity {
+                claims: event_claims(&parsed.claims),
+                principal_id,
+            },
+            claims: parsed.claims,
         })
     }
 
-    /// The key `kid` after a refresh, if one may run (or is running): waits for it.
-    async fn refreshed_key(
+    /// The pool's keys after a refresh, if one may run (or is running): waits for it.
+    async fn refreshed_keys(
         &self,
         state: &Arc<PoolKeys>,
         kid: &str,
         now: u64,
-    ) -> Result<Jwk, CognitoRejection> {
+    ) -> Result<Arc<KeySet>, CognitoRejection> {
         let mut fetched = state.fetched.subscribe();
         let had_keys = state.keys.load().is_some();
         let answer = self.start_fetch(state, now, had_keys);
@@ -684,40 +763,39 @@ impl CognitoVerifier {
             let _ = tokio::time::timeout(FETCH_TIMEOUT + Duration::from_secs(1), fetched.changed())
                 .await;
         }
-        match state.keys.load().as_deref() {
+        match state.keys.load_full() {
             None => Err(CognitoRejection::KeysUnavailable),
-            Some(keys) => keys.get(kid).cloned().ok_or(CognitoRejection::UnknownKey),
+            Some(keys) if keys.get(kid).is_some() => Ok(keys),
+            Some(_) => Err(CognitoRejection::UnknownKey),
         }
     }
 
     fn pool(&self, pool: &UserPool) -> Arc<PoolKeys> {
-        if let Some(state) = self
-            .pools
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(&pool.issuer)
-        {
+        if let Some(state) = self.pools.load().get(&pool.issuer) {
             return state.clone();
         }
-        let mut pools = self
-            .pools
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        pools
-            .entry(pool.issuer.clone())
-            .or_insert_with(|| {
-                Arc::new(PoolKeys {
-                    jwks_url: format!(
-                        "{}/{}/.well-known/jwks.json",
-                        self.endpoint.base_url(&pool.region),
-                        pool.id
-                    ),
-                    keys: ArcSwapOption::empty(),
-                    gate: Mutex::new(RefreshGate::default()),
-                    fetched: tokio::sync::watch::channel(0).0,
-                })
-            })
-            .clone()
+        let fresh = Arc::new(PoolKeys {
+            jwks_url: format!(
+                "{}/{}/.well-known/jwks.json",
+                self.endpoint.base_url(&pool.region),
+                pool.id
+            ),
+            keys: ArcSwapOption::empty(),
+            gate: Mutex::new(RefreshGate::default()),
+            fetched: tokio::sync::watch::channel(0).0,
+        });
+        self.pools.rcu(|pools| {
+            let mut pools = HashMap::clone(pools);
+            pools
+                .entry(pool.issuer.clone())
+                .or_insert_with(|| fresh.clone());
+            pools
+        });
+        self.pools
+            .load()
+            .get(&pool.issuer)
+            .cloned()
+            .unwrap_or(fresh)
     }
 
     /// Asks the gate and, if it agrees, spawns one fetch.

@@ -379,6 +379,22 @@ fn hostile_shapes_are_refused_without_panicking() {
 fn provider_arns_name_pools_and_their_issuers() {
     let pool = parse_provider_arn(&arn(POOL)).unwrap();
     assert_eq!(pool.issuer, issuer(POOL));
+    // The request path's allocation-free match agrees with the parser.
+    assert_eq!(
+        arn_issues(&arn(POOL), &issuer(POOL)),
+        Some(arn(POOL).as_str())
+    );
+    for other in [
+        issuer("eu-west-1_Abc12"),
+        issuer("eu-west-1_Abc1234"),
+        format!("http://cognito-idp.{REGION}.amazonaws.com/{POOL}"),
+        format!("https://cognito-idp.eu-west-2.amazonaws.com/{POOL}"),
+        format!("https://cognito-idp.{REGION}.amazonaws.com.cn/{POOL}"),
+        format!("{}/", issuer(POOL)),
+        String::new(),
+    ] {
+        assert_eq!(arn_issues(&arn(POOL), &other), None, "{other}");
+    }
     assert_eq!(pool.region, REGION);
     assert_eq!(pool.id, POOL);
     let china =
@@ -628,6 +644,15 @@ async fn the_verifier_fetches_caches_and_refreshes_keys_at_a_bounded_rate() {
         assert!(answer.is_ok());
     }
     assert_eq!(server.requests.load(Ordering::SeqCst), 1);
+
+    // A token verified (and cached) for one authorizer is still refused by another whose
+    // pools do not issue it.
+    assert_eq!(
+        verifier
+            .verify(&token, &[arn("eu-west-1_Other")], &[], NOW)
+            .await,
+        Err(CognitoRejection::Issuer)
+    );
 
     // Wrong issuer, tampered, expired, scopes: refused without fetching.
     let other_pool = sign(
