@@ -49,8 +49,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::StatusCode;
 use serde_json::{Map, Value};
 
-use crate::awsconf::Endpoint;
+use crate::awsconf::{AwsConfig, Endpoint};
+use crate::integrate::Failure;
 use crate::integrate::client::BackendClient;
+use crate::respond::GatewayError;
 
 /// The longest token accepted (header, payload and signature, base64url).
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
@@ -129,6 +131,23 @@ impl CognitoRejection {
         match self {
             CognitoRejection::KeysUnavailable => "AUTHORIZER_CONFIGURATION_ERROR",
             _ => "UNAUTHORIZED",
+        }
+    }
+
+    /// The pipeline's failure for this refusal (rendered through the API's gateway
+    /// responses); the log gets [`Self`]'s `Display` as the detail.
+    pub fn failure(self) -> Failure {
+        let detail = format!("Cognito authorizer: {self}");
+        match self {
+            CognitoRejection::KeysUnavailable => {
+                Failure::new(GatewayError::AuthorizerConfiguration, detail)
+            }
+            CognitoRejection::Expired => Failure::with_message(
+                GatewayError::Unauthorized,
+                "The incoming token has expired",
+                detail,
+            ),
+            _ => Failure::new(GatewayError::Unauthorized, detail),
         }
     }
 }
@@ -652,6 +671,25 @@ impl CognitoVerifier {
                 .build(),
             runtime: tokio::runtime::Handle::try_current().ok(),
         })
+    }
+
+    /// The node's verifier: cognito-idp's endpoint resolved from the process environment and
+    /// the node's `[aws]` config (`awsconf`), logged with where it came from.
+    pub fn from_config(aws: &AwsConfig, client: BackendClient) -> Result<Arc<Self>, String> {
+        let (endpoint, source) =
+            crate::awsconf::resolve_from_process(crate::awsconf::COGNITO_IDP, aws)?;
+        tracing::info!(endpoint = ?endpoint, source = ?source, "Cognito user pools' keys come from this endpoint");
+        Ok(CognitoVerifier::new(endpoint, client))
+    }
+
+    /// Installs a pool's keys without fetching them (tests, benchmarks, and pools whose JWKS
+    /// an operator pins). False when the ARN names no user pool.
+    pub fn install_keys(&self, provider_arn: &str, keys: KeySet) -> bool {
+        let Some(pool) = parse_provider_arn(provider_arn) else {
+            return false;
+        };
+        self.pool(&pool).keys.store(Some(Arc::new(keys)));
+        true
     }
 
     /// Starts fetching the JWKS of every pool named that has no keys yet (called when a

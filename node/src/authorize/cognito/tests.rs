@@ -492,6 +492,20 @@ fn rejections_carry_aws_answers() {
     assert_eq!(config.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(config.error_type(), "AuthorizerConfigurationException");
     assert_eq!(config.message(), None);
+    // The pipeline's failures give the same answers.
+    for rejection in [
+        CognitoRejection::Missing,
+        CognitoRejection::Signature,
+        CognitoRejection::Expired,
+        CognitoRejection::KeysUnavailable,
+    ] {
+        let failure = rejection.failure();
+        let view = failure.error.view();
+        assert_eq!(view.status, rejection.status());
+        assert_eq!(view.error_type, rejection.error_type());
+        let message = failure.message.as_deref().or(view.message);
+        assert_eq!(message, rejection.message(), "{rejection:?}");
+    }
 }
 
 proptest! {
