@@ -7,6 +7,7 @@
 
 pub mod accept;
 pub mod admin;
+pub mod authorize;
 pub mod body;
 pub mod cache;
 pub mod cluster;
@@ -21,5 +22,6 @@ pub mod openapi;
 pub mod pipeline;
 pub mod respond;
 pub mod route;
+pub mod sigv4;
 pub mod time;
 pub mod tls;

@@ -89,6 +89,8 @@ impl From<ControlError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "ConflictException", message)
             }
             ControlError::Refused(Refusal::BadRequest(message)) => ApiError::bad_request(message),
+            // Only IAM ops are refused this way, and the IAM endpoint renders them itself.
+            ControlError::Refused(Refusal::Iam(error)) => ApiError::bad_request(error.message),
             ControlError::Unavailable(message) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "ServiceUnavailableException",
