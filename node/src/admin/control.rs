@@ -100,12 +100,13 @@ impl LocalControl {
             return;
         };
         iam.verifier.observe_state(state);
-        iam.verifier.set_signing_keys(&super::iam::derive_signing_keys(
-            state,
-            &iam.sealing,
-            &iam.regions,
-            now_epoch_s,
-        ));
+        iam.verifier
+            .set_signing_keys(&super::iam::derive_signing_keys(
+                state,
+                &iam.sealing,
+                &iam.regions,
+                now_epoch_s,
+            ));
     }
 }
 

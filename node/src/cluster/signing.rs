@@ -132,8 +132,7 @@ pub async fn follow(
                 verifier.set_signing_keys(&set);
                 fetched_on = set.dates.get(1).cloned();
                 let data_dir = data_dir.clone();
-                let saved =
-                    tokio::task::spawn_blocking(move || save(&data_dir, &set)).await;
+                let saved = tokio::task::spawn_blocking(move || save(&data_dir, &set)).await;
                 if let Ok(Err(error)) = saved {
                     tracing::warn!(%error, "cannot persist the signing keys");
                 }
@@ -177,7 +176,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            let mode = std::fs::metadata(keys_file(dir.path())).unwrap().permissions().mode();
+            let mode = std::fs::metadata(keys_file(dir.path()))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         assert_eq!(load(dir.path()), Some(set.clone()));
