@@ -220,14 +220,14 @@ pub fn verify(
 /// Verifies like [`verify`], with the derived signing key of the credential scope instead of
 /// the secret: `key_for(access_key_id, date, region)` returns the 32 bytes of
 /// `HMAC chain(secret, date, region, allowed_service, "aws4_request")` (see
-/// [`signing_key_bytes`]) if the key exists and is enabled. The checks and their order are
+/// [`derive_signing_key`]) if the key exists and is enabled. The checks and their order are
 /// [`verify`]'s, so both give the same answer for the same request.
 pub fn verify_with_signing_key(
     request: &SignedRequest<'_>,
     now_epoch_s: i64,
     allowed_service: &str,
     region_allowed: &dyn Fn(&str) -> bool,
-    key_for: &dyn Fn(&str, &str, &str) -> Option<[u8; 32]>,
+    key_for: &SigningKeyFor<'_>,
 ) -> Result<Verified, AuthError> {
     verify_inner(
         request,
@@ -240,6 +240,9 @@ pub fn verify_with_signing_key(
         },
     )
 }
+
+/// `(access_key_id, date, region)` → the derived signing key, for [`verify_with_signing_key`].
+pub type SigningKeyFor<'a> = dyn Fn(&str, &str, &str) -> Option<[u8; 32]> + 'a;
 
 type KeyFor<'a> = dyn Fn(&str, &str, &str, &str) -> Option<hmac::Key> + 'a;
 

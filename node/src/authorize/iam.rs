@@ -134,13 +134,16 @@ struct Identities {
     keys: HashMap<String, (bool, Arc<User>)>,
 }
 
-/// Signing keys by access key id: `(date YYYYMMDD, region, kSigning)`, a handful per key.
+/// One derived key: `(date YYYYMMDD, region, kSigning)`.
+type DayKey = ([u8; 8], String, [u8; 32]);
+
+/// Signing keys by access key id, a handful per key.
 #[derive(Debug, Default)]
 struct KeyTable {
     revision: u64,
     loaded: bool,
     regions: Vec<String>,
-    by_key: HashMap<String, Vec<([u8; 8], String, [u8; 32])>>,
+    by_key: HashMap<String, Vec<DayKey>>,
 }
 
 /// The node-wide AWS_IAM verifier. Cheap to share (`Arc`); updates swap whole tables.
@@ -215,7 +218,7 @@ impl IamVerifier {
 
     /// Replaces the signing keys (from an origin, or derived locally in `dev`).
     pub fn set_signing_keys(&self, set: &SigningKeySet) {
-        let mut by_key: HashMap<String, Vec<([u8; 8], String, [u8; 32])>> = HashMap::new();
+        let mut by_key: HashMap<String, Vec<DayKey>> = HashMap::new();
         for derived in &set.keys {
             let (Ok(date), Ok(key)) = (
                 <[u8; 8]>::try_from(derived.date.as_bytes()),

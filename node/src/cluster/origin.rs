@@ -555,12 +555,14 @@ impl Inner {
             .filter(|region| signing.regions.contains(region))
             .take(64)
             .collect();
-        let state = self.raft.state_machine.inspect(|state| {
-            // Only the IAM part is needed: copy it, not the whole state.
-            let mut copy = portico_proto::GatewayState::default();
-            copy.iam = state.iam.clone();
-            copy
-        });
+        // Only the IAM part is needed: copy it, not the whole state.
+        let state = self
+            .raft
+            .state_machine
+            .inspect(|state| portico_proto::GatewayState {
+                iam: state.iam.clone(),
+                ..Default::default()
+            });
         let now = crate::time::epoch_seconds(std::time::SystemTime::now());
         let derived = tokio::task::spawn_blocking(move || {
             crate::admin::iam::derive_signing_keys(&state, &signing.sealing, &regions, now)
