@@ -71,25 +71,14 @@ impl IamDenial {
         }
     }
 
-    /// The API Gateway gateway response type this denial goes through (for `gateway responses`).
-    pub fn gateway_response_type(&self) -> &'static str {
-        match self {
-            IamDenial::Authentication(AuthError::MissingAuthentication) => {
-                "MISSING_AUTHENTICATION_TOKEN"
-            }
-            IamDenial::Authentication(AuthError::Stale { .. }) => "EXPIRED_TOKEN",
-            IamDenial::Authentication(
-                AuthError::SignatureMismatch
-                | AuthError::Malformed(_)
-                | AuthError::WrongService { .. }
-                | AuthError::WrongRegion(_),
-            ) => "INVALID_SIGNATURE",
-            IamDenial::Authentication(AuthError::UnknownAccessKey)
-            | IamDenial::NotAuthorized { .. } => "ACCESS_DENIED",
-        }
+    /// The gateway response type this denial goes through (`None`: DEFAULT_4XX), as
+    /// [`IamDenial::into_failure`] maps it.
+    pub fn gateway_response_type(&self) -> Option<&'static str> {
+        self.clone().into_failure().error.response_type()
     }
 
-    /// The `message` of the JSON body.
+    /// The `message` of the JSON body. The method ARN's account is masked but for its last
+    /// four digits, as in the resource-policy denials.
     pub fn message(&self) -> String {
         match self {
             IamDenial::Authentication(error) => error.message(),
@@ -99,7 +88,8 @@ impl IamDenial {
                 explicit_deny: true,
             } => format!(
                 "User: {user_arn} is not authorized to perform: {INVOKE} on resource: \
-                 {method_arn} with an explicit deny"
+                 {} with an explicit deny",
+                super::mask_account(method_arn)
             ),
             IamDenial::NotAuthorized {
                 user_arn,
@@ -107,7 +97,41 @@ impl IamDenial {
                 explicit_deny: false,
             } => format!(
                 "User: {user_arn} is not authorized to perform: {INVOKE} on resource: \
-                 {method_arn} because no identity-based policy allows the {INVOKE} action"
+                 {} because no identity-based policy allows the {INVOKE} action",
+                super::mask_account(method_arn)
+            ),
+        }
+    }
+
+    /// The pipeline's failure for this denial: the gateway error (for gateway responses and
+    /// the log) with AWS's message. `InvalidSignature` carries every signature problem
+    /// (mismatch, expiry, malformed, wrong scope) with its own text.
+    pub fn into_failure(self) -> crate::integrate::Failure {
+        use crate::integrate::Failure;
+        use crate::respond::GatewayError;
+        let message = self.message();
+        match &self {
+            IamDenial::Authentication(AuthError::MissingAuthentication) => Failure::new(
+                GatewayError::MissingAuthenticationToken,
+                "AWS_IAM: the request is not signed",
+            ),
+            IamDenial::Authentication(AuthError::UnknownAccessKey) => Failure::new(
+                GatewayError::UnrecognizedClient,
+                "AWS_IAM: unknown, inactive or not yet keyed access key",
+            ),
+            IamDenial::Authentication(_) => Failure::with_message(
+                GatewayError::InvalidSignature,
+                message,
+                "AWS_IAM: the signature does not verify",
+            ),
+            IamDenial::NotAuthorized { explicit_deny, .. } => Failure::with_message(
+                GatewayError::AccessDenied,
+                message,
+                if *explicit_deny {
+                    "AWS_IAM: the caller's policy denies this method"
+                } else {
+                    "AWS_IAM: no policy of the caller allows this method"
+                },
             ),
         }
     }

@@ -276,7 +276,9 @@ pub async fn test_invoke(
     let failed = |failure: Failure, mut log: Vec<String>| {
         let status = failure.error.view().status.as_u16();
         log.push(format!("Execution failed: {}", failure.detail));
-        log.push(format!("AuthorizerConfigurationException or Unauthorized: client status {status}"));
+        log.push(format!(
+            "AuthorizerConfigurationException or Unauthorized: client status {status}"
+        ));
         TestInvokeOutcome {
             client_status: status,
             latency_ms: started.elapsed().as_millis() as u64,

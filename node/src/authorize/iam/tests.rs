@@ -163,6 +163,14 @@ fn every_authentication_failure_gets_api_gateways_answer() {
         headers: HeaderMap::new(),
     };
     assert_eq!(
+        unsigned
+            .check(&verifier, NOW)
+            .unwrap_err()
+            .into_failure()
+            .error,
+        crate::respond::GatewayError::MissingAuthenticationToken
+    );
+    assert_eq!(
         denial_parts(&unsigned.check(&verifier, NOW).unwrap_err()),
         (
             403,
@@ -171,6 +179,14 @@ fn every_authentication_failure_gets_api_gateways_answer() {
         )
     );
     let unknown = signed("AKIAUNKNOWN000000000", SECRET, "us-east-1", NOW);
+    assert_eq!(
+        unknown
+            .check(&verifier, NOW)
+            .unwrap_err()
+            .into_failure()
+            .error,
+        crate::respond::GatewayError::UnrecognizedClient
+    );
     assert_eq!(
         denial_parts(&unknown.check(&verifier, NOW).unwrap_err()),
         (
@@ -189,7 +205,14 @@ fn every_authentication_failure_gets_api_gateways_answer() {
         "{message}"
     );
     let old = signed(KEY, SECRET, "us-east-1", NOW - 600);
-    let (status, kind, message) = denial_parts(&old.check(&verifier, NOW).unwrap_err());
+    let expired = old.check(&verifier, NOW).unwrap_err();
+    let failure = expired.clone().into_failure();
+    assert_eq!(
+        failure.error,
+        crate::respond::GatewayError::InvalidSignature
+    );
+    assert_eq!(failure.message.as_deref(), Some(expired.message().as_str()));
+    let (status, kind, message) = denial_parts(&expired);
     assert_eq!((status, kind), (403, "InvalidSignatureException"));
     assert_eq!(
         message,
@@ -202,7 +225,7 @@ fn every_authentication_failure_gets_api_gateways_answer() {
             window_seconds: 300
         })
         .gateway_response_type(),
-        "EXPIRED_TOKEN"
+        Some("INVALID_SIGNATURE")
     );
     // A region the cluster does not accept.
     let elsewhere = signed(KEY, SECRET, "ap-south-1", NOW);
@@ -278,19 +301,22 @@ fn policies_decide_and_an_explicit_deny_wins() {
             403,
             "AccessDeniedException",
             format!(
-                "User: {ARN} is not authorized to perform: execute-api:Invoke on resource: {delete} with an explicit deny"
+                "User: {ARN} is not authorized to perform: execute-api:Invoke on resource: arn:aws:execute-api:us-east-1:********0000:abcdefghij/prod/DELETE/pets with an explicit deny"
             )
         )
     );
+    let failure = denial.into_failure();
+    assert_eq!(failure.error, crate::respond::GatewayError::AccessDenied);
+    assert!(failure.message.unwrap().ends_with("with an explicit deny"));
     let other_api = "arn:aws:execute-api:us-east-1:000000000000:zzzzzzzzzz/prod/GET/pets";
     let denial = verifier.authorize(&caller, other_api, ip()).unwrap_err();
     assert_eq!(
         denial.message(),
         format!(
-            "User: {ARN} is not authorized to perform: execute-api:Invoke on resource: {other_api} because no identity-based policy allows the execute-api:Invoke action"
+            "User: {ARN} is not authorized to perform: execute-api:Invoke on resource: arn:aws:execute-api:us-east-1:********0000:zzzzzzzzzz/prod/GET/pets because no identity-based policy allows the execute-api:Invoke action"
         )
     );
-    assert_eq!(denial.gateway_response_type(), "ACCESS_DENIED");
+    assert_eq!(denial.gateway_response_type(), Some("ACCESS_DENIED"));
 }
 
 #[test]
