@@ -44,6 +44,19 @@ pub struct IamCaller {
     pub user_name: String,
 }
 
+impl From<IamCaller> for super::CallerIdentity {
+    /// `requestContext.identity` of the caller.
+    fn from(caller: IamCaller) -> Self {
+        super::CallerIdentity {
+            access_key: caller.access_key,
+            user_arn: caller.user_arn,
+            caller: caller.caller,
+            user: caller.user,
+            account_id: caller.account_id,
+        }
+    }
+}
+
 /// Why an AWS_IAM request is refused, with API Gateway's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IamDenial {

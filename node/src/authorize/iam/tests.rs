@@ -147,6 +147,15 @@ fn a_signed_request_names_its_caller() {
         }
     );
     assert_eq!(verifier.authorize(&caller, METHOD, ip()), Ok(()));
+    let identity = crate::authorize::CallerIdentity::from(caller);
+    assert_eq!(
+        (
+            identity.user_arn.as_str(),
+            identity.caller.as_str(),
+            identity.account_id.as_str()
+        ),
+        (ARN, "AIDAALICE", "000000000000")
+    );
     // Signed just before midnight, checked just after: yesterday's key is in the set.
     let before_midnight = NOW - 12 * 3600 - 60;
     assert!(
