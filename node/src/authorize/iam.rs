@@ -329,6 +329,46 @@ impl IamVerifier {
         })
     }
 
+    /// [`IamVerifier::authenticate`] for a request as the pipeline holds it: `path` and
+    /// `query` raw as received (`RequestView::path`/`query`, stage prefix included), `body`
+    /// the whole body (the signature covers its hash, so an AWS_IAM method's body must be
+    /// read before authorization). Over HTTP/2 the client signed `:authority` as `host`: it
+    /// is copied in when the request has no `host` header.
+    pub fn authenticate_parts(
+        &self,
+        parts: &http::request::Parts,
+        path: &str,
+        query: Option<&str>,
+        body: &[u8],
+        now_epoch_s: i64,
+    ) -> Result<IamCaller, IamDenial> {
+        let with_host;
+        let headers = match (
+            parts.headers.contains_key(http::header::HOST),
+            parts.uri.authority(),
+        ) {
+            (false, Some(authority)) => {
+                let mut copy = parts.headers.clone();
+                if let Ok(value) = http::HeaderValue::from_str(authority.as_str()) {
+                    copy.insert(http::header::HOST, value);
+                }
+                with_host = copy;
+                &with_host
+            }
+            _ => &parts.headers,
+        };
+        self.authenticate(
+            &SignedRequest {
+                method: parts.method.as_str(),
+                path,
+                query,
+                headers,
+                body,
+            },
+            now_epoch_s,
+        )
+    }
+
     /// `execute-api:Invoke` on `method_arn`
     /// (`arn:aws:execute-api:{region}:{account}:{apiId}/{stage}/{VERB}/{path}`) under the
     /// caller's inline policies: any explicit deny refuses, else some allow is needed.

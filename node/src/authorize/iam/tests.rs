@@ -371,3 +371,30 @@ fn the_verifier_holds_no_secret_and_a_set_from_another_sealing_key_verifies_noth
             .is_err()
     );
 }
+
+#[test]
+fn http2_requests_are_checked_with_their_authority_as_host() {
+    let (_, _, verifier) = setup(&[ALLOW_ALL]);
+    let signed = signed(KEY, SECRET, "us-east-1", NOW);
+    // As hyper hands over an HTTP/2 request: no host header, the authority in the URI.
+    let mut request = http::Request::get("https://abcdefghij.execute-api.localhost/prod/pets?a=1")
+        .version(http::Version::HTTP_2)
+        .body(())
+        .unwrap();
+    for (name, value) in &signed.headers {
+        if name != http::header::HOST {
+            request.headers_mut().insert(name, value.clone());
+        }
+    }
+    let (parts, ()) = request.into_parts();
+    let caller = verifier
+        .authenticate_parts(&parts, "/prod/pets", Some("a=1"), b"", NOW)
+        .unwrap();
+    assert_eq!(caller.access_key, KEY);
+    // The same body the client signed, or nothing.
+    assert!(
+        verifier
+            .authenticate_parts(&parts, "/prod/pets", Some("a=1"), b"x", NOW)
+            .is_err()
+    );
+}
