@@ -288,3 +288,153 @@ async fn users_made_through_the_iam_endpoint_sign_data_plane_requests() {
     );
     admin.node.shutdown().await;
 }
+
+/// The pipeline enforces AWS_IAM: a real request to a dev listener, signed by aws-sigv4 with a
+/// key made through the IAM endpoint, reaches the function with `requestContext.identity`;
+/// unsigned, badly signed and denied requests get API Gateway's 403s.
+#[tokio::test]
+async fn aws_iam_methods_are_enforced_on_the_request_path() {
+    let shutdown = portico::accept::Shutdown::new();
+    let functions = common::start_functions(&shutdown).await;
+    let api_dir = tempfile::tempdir().unwrap();
+    let api_file = api_dir.path().join("api.yaml");
+    std::fs::write(
+        &api_file,
+        r#"
+openapi: 3.0.1
+info: { title: iam, version: "1" }
+paths:
+  /pets:
+    post:
+      x-amazon-apigateway-auth: { type: aws_iam }
+      x-amazon-apigateway-integration:
+        type: aws_proxy
+        httpMethod: POST
+        uri: arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/echo/invocations
+  /admin:
+    post:
+      x-amazon-apigateway-auth: { type: aws_iam }
+      x-amazon-apigateway-integration:
+        type: aws_proxy
+        httpMethod: POST
+        uri: arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/echo/invocations
+"#,
+    )
+    .unwrap();
+    let endpoint = format!("http://{}", functions.local_addr);
+    let admin = Admin::start_with(|options| {
+        options.http = Some("127.0.0.1:0".parse().unwrap());
+        options.api_file = Some(api_file.clone());
+        options.stage = "prod".into();
+        options.functions.default = Some(endpoint);
+    })
+    .await;
+    let http = admin.node.http_addr.unwrap();
+    let (_, xml) = admin
+        .iam(&[("Action", "CreateUser"), ("UserName", "carol")])
+        .await;
+    let user_arn = xml_value(&xml, "Arn").unwrap().to_string();
+    let (_, xml) = admin
+        .iam(&[("Action", "CreateAccessKey"), ("UserName", "carol")])
+        .await;
+    let key_id = xml_value(&xml, "AccessKeyId").unwrap().to_string();
+    let secret = xml_value(&xml, "SecretAccessKey").unwrap().to_string();
+    let (status, xml) = admin
+        .iam(&[
+            ("Action", "PutUserPolicy"),
+            ("UserName", "carol"),
+            ("PolicyName", "invoke"),
+            (
+                "PolicyDocument",
+                r#"{"Version":"2012-10-17","Statement":[
+                    {"Effect":"Allow","Action":"execute-api:Invoke","Resource":"arn:aws:execute-api:*:*:*/prod/POST/*"},
+                    {"Effect":"Deny","Action":"execute-api:Invoke","Resource":"arn:aws:execute-api:*:*:*/prod/POST/admin"}]}"#,
+            ),
+        ])
+        .await;
+    assert_eq!(status, 200, "{xml}");
+
+    let send = |path: &str, key: &str, secret: &str, signed: bool| {
+        let uri = format!("http://{http}{path}");
+        let body = br#"{"hello":"world"}"#.to_vec();
+        let host = http.to_string();
+        let mut request = http::Request::post(uri.as_str())
+            .header("host", host.as_str())
+            .header("content-type", "application/json")
+            .body(())
+            .unwrap();
+        if signed {
+            let identity = Credentials::new(key, secret, None, None, "test").into();
+            let params = v4::SigningParams::builder()
+                .identity(&identity)
+                .region("us-east-1")
+                .name("execute-api")
+                .time(SystemTime::now())
+                .settings(SigningSettings::default())
+                .build()
+                .unwrap()
+                .into();
+            let headers = [
+                ("host", host.as_str()),
+                ("content-type", "application/json"),
+            ];
+            let signable = SignableRequest::new(
+                "POST",
+                uri.as_str(),
+                headers.iter().copied(),
+                SignableBody::Bytes(&body),
+            )
+            .unwrap();
+            let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+            instructions.apply_to_request_http1x(&mut request);
+        }
+        let (parts, ()) = request.into_parts();
+        common::send(http::Request::from_parts(
+            parts,
+            http_body_util::Full::new(bytes::Bytes::from(body)),
+        ))
+    };
+
+    let reply = send("/prod/pets", &key_id, &secret, true).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let event: serde_json::Value = serde_json::from_str(&reply.text()).unwrap();
+    let identity = &event["requestContext"]["identity"];
+    assert_eq!(identity["accessKey"], key_id.as_str());
+    assert_eq!(identity["userArn"], user_arn.as_str());
+    assert_eq!(identity["accountId"], "000000000000");
+    // The body was read for the signature and still reaches the function.
+    assert_eq!(event["body"], r#"{"hello":"world"}"#);
+
+    let reply = send("/prod/pets", &key_id, &secret, false).await;
+    common::assert_gateway_error(
+        &reply,
+        403,
+        "MissingAuthenticationTokenException",
+        "Missing Authentication Token",
+    );
+    let reply = send("/prod/pets", &key_id, "not-the-secret", true).await;
+    assert_eq!(reply.status, 403);
+    assert_eq!(
+        reply.headers["x-amzn-errortype"],
+        "InvalidSignatureException"
+    );
+    let reply = send("/prod/pets", "AKIAUNKNOWNKEY000000", &secret, true).await;
+    common::assert_gateway_error(
+        &reply,
+        403,
+        "UnrecognizedClientException",
+        "The security token included in the request is invalid.",
+    );
+    let reply = send("/prod/admin", &key_id, &secret, true).await;
+    assert_eq!(reply.status, 403);
+    assert_eq!(reply.headers["x-amzn-errortype"], "AccessDeniedException");
+    let message = reply.json()["message"].as_str().unwrap().to_string();
+    assert!(
+        message.starts_with(&format!(
+            "User: {user_arn} is not authorized to perform: execute-api:Invoke"
+        )) && message.ends_with("with an explicit deny"),
+        "{message}"
+    );
+    admin.node.shutdown().await;
+    shutdown.trigger();
+}

@@ -118,7 +118,10 @@ impl EdgeNode {
         let gateway = Arc::new(
             Gateway::new(snapshot, integrations)
                 .with_limits(limits.clone())
-                .with_cache(cache),
+                .with_cache(cache)
+                .with_authorizers(Arc::new(
+                    crate::authorize::Authorizers::default().with_iam(iam.clone()),
+                )),
         );
         gateway.observe_state(&state, true);
 

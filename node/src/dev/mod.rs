@@ -271,7 +271,13 @@ impl DevNode {
             metrics.clone(),
         ));
         let iam = Arc::new(crate::authorize::iam::IamVerifier::new());
-        let gateway = Arc::new(Gateway::new(snapshot, integrations).with_cache(cache.clone()));
+        let gateway = Arc::new(
+            Gateway::new(snapshot, integrations)
+                .with_cache(cache.clone())
+                .with_authorizers(Arc::new(
+                    crate::authorize::Authorizers::default().with_iam(iam.clone()),
+                )),
+        );
         gateway.observe_state(&state, true);
         let mut iam_refresher = None;
 

@@ -28,12 +28,18 @@ pub struct Admin {
 
 impl Admin {
     pub async fn start() -> Admin {
+        Admin::start_with(|_| {}).await
+    }
+
+    /// Like [`Admin::start`], with the options adjusted (an API file, a data-plane listener).
+    pub async fn start_with(adjust: impl FnOnce(&mut DevOptions)) -> Admin {
         let data_dir = tempfile::tempdir().unwrap();
         let mut options = DevOptions::new(data_dir.path().to_path_buf());
         options.http = None;
         options.https = None;
         options.admin = Some("127.0.0.1:0".parse().unwrap());
         options.admin_credentials = Some((KEY_ID.into(), SECRET.into()));
+        adjust(&mut options);
         let node = tokio::time::timeout(super::TEST_TIMEOUT, DevNode::start(options))
             .await
             .unwrap()
