@@ -207,6 +207,10 @@ struct DevArgs {
     /// AWS_ENDPOINT_URL_COGNITO_IDP) and AWS_ENDPOINT_URL win over it.
     #[arg(long, value_name = "URL")]
     aws_endpoint_url: Option<String>,
+    /// A region AWS_IAM callers may sign for (repeatable). Default: AWS_REGION, else
+    /// AWS_DEFAULT_REGION, else us-east-1.
+    #[arg(long = "signing-region", value_name = "REGION")]
+    signing_regions: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -475,6 +479,7 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
     if let Some((field, message)) = options.aws.problems().into_iter().next() {
         anyhow::bail!("--aws-endpoint-url ({field}): {message}");
     }
+    options.signing_regions = args.signing_regions;
     options.admin_credentials = match (
         std::env::var("PORTICO_ADMIN_ACCESS_KEY_ID"),
         std::env::var("PORTICO_ADMIN_SECRET_ACCESS_KEY"),

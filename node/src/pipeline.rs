@@ -238,7 +238,20 @@ impl Gateway {
         view: &RequestView<'_>,
         body: Incoming,
     ) -> (Result<Response<Body>, Failure>, Option<f64>) {
-        let authorized = match self.authorizers.authorize(&self.integrations, view).await {
+        // An AWS_IAM method's signature covers the body's hash: read it first (bounded).
+        let (body, read) = if Authorizers::needs_body(view) {
+            match integrate::read_body(crate::body::incoming(body)).await {
+                Ok(bytes) => (crate::body::full(bytes.clone()), Some(bytes)),
+                Err(failure) => return (Err(failure), None),
+            }
+        } else {
+            (crate::body::incoming(body), None)
+        };
+        let authorized = match self
+            .authorizers
+            .authorize(&self.integrations, view, read.as_deref())
+            .await
+        {
             Ok(authorized) => authorized,
             Err(failure) => return (Err(failure), None),
         };
@@ -257,11 +270,10 @@ impl Gateway {
             return (Err(Failure::new(error, why)), None);
         }
         let started = Instant::now();
-        let outcome =
-            crate::cache::serve(&self.cache, &view, crate::body::incoming(body), |body| {
-                integrate::invoke(&self.integrations, &view, body)
-            })
-            .await;
+        let outcome = crate::cache::serve(&self.cache, &view, body, |body| {
+            integrate::invoke(&self.integrations, &view, body)
+        })
+        .await;
         (outcome, Some(started.elapsed().as_secs_f64() * 1000.0))
     }
 

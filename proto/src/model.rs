@@ -616,6 +616,8 @@ pub struct GatewayState {
     pub cache_generations: BTreeMap<String, u64>,
     /// Quota leases and usage counts (see `quota`).
     pub quota: crate::quota::QuotaLedger,
+    /// IAM users, access keys (secrets sealed) and inline policies (see `iam`).
+    pub iam: crate::iam::IamState,
 }
 
 /// True when `id` has the shape of an API Gateway identifier: 10 lowercase letters or digits.

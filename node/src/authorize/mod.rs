@@ -17,6 +17,7 @@
 //! them through the API's gateway responses like every other error.
 
 pub mod cognito;
+pub mod iam;
 pub mod lambda;
 pub mod policy;
 
@@ -61,6 +62,8 @@ pub struct CallerIdentity {
 /// The node's authorization machinery: the decision cache and the verifiers.
 pub struct Authorizers {
     decisions: lambda::DecisionCache,
+    /// SigV4 verification for AWS_IAM methods; kept current by the node (dev, edge).
+    iam: Arc<iam::IamVerifier>,
 }
 
 impl std::fmt::Debug for Authorizers {
@@ -81,15 +84,29 @@ impl Authorizers {
     pub fn new(cache_bytes: u64) -> Self {
         Authorizers {
             decisions: lambda::decision_cache(cache_bytes),
+            iam: Arc::new(iam::IamVerifier::new()),
         }
     }
 
+    /// Verifies AWS_IAM methods with `iam` (the node's verifier, which it keeps current).
+    pub fn with_iam(mut self, iam: Arc<iam::IamVerifier>) -> Self {
+        self.iam = iam;
+        self
+    }
+
+    /// True when the method's decision needs the whole request body (SigV4 signs its hash).
+    pub fn needs_body(view: &RequestView<'_>) -> bool {
+        matches!(view.method().auth, MethodAuth::Iam)
+    }
+
     /// Decides whether the routed request may proceed. `Ok(None)`: the method needs no
-    /// authorizer and no policy refused it.
+    /// authorizer and no policy refused it. `body` is the whole request body when
+    /// [`Authorizers::needs_body`] asked for it.
     pub async fn authorize(
         &self,
         integrations: &Integrations,
         view: &RequestView<'_>,
+        body: Option<&[u8]>,
     ) -> Result<Option<Arc<Authorized>>, Failure> {
         let stage = view.stage();
         let method = view.method();
@@ -154,10 +171,54 @@ impl Authorizers {
                 GatewayError::AuthorizerConfiguration,
                 "Cognito user pool authorizers are not available on this node",
             )),
-            MethodAuth::Iam => Err(Failure::new(
-                GatewayError::AuthorizerConfiguration,
-                "IAM authorization is not available on this node",
-            )),
+            MethodAuth::Iam => {
+                let caller = self
+                    .iam
+                    .authenticate_parts(
+                        view.parts,
+                        view.path,
+                        view.query,
+                        body.unwrap_or_default(),
+                        crate::time::epoch_seconds(view.received_at),
+                    )
+                    .map_err(iam::IamDenial::into_failure)?;
+                let identity_policy = self.iam.authorize(&caller, &arn, view.source_ip);
+                let resource = resource_policy.map(|policy| {
+                    policy.evaluate(&request(
+                        &arn,
+                        Principal::Iam {
+                            arn: &caller.user_arn,
+                            account: &caller.account_id,
+                        },
+                        view,
+                    ))
+                });
+                // AWS's table for callers of the API's own account: an explicit deny in
+                // either policy refuses; otherwise an allow in either admits.
+                match (identity_policy, resource) {
+                    (_, Some(Evaluation::Deny)) => Err(resource_policy_denial(
+                        Some(&caller.user_arn),
+                        &arn,
+                        Evaluation::Deny,
+                    )),
+                    (
+                        Err(
+                            denial @ iam::IamDenial::NotAuthorized {
+                                explicit_deny: true,
+                                ..
+                            },
+                        ),
+                        _,
+                    ) => Err(denial.into_failure()),
+                    (Ok(()), _) | (Err(_), Some(Evaluation::Allow)) => {
+                        Ok(Some(Arc::new(Authorized {
+                            caller: Some(caller.into()),
+                            ..Authorized::default()
+                        })))
+                    }
+                    (Err(denial), _) => Err(denial.into_failure()),
+                }
+            }
         }
     }
 }
@@ -215,7 +276,7 @@ fn resource_policy_denial(user: Option<&str>, arn: &str, outcome: Evaluation) ->
     )
 }
 
-fn mask_account(arn: &str) -> Cow<'_, str> {
+pub(crate) fn mask_account(arn: &str) -> Cow<'_, str> {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     match parts.as_slice() {
         [a, b, c, d, account, rest] if account.len() > 4 => {

@@ -853,10 +853,12 @@ impl<'a> Importer<'a> {
             identity_validation_expression,
             authorizer_result_ttl_in_seconds: ttl,
         });
-        self.warn(
-            pointer,
-            format!("authorizer {name} is stored but not enforced yet: methods using it are not protected"),
-        );
+        if authorizer_type == "COGNITO_USER_POOLS" {
+            self.warn(
+                pointer,
+                format!("authorizer {name} is stored but not enforced yet: methods using it are not protected"),
+            );
+        }
         Scheme::Authorizer {
             authorization_type,
             id,
