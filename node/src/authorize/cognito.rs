@@ -682,6 +682,16 @@ impl CognitoVerifier {
         Ok(CognitoVerifier::new(endpoint, client))
     }
 
+    /// [`Self::prefetch`] for every COGNITO_USER_POOLS authorizer of every deployed stage in
+    /// `state` (call it wherever the node takes in a new state: dev's writes, the edge's
+    /// applied entries). Cheap when nothing is new: pools with keys or a fetch are skipped.
+    pub fn prefetch_state(&self, state: &portico_proto::GatewayState) {
+        let arns = deployed_provider_arns(state);
+        if !arns.is_empty() {
+            self.prefetch(&arns);
+        }
+    }
+
     /// Installs a pool's keys without fetching them (tests, benchmarks, and pools whose JWKS
     /// an operator pins). False when the ARN names no user pool.
     pub fn install_keys(&self, provider_arn: &str, keys: KeySet) -> bool {
@@ -873,6 +883,56 @@ impl CognitoVerifier {
         }
         answer
     }
+}
+
+/// The providerARNs of the COGNITO_USER_POOLS authorizers of every deployed stage, with
+/// `${stageVariables.NAME}` replaced by the stage's value (AWS allows a stage variable to name
+/// the pool); sorted, without duplicates.
+pub fn deployed_provider_arns(state: &portico_proto::GatewayState) -> Vec<String> {
+    let mut arns = std::collections::BTreeSet::new();
+    for api in state.apis.values() {
+        for stage in &api.stages {
+            let Some(deployment) = api.deployment(&stage.deployment_id) else {
+                continue;
+            };
+            for authorizer in &deployment.definition.authorizers {
+                if authorizer.authorizer_type != "COGNITO_USER_POOLS" {
+                    continue;
+                }
+                for arn in &authorizer.provider_arns {
+                    arns.insert(with_stage_variables(arn, &stage.variables));
+                }
+            }
+        }
+    }
+    arns.into_iter().collect()
+}
+
+fn with_stage_variables(
+    text: &str,
+    variables: &std::collections::BTreeMap<String, String>,
+) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("${stageVariables.") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + "${stageVariables.".len()..];
+        match after.find('}') {
+            Some(end) => {
+                match variables.get(&after[..end]) {
+                    Some(value) => out.push_str(value),
+                    None => out.push_str(&rest[at..at + "${stageVariables.".len() + end + 1]),
+                }
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push_str(&rest[at..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 async fn fetch_jwks(client: &BackendClient, url: &str) -> Result<KeySet, String> {

@@ -786,3 +786,49 @@ async fn prefetch_loads_keys_before_the_first_request_and_no_keys_is_a_configura
         Err(CognitoRejection::KeysUnavailable)
     );
 }
+
+#[test]
+fn deployed_cognito_authorizers_name_the_pools_to_prefetch() {
+    let doc = r#"
+openapi: 3.0.1
+info: { title: pools, version: "1" }
+components:
+  securitySchemes:
+    pool:
+      type: apiKey
+      name: Authorization
+      in: header
+      x-amazon-apigateway-authtype: cognito_user_pools
+      x-amazon-apigateway-authorizer:
+        type: cognito_user_pools
+        providerARNs:
+          - arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_Abc123
+          - arn:aws:cognito-idp:eu-west-1:123456789012:userpool/${stageVariables.pool}
+          - arn:aws:cognito-idp:eu-west-1:123456789012:userpool/${stageVariables.missing}
+paths:
+  /me:
+    get:
+      security: [{ pool: [] }]
+      x-amazon-apigateway-integration: { type: mock, requestTemplates: { application/json: '{"statusCode": 200}' } }
+"#;
+    let variables = vec![("pool".to_string(), "eu-west-1_Staged".to_string())];
+    let (state, _) = crate::dev::build_state("inline", doc, "prod", &variables, 0).unwrap();
+    let arns = deployed_provider_arns(&state);
+    assert_eq!(
+        arns,
+        [
+            "arn:aws:cognito-idp:eu-west-1:123456789012:userpool/${stageVariables.missing}",
+            "arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_Abc123",
+            "arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_Staged",
+        ]
+    );
+    // The unresolved one names no pool, so prefetching skips it.
+    assert!(parse_provider_arn(&arns[0]).is_none());
+    assert_eq!(
+        with_stage_variables(
+            "a${stageVariables.x}b${stageVariables.",
+            &Default::default()
+        ),
+        "a${stageVariables.x}b${stageVariables."
+    );
+}
