@@ -155,6 +155,13 @@ async fn moto_issued_tokens_are_verified_as_api_gateway_does() {
     assert_eq!(expired.status(), 401);
     assert_eq!(expired.message(), Some("The incoming token has expired"));
 
+    // A token moto's key signed an hour ago, expired in real time.
+    let expired_token = main["expired_id_token"].as_str().expect("expired token");
+    assert_eq!(
+        verifier.verify(expired_token, &arns, &[], now).await,
+        Err(CognitoRejection::Expired)
+    );
+
     // Another pool's token: refused by an authorizer of the first pool, accepted by one
     // naming both. (moto signs every pool with one key, so only `iss` tells them apart.)
     let other_token = other["id_token"].as_str().expect("id token");

@@ -3,13 +3,18 @@
 Usage: python cognito_tokens.py ENDPOINT_URL
 Creates two user pools with an app client each and a user in each, signs the users in with
 ADMIN_USER_PASSWORD_AUTH (as an app's backend would) and prints one JSON object with the pool
-ARNs and the ID and access tokens moto issued. Not a pytest module (no test_ prefix).
+ARNs and the ID and access tokens moto issued, plus an expired copy of the first ID token
+signed with moto's own key. Not a pytest module (no test_ prefix).
 """
 
+import base64
 import json
 import sys
+import time
 
 import boto3
+from joserfc import jwk, jwt
+from moto.utilities.utils import load_resource
 
 
 def pool_with_user(client, name, username, password):
@@ -46,6 +51,17 @@ def pool_with_user(client, name, username, password):
     }
 
 
+def expired_copy(token):
+    """The token's claims re-signed with the key moto signs every pool's tokens with, an hour
+    in the past (moto always issues tokens valid from now)."""
+    payload = token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    now = int(time.time())
+    claims.update({"iat": now - 7200, "auth_time": now - 7200, "exp": now - 3600})
+    key = jwk.RSAKey.import_key(load_resource("cognitoidp/resources/jwks-private.json"))
+    return jwt.encode({"kid": "dummy", "alg": "RS256"}, claims, key)
+
+
 def main():
     endpoint = sys.argv[1]
     client = boto3.client(
@@ -55,14 +71,10 @@ def main():
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-    print(
-        json.dumps(
-            {
-                "main": pool_with_user(client, "portico-main", "alice", "Alice-pass-1!"),
-                "other": pool_with_user(client, "portico-other", "bob", "Bob-pass-1!"),
-            }
-        )
-    )
+    main_pool = pool_with_user(client, "portico-main", "alice", "Alice-pass-1!")
+    main_pool["expired_id_token"] = expired_copy(main_pool["id_token"])
+    other_pool = pool_with_user(client, "portico-other", "bob", "Bob-pass-1!")
+    print(json.dumps({"main": main_pool, "other": other_pool}))
 
 
 if __name__ == "__main__":

@@ -908,7 +908,9 @@ pub fn deployed_provider_arns(state: &portico_proto::GatewayState) -> Vec<String
     arns.into_iter().collect()
 }
 
-fn with_stage_variables(
+/// `text` with every `${stageVariables.NAME}` the stage defines replaced by its value (the
+/// others left as they are, so the ARN names no pool).
+pub fn with_stage_variables(
     text: &str,
     variables: &std::collections::BTreeMap<String, String>,
 ) -> String {
