@@ -80,6 +80,7 @@ fn encode_proxy_event(bencher: divan::Bencher) {
         local_port: 8080,
         secure: false,
         received_at: SystemTime::now(),
+        auth: None,
     };
     bencher.bench_local(|| encode_event(divan::black_box(&view), "000000000000", BODY));
 }

@@ -7,6 +7,7 @@
 
 pub mod accept;
 pub mod admin;
+pub mod authorize;
 pub mod body;
 pub mod cache;
 pub mod cluster;

@@ -19,13 +19,14 @@ use http::{HeaderName, HeaderValue, Request, Response};
 use hyper::body::Incoming;
 
 use crate::accept::ConnectionInfo;
+use crate::authorize::Authorizers;
 use crate::body::Body;
 use crate::cache::ResponseCache;
 use crate::config::compile::Snapshot;
 use crate::integrate::{self, Failure, Integrations, RequestView};
 use crate::limits::{self, Limits};
 use crate::observe::{self, AccessRecord};
-use crate::respond::GatewayError;
+use crate::respond::{self, GatewayError};
 use crate::route;
 
 /// The ids every response carries. Constants: inserting by a `&str` parses the name on every
@@ -40,6 +41,7 @@ pub struct Gateway {
     integrations: Integrations,
     limits: Arc<Limits>,
     cache: Arc<ResponseCache>,
+    authorizers: Arc<Authorizers>,
 }
 
 impl Gateway {
@@ -52,6 +54,7 @@ impl Gateway {
                 crate::cache::CacheOptions::default(),
                 Arc::new(crate::observe::metrics::Metrics::new()),
             )),
+            authorizers: Arc::new(Authorizers::default()),
         }
         .with_cache_attached()
     }
@@ -81,6 +84,16 @@ impl Gateway {
 
     pub fn limits(&self) -> &Arc<Limits> {
         &self.limits
+    }
+
+    /// Uses `authorizers` (the node's decision cache and verifiers) for authorization.
+    pub fn with_authorizers(mut self, authorizers: Arc<Authorizers>) -> Self {
+        self.authorizers = authorizers;
+        self
+    }
+
+    pub fn authorizers(&self) -> &Arc<Authorizers> {
+        &self.authorizers
     }
 
     /// Takes in a new replicated state for the stages that read it directly (keys, throttles,
@@ -127,56 +140,62 @@ impl Gateway {
         };
 
         let mut integration_latency_ms = None;
-        let (outcome, routed) = match declared_length_too_large(&parts.headers) {
-            true => (
-                Err(Failure::new(
-                    GatewayError::RequestTooLarge,
-                    "Content-Length over 10 MB",
-                )),
-                None,
-            ),
+        let (mut response, failure, routed) = match declared_length_too_large(&parts.headers) {
+            true => {
+                let failure =
+                    Failure::new(GatewayError::RequestTooLarge, "Content-Length over 10 MB");
+                (
+                    self.render_unrouted(&failure, host, path, &request_id),
+                    Some(failure),
+                    None,
+                )
+            }
             // The routed request holds its own references into the snapshot, so the ArcSwap
             // guard is released before the integration call.
             false => match route::resolve(&self.snapshot.load(), host, path, parts.method.as_str())
             {
-                Err(error) => (Err(Failure::new(error, "no route")), None),
-                Ok(routed) => match self.limits.admit(&routed, &parts.headers).await {
-                    Err((error, why)) => (Err(Failure::new(error, why)), Some(routed)),
-                    Ok(()) => {
-                        let view = RequestView {
-                            request_id: &request_id,
-                            extended_request_id: &extended_request_id,
-                            trace_id: &trace_id,
-                            routed: &routed,
-                            parts: &parts,
-                            path,
-                            query,
-                            host,
-                            source_ip: remote.ip(),
-                            local_port: connection.local.port(),
-                            secure: connection.tls,
-                            received_at,
-                        };
-                        let integration_started = Instant::now();
-                        let outcome = crate::cache::serve(
-                            &self.cache,
-                            &view,
-                            crate::body::incoming(body),
-                            |body| integrate::invoke(&self.integrations, &view, body),
-                        )
-                        .await;
-                        integration_latency_ms =
-                            Some(integration_started.elapsed().as_secs_f64() * 1000.0);
-                        (outcome, Some(routed))
+                Err(error) => {
+                    let failure = Failure::new(error, "no route");
+                    (
+                        self.render_unrouted(&failure, host, path, &request_id),
+                        Some(failure),
+                        None,
+                    )
+                }
+                Ok(routed) => {
+                    let view = RequestView {
+                        request_id: &request_id,
+                        extended_request_id: &extended_request_id,
+                        trace_id: &trace_id,
+                        routed: &routed,
+                        parts: &parts,
+                        path,
+                        query,
+                        host,
+                        source_ip: remote.ip(),
+                        local_port: connection.local.port(),
+                        secure: connection.tls,
+                        received_at,
+                        auth: None,
+                    };
+                    let (outcome, latency) = self.serve_routed(&view, body).await;
+                    integration_latency_ms = latency;
+                    match outcome {
+                        Ok(response) => (response, None, Some(routed)),
+                        Err(failure) => {
+                            let response = respond::gateway::render(
+                                failure.error,
+                                failure.message.as_deref(),
+                                Some(&view.stage().gateway_responses),
+                                &ViewContext(&view),
+                            );
+                            (response, Some(failure), Some(routed))
+                        }
                     }
-                },
+                }
             },
         };
 
-        let (mut response, failure) = match outcome {
-            Ok(response) => (response, None),
-            Err(failure) => (failure.error.into_response(), Some(failure)),
-        };
         let headers = response.headers_mut();
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             headers.insert(X_AMZN_REQUESTID, value);
@@ -208,6 +227,116 @@ impl Gateway {
             error_detail: failure.as_ref().map(|failure| failure.detail.as_ref()),
         });
         response
+    }
+}
+
+impl Gateway {
+    /// Authorization, then keys and throttles, then the cache and the integration: API
+    /// Gateway's order. The second value is the integration latency, when it was called.
+    async fn serve_routed(
+        &self,
+        view: &RequestView<'_>,
+        body: Incoming,
+    ) -> (Result<Response<Body>, Failure>, Option<f64>) {
+        let authorized = match self.authorizers.authorize(&self.integrations, view).await {
+            Ok(authorized) => authorized,
+            Err(failure) => return (Err(failure), None),
+        };
+        let view = RequestView {
+            auth: authorized.as_deref(),
+            ..*view
+        };
+        let authorizer_key = authorized
+            .as_deref()
+            .and_then(|auth| auth.usage_identifier_key.as_deref());
+        if let Err((error, why)) = self
+            .limits
+            .admit(view.routed, &view.parts.headers, authorizer_key)
+            .await
+        {
+            return (Err(Failure::new(error, why)), None);
+        }
+        let started = Instant::now();
+        let outcome =
+            crate::cache::serve(&self.cache, &view, crate::body::incoming(body), |body| {
+                integrate::invoke(&self.integrations, &view, body)
+            })
+            .await;
+        (outcome, Some(started.elapsed().as_secs_f64() * 1000.0))
+    }
+
+    /// An error before routing completed: the stage's gateway responses still apply when the
+    /// path names a stage.
+    fn render_unrouted(
+        &self,
+        failure: &Failure,
+        host: Option<&str>,
+        path: &str,
+        request_id: &str,
+    ) -> Response<Body> {
+        let stage = route::stage_for(&self.snapshot.load(), host, path)
+            .filter(|stage| !stage.gateway_responses.is_empty());
+        match &stage {
+            Some(stage) => respond::gateway::render(
+                failure.error,
+                failure.message.as_deref(),
+                Some(&stage.gateway_responses),
+                &StageContext { request_id, stage },
+            ),
+            None => respond::gateway::render(
+                failure.error,
+                failure.message.as_deref(),
+                None,
+                &respond::gateway::RequestIdOnly(request_id),
+            ),
+        }
+    }
+}
+
+/// A routed request as gateway response templates see it.
+struct ViewContext<'a>(&'a RequestView<'a>);
+
+impl respond::gateway::ErrorContext for ViewContext<'_> {
+    fn context(&self, name: &str) -> Option<String> {
+        integrate::params::context_variable(name, self.0)
+    }
+
+    fn stage_variable(&self, name: &str) -> Option<String> {
+        self.0.stage().variables.get(name).cloned()
+    }
+
+    fn parameter(&self, source: &str) -> Option<String> {
+        let source = crate::config::compile::ValueSource::parse(source)?;
+        let query = integrate::params::parse_query(self.0.query);
+        integrate::params::resolve(&source, self.0, &query, None)?.last()
+    }
+}
+
+/// A request whose stage is known but whose route is not.
+struct StageContext<'a> {
+    request_id: &'a str,
+    stage: &'a crate::config::compile::CompiledStage,
+}
+
+impl respond::gateway::ErrorContext for StageContext<'_> {
+    fn context(&self, name: &str) -> Option<String> {
+        match name {
+            "requestId" => Some(self.request_id.to_string()),
+            "apiId" => Some(self.stage.api_id.to_string()),
+            "stage" => Some(self.stage.name.to_string()),
+            _ => None,
+        }
+    }
+
+    fn stage_variable(&self, name: &str) -> Option<String> {
+        self.stage.variables.get(name).cloned()
+    }
+
+    fn parameter(&self, source: &str) -> Option<String> {
+        match source.strip_prefix("stageVariables.") {
+            Some(name) => self.stage_variable(name),
+            None => self.context(source.strip_prefix("context.")?),
+        }
     }
 }
 

@@ -127,6 +127,7 @@ pub async fn test_invoke(
         local_port: 0,
         secure: true,
         received_at,
+        auth: None,
     };
     let mut log = vec![
         format!("Execution log for request {request_id}"),

@@ -44,6 +44,11 @@ pub struct CompiledStage {
     pub routes: RouteTable<Arc<CompiledResource>>,
     /// The stage's response cache, when it has one (`cacheClusterEnabled`).
     pub cache: Option<super::cache::StageCache>,
+    /// The deployment's resource policy.
+    pub resource_policy: super::auth::ResourcePolicy,
+    /// Bumped by FlushStageAuthorizersCache; part of every authorizer cache key.
+    pub authorizer_generation: u64,
+    pub gateway_responses: Arc<super::auth::GatewayResponses>,
 }
 
 #[derive(Debug)]
@@ -75,7 +80,7 @@ pub struct CompiledMethod {
     pub resource_id: Arc<str>,
     pub resource_path: Arc<str>,
     pub api_key_required: bool,
-    pub authorization_type: String,
+    pub auth: super::auth::MethodAuth,
     /// `Err` holds why this method cannot run; it answers 500 and logs the reason.
     pub integration: Result<CompiledIntegration, String>,
     /// Set when responses of this method are cached; `None` costs the request path one branch.
@@ -417,6 +422,7 @@ pub fn compile_stage(
 ) -> Result<CompiledStage, CompileError> {
     let mut routes = RouteTable::new();
     let mut cached_methods = Vec::new();
+    let authorizers = super::auth::compile_authorizers(definition);
     for resource in &definition.resources {
         let resource_id: Arc<str> = Arc::from(resource.id.as_str());
         let resource_path: Arc<str> = Arc::from(resource.path.as_str());
@@ -436,7 +442,7 @@ pub fn compile_stage(
                     resource_id: resource_id.clone(),
                     resource_path: resource_path.clone(),
                     api_key_required: method.api_key_required,
-                    authorization_type: method.authorization_type.clone(),
+                    auth: super::auth::method_auth(method, &authorizers),
                     integration,
                     cache: super::cache::compile_method(
                         stage,
@@ -485,6 +491,9 @@ pub fn compile_stage(
             cache.metric_methods = cached_methods;
             cache
         }),
+        resource_policy: super::auth::resource_policy(definition),
+        authorizer_generation: 0,
+        gateway_responses: Arc::new(super::auth::compile_gateway_responses(definition)),
     })
 }
 

@@ -61,6 +61,11 @@ impl Grouped {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ProxyEvent<'a> {
+    /// `REQUEST` in a REQUEST authorizer's event; absent in the proxy event.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    method_arn: Option<&'a str>,
     resource: &'a str,
     path: &'a str,
     http_method: &'a str,
@@ -71,8 +76,33 @@ struct ProxyEvent<'a> {
     path_parameters: Option<OrderedMap<'a, String>>,
     stage_variables: Option<&'a std::collections::BTreeMap<String, String>>,
     request_context: EventContext<'a>,
-    body: Option<&'a str>,
-    is_base64_encoded: bool,
+    /// Outer `None`: absent (authorizer events); `Some(None)`: `null`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<Option<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    is_base64_encoded: Option<bool>,
+}
+
+/// `requestContext.authorizer`: a Lambda authorizer's principal and context, or a Cognito
+/// token's claims.
+struct AuthorizerJson<'a>(&'a crate::authorize::Authorized);
+
+impl Serialize for AuthorizerJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let auth = self.0;
+        let mut map = serializer.serialize_map(None)?;
+        if let Some(claims) = &auth.claims {
+            map.serialize_entry("claims", claims)?;
+        } else if let Some(principal) = &auth.principal_id {
+            map.serialize_entry("principalId", principal)?;
+        }
+        for (key, value) in &auth.context {
+            if key != "principalId" && key != "claims" {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        map.end()
+    }
 }
 
 #[derive(Serialize)]
@@ -94,6 +124,8 @@ struct EventContext<'a> {
     domain_name: Option<&'a str>,
     deployment_id: &'a str,
     api_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    authorizer: Option<AuthorizerJson<'a>>,
 }
 
 #[derive(Serialize)]
@@ -148,6 +180,26 @@ pub fn is_binary(binary_media_types: &[String], media_type: &str) -> bool {
 
 /// Builds the proxy event for a request whose body has been read.
 pub fn encode_event(view: &RequestView<'_>, account_id: &str, body: &[u8]) -> Vec<u8> {
+    encode(view, account_id, Some(body), None)
+}
+
+/// A REQUEST authorizer's event: the proxy event's request parts without the body, plus
+/// `type` and `methodArn` (fixture apigw-custom-auth-request-type-request.json).
+pub fn encode_authorizer_event(
+    view: &RequestView<'_>,
+    account_id: &str,
+    method_arn: &str,
+) -> Vec<u8> {
+    encode(view, account_id, None, Some(method_arn))
+}
+
+fn encode(
+    view: &RequestView<'_>,
+    account_id: &str,
+    body: Option<&[u8]>,
+    method_arn: Option<&str>,
+) -> Vec<u8> {
+    let body_bytes = body.unwrap_or_default();
     let h1 = view.parts.version < http::Version::HTTP_2;
     let header_name = |name: &str| {
         if h1 {
@@ -197,17 +249,20 @@ pub fn encode_event(view: &RequestView<'_>, account_id: &str, body: &[u8]) -> Ve
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .unwrap_or("");
-    let binary = !body.is_empty() && is_binary(&stage.binary_media_types, content_type);
+    let binary = !body_bytes.is_empty() && is_binary(&stage.binary_media_types, content_type);
     let body_text = if binary {
-        Some(base64::engine::general_purpose::STANDARD.encode(body))
-    } else if body.is_empty() {
+        Some(base64::engine::general_purpose::STANDARD.encode(body_bytes))
+    } else if body_bytes.is_empty() {
         None
     } else {
-        Some(String::from_utf8_lossy(body).into_owned())
+        Some(String::from_utf8_lossy(body_bytes).into_owned())
     };
+    let caller = view.auth.and_then(|auth| auth.caller.as_ref());
     let domain_name = view.host.map(crate::route::host_without_port);
 
     let event = ProxyEvent {
+        kind: method_arn.map(|_| "REQUEST"),
+        method_arn,
         resource: &method.resource_path,
         path: view.stage_path(),
         http_method: view.parts.method.as_str(),
@@ -233,24 +288,28 @@ pub fn encode_event(view: &RequestView<'_>, account_id: &str, body: &[u8]) -> Ve
             request_id: view.request_id,
             identity: Identity {
                 cognito_identity_pool_id: None,
-                account_id: None,
+                account_id: caller.map(|caller| caller.account_id.as_str()),
                 cognito_identity_id: None,
-                caller: None,
+                caller: caller.map(|caller| caller.caller.as_str()),
                 source_ip: view.source_ip.to_string(),
                 principal_org_id: None,
-                access_key: None,
+                access_key: caller.map(|caller| caller.access_key.as_str()),
                 cognito_authentication_type: None,
                 cognito_authentication_provider: None,
-                user_arn: None,
+                user_arn: caller.map(|caller| caller.user_arn.as_str()),
                 user_agent: view.user_agent(),
-                user: None,
+                user: caller.map(|caller| caller.user.as_str()),
             },
             domain_name,
             deployment_id: &stage.deployment_id,
             api_id: &stage.api_id,
+            authorizer: view
+                .auth
+                .filter(|auth| auth.principal_id.is_some() || auth.claims.is_some())
+                .map(AuthorizerJson),
         },
-        body: body_text.as_deref(),
-        is_base64_encoded: binary,
+        body: body.map(|_| body_text.as_deref()),
+        is_base64_encoded: body.map(|_| binary),
     };
     // Serialising plain data into a Vec cannot fail.
     serde_json::to_vec(&event).unwrap_or_default()
@@ -282,12 +341,45 @@ pub async fn invoke(
     body: Body,
 ) -> Result<Response<Body>, Failure> {
     let body = super::read_body(body).await?;
-    let mut function = String::new();
-    for part in &integration.function.parts {
+    let function = resolve_function(&integration.function, view.stage())?;
+    let event = encode_event(view, &integrations.settings.account_id, &body);
+    let reply = call_function(integrations, &function, event, integration.timeout).await?;
+    let name = function_name_and_qualifier(&function).0;
+    if let Some(kind) = &reply.function_error {
+        return Err(Failure::new(
+            GatewayError::BadFunctionResponse,
+            format!(
+                "function {name} failed ({kind}): {}",
+                String::from_utf8_lossy(&reply.payload[..reply.payload.len().min(512)])
+            ),
+        ));
+    }
+    let reply = reply.payload;
+    let accept = view
+        .parts
+        .headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    decode_reply(&reply, &view.stage().binary_media_types, accept).map_err(|detail| {
+        Failure::new(
+            GatewayError::BadFunctionResponse,
+            format!("function {name} returned a malformed proxy response: {detail}"),
+        )
+    })
+}
+
+/// A function reference with its stage variables filled in.
+pub fn resolve_function(
+    function: &crate::config::compile::Template,
+    stage: &crate::config::compile::CompiledStage,
+) -> Result<String, Failure> {
+    let mut resolved = String::new();
+    for part in &function.parts {
         match part {
-            TemplatePart::Literal(text) => function.push_str(text),
+            TemplatePart::Literal(text) => resolved.push_str(text),
             TemplatePart::StageVariable(name) => {
-                function.push_str(view.stage().variables.get(name).ok_or_else(|| {
+                resolved.push_str(stage.variables.get(name).ok_or_else(|| {
                     Failure::new(
                         GatewayError::ApiConfiguration,
                         format!("stage variable {name} is not set on this stage"),
@@ -302,7 +394,27 @@ pub async fn invoke(
             }
         }
     }
-    let (name, qualifier) = function_name_and_qualifier(&function);
+    Ok(resolved)
+}
+
+/// What the Invoke API answered: the payload, and `X-Amz-Function-Error` when the function
+/// raised.
+#[derive(Debug)]
+pub struct FunctionReply {
+    pub payload: Bytes,
+    pub function_error: Option<String>,
+}
+
+/// One synchronous invocation through the Lambda Invoke API, bounded by `timeout` from the
+/// request to the last byte of the reply. Transport failures, timeouts and non-2xx answers of
+/// the Invoke API are `Failure`s; a function that raised is a reply with `function_error`.
+pub async fn call_function(
+    integrations: &Integrations,
+    function: &str,
+    payload: Vec<u8>,
+    timeout: std::time::Duration,
+) -> Result<FunctionReply, Failure> {
+    let (name, qualifier) = function_name_and_qualifier(function);
     let endpoint = integrations
         .settings
         .functions
@@ -329,8 +441,7 @@ pub async fn invoke(
         )
     })?;
 
-    let event = encode_event(view, &integrations.settings.account_id, &body);
-    let mut request = Request::new(body::full(event));
+    let mut request = Request::new(body::full(payload));
     *request.method_mut() = http::Method::POST;
     *request.uri_mut() = uri.clone();
     let headers = request.headers_mut();
@@ -344,12 +455,12 @@ pub async fn invoke(
     );
 
     let pool = integrations.client.pool(false);
-    let deadline = tokio::time::Instant::now() + integration.timeout;
+    let deadline = tokio::time::Instant::now() + timeout;
     let response = match tokio::time::timeout_at(deadline, pool.request(request)).await {
         Err(_) => {
             return Err(super::http::timed_out(
                 format_args!("function {name} did not answer"),
-                integration.timeout,
+                timeout,
             ));
         }
         Ok(Err(error)) => {
@@ -373,7 +484,7 @@ pub async fn invoke(
         .map_err(|_| {
             super::http::timed_out(
                 format_args!("the reply of function {name} was not complete"),
-                integration.timeout,
+                timeout,
             )
         })?
         .map_err(|error| {
@@ -393,27 +504,12 @@ pub async fn invoke(
             ),
         ));
     }
-    if let Some(kind) = parts.headers.get("x-amz-function-error") {
-        return Err(Failure::new(
-            GatewayError::BadFunctionResponse,
-            format!(
-                "function {name} failed ({}): {}",
-                String::from_utf8_lossy(kind.as_bytes()),
-                String::from_utf8_lossy(&reply[..reply.len().min(512)])
-            ),
-        ));
-    }
-    let accept = view
-        .parts
-        .headers
-        .get(header::ACCEPT)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("");
-    decode_reply(&reply, &view.stage().binary_media_types, accept).map_err(|detail| {
-        Failure::new(
-            GatewayError::BadFunctionResponse,
-            format!("function {name} returned a malformed proxy response: {detail}"),
-        )
+    Ok(FunctionReply {
+        payload: reply,
+        function_error: parts
+            .headers
+            .get("x-amz-function-error")
+            .map(|kind| String::from_utf8_lossy(kind.as_bytes()).into_owned()),
     })
 }
 

@@ -27,10 +27,13 @@ use crate::route::Routed;
 pub const MAX_REQUEST_BODY_BYTES: usize = 10 * 1024 * 1024;
 
 /// An error for the client plus the detail for the operator.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Failure {
     pub error: GatewayError,
     pub detail: Cow<'static, str>,
+    /// The client-visible message when it is not the error's fixed text (AWS's IAM and
+    /// resource policy denials name the caller and the resource).
+    pub message: Option<Cow<'static, str>>,
 }
 
 impl Failure {
@@ -38,6 +41,19 @@ impl Failure {
         Failure {
             error,
             detail: detail.into(),
+            message: None,
+        }
+    }
+
+    pub fn with_message(
+        error: GatewayError,
+        message: impl Into<Cow<'static, str>>,
+        detail: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Failure {
+            error,
+            detail: detail.into(),
+            message: Some(message.into()),
         }
     }
 }
@@ -66,6 +82,8 @@ pub struct IntegrationSettings {
     pub functions: FunctionEndpoints,
     /// The account id reported in proxy events (`requestContext.accountId`).
     pub account_id: String,
+    /// The region in method ARNs (authorizer events, policies).
+    pub region: String,
 }
 
 impl Default for IntegrationSettings {
@@ -73,6 +91,7 @@ impl Default for IntegrationSettings {
         IntegrationSettings {
             functions: FunctionEndpoints::default(),
             account_id: "000000000000".to_string(),
+            region: "us-east-1".to_string(),
         }
     }
 }
@@ -101,6 +120,8 @@ pub struct RequestView<'a> {
     pub local_port: u16,
     pub secure: bool,
     pub received_at: SystemTime,
+    /// What the method's authorizer established, once authorization ran.
+    pub auth: Option<&'a crate::authorize::Authorized>,
 }
 
 impl RequestView<'_> {

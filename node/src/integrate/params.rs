@@ -166,7 +166,38 @@ pub fn context_variable(name: &str, view: &RequestView<'_>) -> Option<String> {
         "identity.userAgent" => view.user_agent()?.to_string(),
         "requestTimeEpoch" => crate::time::epoch_millis(view.received_at).to_string(),
         "requestTime" => crate::time::clf_timestamp(view.received_at),
-        _ => return None,
+        _ => return authorizer_variable(name, view),
+    })
+}
+
+/// `context.authorizer.*` and the IAM caller's `context.identity.*`.
+fn authorizer_variable(name: &str, view: &RequestView<'_>) -> Option<String> {
+    let auth = view.auth?;
+    if let Some(field) = name.strip_prefix("identity.") {
+        let caller = auth.caller.as_ref()?;
+        return Some(
+            match field {
+                "accessKey" => &caller.access_key,
+                "userArn" => &caller.user_arn,
+                "caller" => &caller.caller,
+                "user" => &caller.user,
+                "accountId" => &caller.account_id,
+                _ => return None,
+            }
+            .clone(),
+        );
+    }
+    let field = name.strip_prefix("authorizer.")?;
+    if field == "principalId" {
+        return auth.principal_id.clone();
+    }
+    let value = match field.strip_prefix("claims.") {
+        Some(claim) => auth.claims.as_ref()?.get(claim)?,
+        None => auth.context.get(field)?,
+    };
+    Some(match value {
+        serde_json::Value::String(text) => text.clone(),
+        other => other.to_string(),
     })
 }
 

@@ -281,6 +281,7 @@ impl Limits {
         &self,
         routed: &Routed,
         headers: &http::HeaderMap,
+        authorizer_key: Option<&str>,
     ) -> Result<(), (GatewayError, &'static str)> {
         let compiled = self.compiled.load_full();
         let api_id = routed.stage.api_id.as_ref();
@@ -290,16 +291,21 @@ impl Limits {
         // The plan binding of the caller's key, when the method requires a key.
         let mut binding = None;
         if method.api_key_required {
-            if compiled.authorizer_sourced.contains(api_id) {
-                return Err((
-                    GatewayError::Forbidden,
-                    "the API's key source is AUTHORIZER, and authorizers are not supported yet",
-                ));
-            }
-            let Some(value) = headers.get("x-api-key") else {
-                return Err((GatewayError::Forbidden, "no x-api-key header"));
+            let value = if compiled.authorizer_sourced.contains(api_id) {
+                let Some(key) = authorizer_key else {
+                    return Err((
+                        GatewayError::Forbidden,
+                        "the API's key source is AUTHORIZER and no authorizer named a key (usageIdentifierKey)",
+                    ));
+                };
+                key.as_bytes()
+            } else {
+                let Some(value) = headers.get("x-api-key") else {
+                    return Err((GatewayError::Forbidden, "no x-api-key header"));
+                };
+                value.as_bytes()
             };
-            let digest = ring::digest::digest(&ring::digest::SHA256, value.as_bytes());
+            let digest = ring::digest::digest(&ring::digest::SHA256, value);
             let mut hash = [0u8; 32];
             hash.copy_from_slice(digest.as_ref());
             let Some(key) = compiled.keys.get(&hash) else {

@@ -97,7 +97,7 @@ impl Node {
             headers.insert("x-api-key", key.parse().unwrap());
         }
         self.limits
-            .admit(&routed, &headers)
+            .admit(&routed, &headers, None)
             .await
             .map_err(|(error, _)| error)
     }

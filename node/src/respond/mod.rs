@@ -10,6 +10,8 @@ use http::{HeaderValue, Response, StatusCode, header};
 
 use crate::body::{self, Body};
 
+pub mod gateway;
+
 /// The gateway responses of API Gateway (`GatewayResponseType`) that this node can produce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GatewayError {
@@ -38,6 +40,17 @@ pub enum GatewayError {
     Throttled,
     /// The usage plan's quota is spent (`QUOTA_EXCEEDED`).
     QuotaExceeded,
+    /// An authorizer found no identity, or refused it (`UNAUTHORIZED`).
+    Unauthorized,
+    /// A policy does not allow the caller (`ACCESS_DENIED`); the message names why.
+    AccessDenied,
+    /// An authorizer could not decide: its function failed, answered nonsense or cannot be
+    /// reached (`AUTHORIZER_CONFIGURATION_ERROR`, message `null` as on AWS).
+    AuthorizerConfiguration,
+    /// A SigV4 signature does not verify or has expired (`INVALID_SIGNATURE`).
+    InvalidSignature,
+    /// A SigV4 signature names an unknown access key.
+    UnrecognizedClient,
 }
 
 /// What a client sees for one error: status, `x-amzn-ErrorType` and message.
@@ -45,7 +58,8 @@ pub enum GatewayError {
 pub struct ErrorView {
     pub status: StatusCode,
     pub error_type: &'static str,
-    pub message: &'static str,
+    /// `None` is JSON `null` (AWS's authorizer configuration errors).
+    pub message: Option<&'static str>,
 }
 
 impl GatewayError {
@@ -100,12 +114,63 @@ impl GatewayError {
                 "BadRequestException",
                 "Bad Request",
             ),
+            GatewayError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "UnauthorizedException",
+                "Unauthorized",
+            ),
+            GatewayError::AccessDenied => (
+                StatusCode::FORBIDDEN,
+                "AccessDeniedException",
+                "User is not authorized to access this resource",
+            ),
+            GatewayError::AuthorizerConfiguration => {
+                return ErrorView {
+                    status: StatusCode::INTERNAL_SERVER_ERROR,
+                    error_type: "AuthorizerConfigurationException",
+                    message: None,
+                };
+            }
+            GatewayError::InvalidSignature => (
+                StatusCode::FORBIDDEN,
+                "InvalidSignatureException",
+                "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
+            ),
+            GatewayError::UnrecognizedClient => (
+                StatusCode::FORBIDDEN,
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid.",
+            ),
         };
         ErrorView {
             status,
             error_type,
-            message,
+            message: Some(message),
         }
+    }
+
+    /// The API Gateway response type this error is answered with (`GatewayResponseType`);
+    /// `None` falls to DEFAULT_4XX or DEFAULT_5XX by status.
+    pub fn response_type(self) -> Option<&'static str> {
+        Some(match self {
+            GatewayError::MissingAuthenticationToken => "MISSING_AUTHENTICATION_TOKEN",
+            GatewayError::ApiConfiguration => "API_CONFIGURATION_ERROR",
+            GatewayError::IntegrationFailure => "INTEGRATION_FAILURE",
+            GatewayError::IntegrationTimeout => "INTEGRATION_TIMEOUT",
+            GatewayError::RequestTooLarge => "REQUEST_TOO_LARGE",
+            GatewayError::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            GatewayError::Forbidden => "INVALID_API_KEY",
+            GatewayError::Throttled => "THROTTLED",
+            GatewayError::QuotaExceeded => "QUOTA_EXCEEDED",
+            GatewayError::Unauthorized => "UNAUTHORIZED",
+            GatewayError::AccessDenied => "ACCESS_DENIED",
+            GatewayError::AuthorizerConfiguration => "AUTHORIZER_CONFIGURATION_ERROR",
+            GatewayError::InvalidSignature => "INVALID_SIGNATURE",
+            GatewayError::UnknownApi
+            | GatewayError::BadFunctionResponse
+            | GatewayError::BadRequest
+            | GatewayError::UnrecognizedClient => return None,
+        })
     }
 
     /// A stable, low-cardinality name for logs and metrics.
@@ -123,18 +188,31 @@ impl GatewayError {
             GatewayError::Forbidden => "INVALID_API_KEY",
             GatewayError::Throttled => "THROTTLED",
             GatewayError::QuotaExceeded => "QUOTA_EXCEEDED",
+            GatewayError::Unauthorized => "UNAUTHORIZED",
+            GatewayError::AccessDenied => "ACCESS_DENIED",
+            GatewayError::AuthorizerConfiguration => "AUTHORIZER_CONFIGURATION_ERROR",
+            GatewayError::InvalidSignature => "INVALID_SIGNATURE",
+            GatewayError::UnrecognizedClient => "UNRECOGNIZED_CLIENT",
         }
     }
 
     /// The response API Gateway would send: JSON `{"message": ...}` plus `x-amzn-ErrorType`.
     pub fn into_response(self) -> Response<Body> {
         let view = self.view();
-        json_error(view.status, view.error_type, view.message)
+        json_error_or_null(view.status, view.error_type, view.message)
     }
 }
 
 /// A JSON error body in API Gateway's shape.
 pub fn json_error(status: StatusCode, error_type: &'static str, message: &str) -> Response<Body> {
+    json_error_or_null(status, error_type, Some(message))
+}
+
+fn json_error_or_null(
+    status: StatusCode,
+    error_type: &'static str,
+    message: Option<&str>,
+) -> Response<Body> {
     let payload = serde_json::json!({ "message": message }).to_string();
     let mut response = Response::new(body::full(Bytes::from(payload)));
     *response.status_mut() = status;
@@ -166,7 +244,7 @@ mod tests {
     fn timeouts_are_504_and_function_errors_502() {
         assert_eq!(
             GatewayError::IntegrationTimeout.view().message,
-            "Endpoint request timed out"
+            Some("Endpoint request timed out")
         );
         assert_eq!(
             GatewayError::IntegrationTimeout.view().status,

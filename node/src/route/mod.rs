@@ -76,6 +76,22 @@ pub fn api_id_from_host(host: &str) -> Option<&str> {
 }
 
 /// Routes a request. `path` is the request path without the query string.
+/// The stage a request names, whether or not a route matches: error answers use its gateway
+/// responses. Only called on the error path.
+pub fn stage_for(
+    snapshot: &Snapshot,
+    host: Option<&str>,
+    path: &str,
+) -> Option<Arc<CompiledStage>> {
+    let api = host
+        .and_then(api_id_from_host)
+        .and_then(|api_id| snapshot.apis.get(api_id))
+        .or(snapshot.default_api.as_ref())?;
+    let after_slash = path.strip_prefix('/')?;
+    let stage_name = after_slash.split('/').next()?;
+    api.stages.get(stage_name).cloned()
+}
+
 pub fn resolve(
     snapshot: &Snapshot,
     host: Option<&str>,

@@ -162,8 +162,93 @@ pub async fn start_functions(shutdown: &Shutdown) -> Listener {
             Ok(serde_json::json!({"statusCode": 200, "body": "late"}))
         }),
     );
+    // A Lambda authorizer (TOKEN or REQUEST): the token (or the `who` query string) says what
+    // to answer; every call is counted by token in `AUTHORIZER_CALLS`.
+    map.insert("authorizer".into(), Arc::new(authorizer_function));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     functions::serve(listener, map, shutdown).unwrap()
+}
+
+/// How many times the test authorizer was called, by token.
+pub static AUTHORIZER_CALLS: std::sync::Mutex<Option<HashMap<String, usize>>> =
+    std::sync::Mutex::new(None);
+
+/// The last event the test authorizer received, by token.
+pub static AUTHORIZER_EVENTS: std::sync::Mutex<Option<HashMap<String, serde_json::Value>>> =
+    std::sync::Mutex::new(None);
+
+pub fn authorizer_event(token: &str) -> Option<serde_json::Value> {
+    AUTHORIZER_EVENTS
+        .lock()
+        .unwrap()
+        .as_ref()
+        .and_then(|events| events.get(token).cloned())
+}
+
+pub fn authorizer_calls(token: &str) -> usize {
+    AUTHORIZER_CALLS
+        .lock()
+        .unwrap()
+        .as_ref()
+        .and_then(|calls| calls.get(token).copied())
+        .unwrap_or(0)
+}
+
+fn authorizer_function(event: serde_json::Value) -> Result<serde_json::Value, FunctionError> {
+    let token = match event["type"].as_str() {
+        Some("TOKEN") => event["authorizationToken"]
+            .as_str()
+            .unwrap_or("")
+            .to_string(),
+        _ => event["queryStringParameters"]["who"]
+            .as_str()
+            .unwrap_or("")
+            .to_string(),
+    };
+    *AUTHORIZER_CALLS
+        .lock()
+        .unwrap()
+        .get_or_insert_with(HashMap::new)
+        .entry(token.clone())
+        .or_default() += 1;
+    AUTHORIZER_EVENTS
+        .lock()
+        .unwrap()
+        .get_or_insert_with(HashMap::new)
+        .insert(token.clone(), event.clone());
+    let arn = event["methodArn"].as_str().unwrap_or("").to_string();
+    // arn:aws:execute-api:{region}:{account}:{api}/{stage}/{VERB}/{path}
+    let api_and_stage: String = arn.splitn(3, '/').take(2).collect::<Vec<_>>().join("/");
+    let policy = |effect: &str, resource: &str| {
+        serde_json::json!({
+            "principalId": "user-1",
+            "policyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [{"Action": "execute-api:Invoke", "Effect": effect, "Resource": resource}]
+            },
+            "context": {"tier": "gold", "n": 1, "flag": true},
+            "usageIdentifierKey": "authorizer-key-value-0123456789",
+        })
+    };
+    let kind = token.split('#').next().unwrap_or("");
+    match kind {
+        "allow" => Ok(policy("Allow", &arn)),
+        "allow-stage" => Ok(policy("Allow", &format!("{api_and_stage}/*"))),
+        "deny" => Ok(policy("Deny", &arn)),
+        "allow-other" => Ok(policy(
+            "Allow",
+            &format!("{api_and_stage}/DELETE/elsewhere"),
+        )),
+        "unauthorized" => Err(FunctionError {
+            error_type: "Error".into(),
+            message: "Unauthorized".into(),
+        }),
+        "garbage" => Ok(serde_json::json!({"principalId": "x"})),
+        _ => Err(FunctionError {
+            error_type: "Error".into(),
+            message: format!("unexpected token {token}"),
+        }),
+    }
 }
 
 /// A running gateway serving one definition, plus its backends.

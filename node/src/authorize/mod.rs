@@ -1,0 +1,250 @@
+//! Authorization at the edge: who may call a method, decided after routing and before API
+//! keys, throttles, the cache and the integration, in API Gateway's order.
+//!
+//! Each method compiles to a [`MethodAuth`] (config/auth.rs); this module decides it:
+//! - resource policies (`policy.rs`), combined with the method's authorization per AWS's
+//!   evaluation tables: alone they need an explicit allow; with a Lambda authorizer an explicit
+//!   deny refuses before the function is called, then the function's policy decides unless the
+//!   resource policy denies; with Cognito or IAM an explicit deny refuses after authentication;
+//! - Lambda authorizers (`lambda.rs`), TOKEN and REQUEST, through the Invoke API, whose
+//!   answers are cached per stage, authorizer and identity for the authorizer's TTL. A cached
+//!   answer is a parsed policy evaluated against the method's ARN: no network wait, and the
+//!   same policy decides every method of the stage, as on AWS;
+//! - Cognito user pools (`cognito.rs`) and IAM SigV4 (`iam.rs`), verified locally with keys the
+//!   node already holds.
+//!
+//! Denials are [`Failure`]s carrying AWS's status, error type and message; the pipeline renders
+//! them through the API's gateway responses like every other error.
+
+pub mod lambda;
+pub mod policy;
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::config::auth::{MethodAuth, ResourcePolicy};
+use crate::integrate::{Failure, Integrations, RequestView};
+use crate::respond::GatewayError;
+use policy::{Evaluation, Policy, PolicyRequest, Principal};
+
+/// The node-wide byte bound of the Lambda authorizer decision cache.
+pub const DECISION_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// What an authorizer established about the caller; reaches integrations as
+/// `requestContext.authorizer` / `requestContext.identity` and `context.authorizer.*`.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Authorized {
+    pub principal_id: Option<String>,
+    /// A Lambda authorizer's `context` (values keep their JSON types).
+    pub context: Map<String, Value>,
+    /// A Cognito token's claims.
+    pub claims: Option<Map<String, Value>>,
+    /// An IAM caller.
+    pub caller: Option<CallerIdentity>,
+    /// The API key named by a Lambda authorizer (`usageIdentifierKey`).
+    pub usage_identifier_key: Option<String>,
+}
+
+/// `requestContext.identity` of a SigV4-authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallerIdentity {
+    pub access_key: String,
+    pub user_arn: String,
+    pub caller: String,
+    pub user: String,
+    pub account_id: String,
+}
+
+/// The node's authorization machinery: the decision cache and the verifiers.
+pub struct Authorizers {
+    decisions: lambda::DecisionCache,
+}
+
+impl std::fmt::Debug for Authorizers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authorizers")
+            .field("cached_decisions", &self.decisions.entry_count())
+            .finish()
+    }
+}
+
+impl Default for Authorizers {
+    fn default() -> Self {
+        Authorizers::new(DECISION_CACHE_BYTES)
+    }
+}
+
+impl Authorizers {
+    pub fn new(cache_bytes: u64) -> Self {
+        Authorizers {
+            decisions: lambda::decision_cache(cache_bytes),
+        }
+    }
+
+    /// Decides whether the routed request may proceed. `Ok(None)`: the method needs no
+    /// authorizer and no policy refused it.
+    pub async fn authorize(
+        &self,
+        integrations: &Integrations,
+        view: &RequestView<'_>,
+    ) -> Result<Option<Arc<Authorized>>, Failure> {
+        let stage = view.stage();
+        let method = view.method();
+        let resource_policy = match &stage.resource_policy {
+            ResourcePolicy::None => None,
+            ResourcePolicy::Policy(policy) => Some(policy.as_ref()),
+            ResourcePolicy::Invalid(reason) => {
+                return Err(Failure::new(
+                    GatewayError::ApiConfiguration,
+                    reason.to_string(),
+                ));
+            }
+        };
+        if matches!(method.auth, MethodAuth::None) && resource_policy.is_none() {
+            return Ok(None);
+        }
+        let arn = method_arn(integrations, view);
+        match &method.auth {
+            MethodAuth::None => {
+                if let Some(policy) = resource_policy {
+                    match policy.evaluate(&request(&arn, Principal::Anonymous, view)) {
+                        Evaluation::Allow => {}
+                        outcome => return Err(resource_policy_denial(None, &arn, outcome)),
+                    }
+                }
+                Ok(None)
+            }
+            MethodAuth::Invalid(reason) => Err(Failure::new(
+                GatewayError::AuthorizerConfiguration,
+                reason.to_string(),
+            )),
+            MethodAuth::Custom(authorizer) => {
+                // Phase one: an explicit deny refuses before the function is called.
+                let before = resource_policy
+                    .map(|policy| policy.evaluate(&request(&arn, Principal::Anonymous, view)));
+                if before == Some(Evaluation::Deny) {
+                    return Err(resource_policy_denial(None, &arn, Evaluation::Deny));
+                }
+                let cached = self
+                    .decisions
+                    .decide(integrations, authorizer, view, &arn)
+                    .await?;
+                match cached
+                    .decision
+                    .policy
+                    .evaluate(&request(&arn, Principal::Anonymous, view))
+                {
+                    Evaluation::Allow => Ok(Some(cached.decision.authorized.clone())),
+                    Evaluation::Deny => Err(Failure::with_message(
+                        GatewayError::AccessDenied,
+                        EXPLICIT_DENY,
+                        "the authorizer's policy denies this method explicitly",
+                    )),
+                    Evaluation::NotApplicable => Err(Failure::with_message(
+                        GatewayError::AccessDenied,
+                        NOT_AUTHORIZED,
+                        "the authorizer's policy does not allow this method",
+                    )),
+                }
+            }
+            MethodAuth::Cognito { .. } => Err(Failure::new(
+                GatewayError::AuthorizerConfiguration,
+                "Cognito user pool authorizers are not available on this node",
+            )),
+            MethodAuth::Iam => Err(Failure::new(
+                GatewayError::AuthorizerConfiguration,
+                "IAM authorization is not available on this node",
+            )),
+        }
+    }
+}
+
+/// AWS's texts for a Lambda authorizer's denials (knowledge-center article on 403s from
+/// Lambda authorizers, AWS-FACTS §6).
+pub const EXPLICIT_DENY: &str =
+    "User is not authorized to access this resource with an explicit deny";
+pub const NOT_AUTHORIZED: &str = "User is not authorized to access this resource";
+
+fn request<'a>(
+    arn: &'a str,
+    principal: Principal<'a>,
+    view: &RequestView<'_>,
+) -> PolicyRequest<'a> {
+    PolicyRequest {
+        action: "execute-api:Invoke",
+        resource: arn,
+        principal,
+        source_ip: Some(view.source_ip),
+        context: &[],
+    }
+}
+
+/// The ARN policies name this request by:
+/// `arn:aws:execute-api:{region}:{account}:{apiId}/{stage}/{VERB}/{path}`.
+pub fn method_arn(integrations: &Integrations, view: &RequestView<'_>) -> String {
+    policy::method_arn(
+        &integrations.settings.region,
+        &integrations.settings.account_id,
+        &view.stage().api_id,
+        &view.stage().name,
+        view.parts.method.as_str(),
+        view.stage_path(),
+    )
+}
+
+/// API Gateway's 403 for a resource policy that does not allow the caller. The account in
+/// the ARN is masked but for its last four digits, as AWS prints it.
+fn resource_policy_denial(user: Option<&str>, arn: &str, outcome: Evaluation) -> Failure {
+    let masked = mask_account(arn);
+    let who = user.unwrap_or("anonymous");
+    let message = match outcome {
+        Evaluation::Deny => format!(
+            "User: {who} is not authorized to perform: execute-api:Invoke on resource: {masked} with an explicit deny"
+        ),
+        _ => format!(
+            "User: {who} is not authorized to perform: execute-api:Invoke on resource: {masked}"
+        ),
+    };
+    Failure::with_message(
+        GatewayError::AccessDenied,
+        message,
+        "the resource policy does not allow this caller",
+    )
+}
+
+fn mask_account(arn: &str) -> Cow<'_, str> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    match parts.as_slice() {
+        [a, b, c, d, account, rest] if account.len() > 4 => {
+            let keep = &account[account.len() - 4..];
+            Cow::Owned(format!(
+                "{a}:{b}:{c}:{d}:{}{keep}:{rest}",
+                "*".repeat(account.len() - 4)
+            ))
+        }
+        _ => Cow::Borrowed(arn),
+    }
+}
+
+/// A decision ready to apply: the function's parsed policy and what reaches the integration.
+#[derive(Debug)]
+pub struct Decision {
+    pub policy: Policy,
+    pub authorized: Arc<Authorized>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accounts_are_masked_as_aws_prints_them() {
+        assert_eq!(
+            mask_account("arn:aws:execute-api:us-east-1:123456789012:abc/prod/GET/x"),
+            "arn:aws:execute-api:us-east-1:********9012:abc/prod/GET/x"
+        );
+        assert_eq!(mask_account("nonsense"), "nonsense");
+    }
+}
