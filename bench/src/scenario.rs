@@ -23,6 +23,9 @@ const NGINX_CACHE_CONF: &str = include_str!("../config/nginx-cache.conf");
 const PROXY_API: &str = include_str!("../config/proxy.yaml");
 const MOCK_API: &str = include_str!("../config/mock.yaml");
 const KEYED_API: &str = include_str!("../config/keyed.yaml");
+const AUTHORIZERS_API: &str = include_str!("../config/authorizers.yaml");
+/// The token the authorizers scenario sends to its Lambda TOKEN authorizer.
+const BENCH_TOKEN: &str = "Bearer portico-bench-token";
 
 /// The keys-throttle scenario's API key (AWS wants at least 20 characters) and the management
 /// API's credentials it gives `portico dev`.
@@ -65,6 +68,7 @@ pub enum Kind {
     KeysThrottle,
     Cluster3,
     Keys100k,
+    Authorizers,
 }
 
 #[derive(Debug)]
@@ -128,6 +132,12 @@ pub const ALL: &[Scenario] = &[
         name: "keys-100k",
         what: "10,000 routes and 100,000 API keys in one plan: import time, RSS, keyed lookup cost",
         kind: Kind::Keys100k,
+        unavailable: None,
+    },
+    Scenario {
+        name: "authorizers",
+        what: "the same HTTP_PROXY route without authorization and behind a cached Lambda authorizer",
+        kind: Kind::Authorizers,
         unavailable: None,
     },
     Scenario {
@@ -310,7 +320,7 @@ fn install_tools(needed: &[(&str, &str)]) -> anyhow::Result<()> {
 }
 
 pub fn run_all(options: &Options) -> anyhow::Result<bool> {
-    let selected: Vec<&Scenario> = if options.smoke {
+    let selected: Vec<&Scenario> = if options.smoke && options.scenarios.is_empty() {
         vec![&ALL[0]]
     } else if options.scenarios.is_empty() || options.scenarios.iter().any(|s| s == "all") {
         ALL.iter().collect()
@@ -866,6 +876,7 @@ fn start_targets(
         Kind::ProxyLarge => porticos.push(("portico", PROXY_API.to_string(), "/b/large")),
         Kind::CacheHit => porticos.push(("portico-cache", PROXY_API.to_string(), "/b/small")),
         Kind::KeysThrottle => porticos.push(("portico", KEYED_API.to_string(), "/b/small")),
+        Kind::Authorizers => porticos.push(("portico", AUTHORIZERS_API.to_string(), "/b/small")),
         _ => porticos.push((
             if tls { "portico-tls" } else { "portico" },
             PROXY_API.to_string(),
@@ -915,6 +926,13 @@ fn start_targets(
                 addr.to_string(),
             ]);
             metrics_addr = Some(addr);
+        }
+        if scenario.kind == Kind::Authorizers {
+            // The Lambda authorizer's Invoke API is the bench upstream.
+            args.extend([
+                "--lambda-endpoint".to_string(),
+                format!("http://{upstream_addr}"),
+            ]);
         }
         let mut admin_addr = None;
         if scenario.kind == Kind::KeysThrottle
@@ -987,6 +1005,27 @@ fn start_targets(
                 });
             }
         }
+    }
+
+    if scenario.kind == Kind::Authorizers {
+        // The authorized route is a route of the same process: CPU and RSS are read alike.
+        let plain = targets
+            .iter()
+            .find(|target| target.name == "portico")
+            .context("the authorizers scenario starts its portico")?;
+        let (process, idle_rss) = (plain.process.clone(), plain.idle_rss);
+        let base = plain.url.trim_end_matches("/b/small").to_string();
+        targets.push(Target {
+            name: "portico-lambda".to_string(),
+            role: Role::Portico,
+            url: format!("{base}/b/lambda"),
+            process,
+            headers: vec![("authorization".to_string(), BENCH_TOKEN.to_string())],
+            idle_rss,
+            metrics: None,
+            shares: Vec::new(),
+            side: Vec::new(),
+        });
     }
 
     if scenario.kind == Kind::Cluster3 {
@@ -1065,7 +1104,9 @@ fn start_targets(
                 ("haproxy", Role::Haproxy, HAPROXY_CFG, path),
             ],
             Kind::Mock => vec![("nginx-return", Role::Nginx, NGINX_CONF, "/mock")],
-            Kind::KeysThrottle | Kind::Cluster3 => vec![("nginx", Role::Nginx, NGINX_CONF, path)],
+            Kind::KeysThrottle | Kind::Cluster3 | Kind::Authorizers => {
+                vec![("nginx", Role::Nginx, NGINX_CONF, path)]
+            }
             Kind::CacheHit => vec![("nginx-cache", Role::Nginx, NGINX_CACHE_CONF, path)],
             Kind::TlsH1 | Kind::TlsH2 => vec![
                 ("nginx-tls", Role::Nginx, NGINX_TLS_CONF, path),
@@ -1142,14 +1183,20 @@ fn start_targets(
             }
         }
         if target.url.starts_with("http://") {
-            // A keyed route must refuse a request without its key, or it measures no key check.
+            // A keyed route must refuse a request without its key (an authorized route without
+            // its token), or it measures no check.
             if !target.headers.is_empty() {
                 let (status, body) = load::get_once(&target.url).with_context(|| {
                     format!("checking {} without its key at {}", target.name, target.url)
                 })?;
-                if status != 403 {
+                let expected = if scenario.kind == Kind::Authorizers {
+                    401
+                } else {
+                    403
+                };
+                if status != expected {
                     bail!(
-                        "{} answered {status} without its key at {} (403 expected): {}",
+                        "{} answered {status} without its key at {} ({expected} expected): {}",
                         target.name,
                         target.url,
                         String::from_utf8_lossy(&body)
@@ -1958,6 +2005,24 @@ fn render(
                     "x",
                     false,
                 );
+            }
+        }
+        Kind::Authorizers => {
+            for (conns, name, what) in [
+                (1, "portico-lambda", "cached Lambda authorizer"),
+                (64, "portico-lambda", "cached Lambda authorizer"),
+            ] {
+                if let (Some(plain), Some(authorized)) = (at(conns, "portico"), at(conns, name)) {
+                    check(
+                        format!(
+                            "{label} c={conns}: {what} CPU per request <= 1.10x the same route without"
+                        ),
+                        authorized.cpu_us_per_request / plain.cpu_us_per_request,
+                        1.10,
+                        "x",
+                        true,
+                    );
+                }
             }
         }
         Kind::Cluster3 => {

@@ -1,7 +1,8 @@
 //! The bench upstream: a hyper HTTP/1.1 server on one thread with two fixed JSON bodies.
 //!
 //! `/large` (any path containing `large`) answers 16 KiB, everything else the ~100-byte body,
-//! so the same server backs every proxy and every route of the 10,000-route API.
+//! so the same server backs every proxy and every route of the 10,000-route API. It also
+//! answers the Lambda Invoke API for the authorizers scenario's function (an allow-all policy).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -15,6 +16,9 @@ use hyper_util::rt::TokioIo;
 
 /// The ~100-byte body (also the MOCK scenario's body, so the sizes compare).
 pub const SMALL_BODY: &str = r#"{"id":1,"name":"Rex","kind":"dog","owner":"Ada Lovelace","tags":["good","boy"],"price":249.99}"#;
+
+/// What the authorizers scenario's Lambda authorizer answers: allow every method.
+pub const AUTHORIZER_ANSWER: &str = r#"{"principalId":"bench","policyDocument":{"Version":"2012-10-17","Statement":[{"Action":"execute-api:Invoke","Effect":"Allow","Resource":"*"}]},"context":{"tier":"bench"}}"#;
 
 /// A 16 KiB JSON body.
 pub fn large_body() -> Bytes {
@@ -53,7 +57,10 @@ pub fn serve(listen: SocketAddr) -> anyhow::Result<()> {
             let large = large.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |request: Request<Incoming>| {
-                    let body = if request.uri().path().contains("large") {
+                    let path = request.uri().path();
+                    let body = if path.starts_with("/2015-03-31/functions/") {
+                        Bytes::from_static(AUTHORIZER_ANSWER.as_bytes())
+                    } else if path.contains("large") {
                         large.clone()
                     } else {
                         small.clone()

@@ -31,3 +31,31 @@ fn smoke_pass_runs_and_prints_the_table() {
     assert!(stdout.contains("| 8 | upstream |"), "{stdout}");
     assert!(stdout.contains("| 8 | portico |"), "{stdout}");
 }
+
+#[test]
+fn smoke_pass_of_the_authorizers_scenario() {
+    // The authorized route answers through a cached Lambda authorizer whose Invoke API is the
+    // bench upstream: any 401/403/500 would count as errors and fail the smoke pass.
+    let portico = PathBuf::from(RUNNER).with_file_name("portico");
+    let output = Command::new(RUNNER)
+        .args([
+            "--smoke",
+            "--scenario",
+            "authorizers",
+            "--duration",
+            "1",
+            "--rounds",
+            "1",
+            "--portico",
+        ])
+        .arg(&portico)
+        .output()
+        .expect("runs portico-bench");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "portico-bench --smoke --scenario authorizers failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("| 8 | portico-lambda |"), "{stdout}");
+}

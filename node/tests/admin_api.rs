@@ -364,6 +364,20 @@ async fn every_operation_answers_bad_requests_with_aws_errors() {
             404,
         ),
         (
+            "TestInvokeAuthorizer",
+            "POST",
+            format!("{r}/authorizers/nope"),
+            "{}".into(),
+            404,
+        ),
+        (
+            "TestInvokeAuthorizer",
+            "POST",
+            "/restapis/0000000000/authorizers/nope".into(),
+            "{}".into(),
+            404,
+        ),
+        (
             "DeleteAuthorizer",
             "DELETE",
             format!("{r}/authorizers/nope"),

@@ -116,6 +116,21 @@ async fn dev_serves_the_bundled_example_with_every_integration_type() {
     // MOCK.
     let health = get(&format!("{base}/health")).await;
     assert_eq!(health.json()["status"], "ok");
+    // A Lambda TOKEN authorizer (the demo function `authorizer`) in front of the function.
+    let private = format!("{base}/private");
+    assert_eq!(get(&private).await.status, 401);
+    let with_token = |token: &str| {
+        http::Request::builder()
+            .uri(&private)
+            .header("authorization", token)
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap()
+    };
+    let allowed = send(with_token("Bearer allow")).await;
+    assert_eq!(allowed.status, 200, "{}", allowed.text());
+    assert_eq!(allowed.json()["authorizer"]["principalId"], "demo-user");
+    let denied = send(with_token("Bearer deny")).await;
+    assert_eq!(denied.status, 403, "{}", denied.text());
     // The self-signed certificate is in the data dir.
     assert!(data_dir.path().join("cert.pem").exists());
 

@@ -270,3 +270,28 @@ def test_aws_cli_authorization(portico, client):
     client.create_deployment(restApiId=api_id, stageName="live")
     aws("flush-stage-authorizers-cache", "--rest-api-id", api_id, "--stage-name", "live")
     aws("delete-authorizer", "--rest-api-id", api_id, "--authorizer-id", authorizer_id)
+
+
+def test_test_invoke_authorizer(client):
+    # dev's demo function endpoint hosts `authorizer`: "Bearer allow" is allowed the stage,
+    # anything else is Unauthorized.
+    api = client.create_rest_api(name="test-invoke-authorizer")
+    uri = ("arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"
+           "arn:aws:lambda:us-east-1:123456789012:function:authorizer/invocations")
+    authorizer = client.create_authorizer(
+        restApiId=api["id"], name="demo", type="TOKEN", authorizerUri=uri,
+        identitySource="method.request.header.Authorization")
+    allowed = client.test_invoke_authorizer(
+        restApiId=api["id"], authorizerId=authorizer["id"],
+        headers={"Authorization": "Bearer allow"}, pathWithQueryString="/orders/1")
+    assert allowed["clientStatus"] == 200, allowed
+    assert allowed["principalId"] == "demo-user"
+    assert json.loads(allowed["policy"])["Statement"][0]["Effect"] == "Allow"
+    assert allowed["log"].startswith("Execution log for request")
+    assert allowed["latency"] >= 0
+    refused = client.test_invoke_authorizer(
+        restApiId=api["id"], authorizerId=authorizer["id"],
+        headers={"Authorization": "Bearer nope"})
+    assert refused["clientStatus"] == 401, refused
+    with pytest.raises(client.exceptions.NotFoundException):
+        client.test_invoke_authorizer(restApiId=api["id"], authorizerId="nope000000")

@@ -247,6 +247,76 @@ pub async fn invoke(
     ))
 }
 
+/// What TestInvokeAuthorizer reports: the authorizer run for real, without the cache.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestInvokeOutcome {
+    /// What a client would have seen: 200 when the function answered a well-formed policy,
+    /// 401 for a missing or refused identity, 500 for a failing or misconfigured function.
+    pub client_status: u16,
+    pub latency_ms: u64,
+    pub principal_id: Option<String>,
+    /// The function's `policyDocument`, as JSON text.
+    pub policy: Option<String>,
+    pub context: Map<String, Value>,
+    pub log: Vec<String>,
+}
+
+/// Runs `authorizer` for `view` as a request would, bypassing the cache.
+pub async fn test_invoke(
+    integrations: &Integrations,
+    authorizer: &CompiledAuthorizer,
+    view: &RequestView<'_>,
+    method_arn: &str,
+) -> TestInvokeOutcome {
+    let mut log = vec![format!(
+        "Starting authorizer: {} for request: {}",
+        authorizer.id, view.request_id
+    )];
+    let started = Instant::now();
+    let failed = |failure: Failure, mut log: Vec<String>| {
+        let status = failure.error.view().status.as_u16();
+        log.push(format!("Execution failed: {}", failure.detail));
+        log.push(format!(
+            "AuthorizerConfigurationException or Unauthorized: client status {status}"
+        ));
+        TestInvokeOutcome {
+            client_status: status,
+            latency_ms: started.elapsed().as_millis() as u64,
+            principal_id: None,
+            policy: None,
+            context: Map::new(),
+            log,
+        }
+    };
+    let identity = match identity(authorizer, view) {
+        Ok(identity) => identity,
+        Err(failure) => return failed(failure, log),
+    };
+    log.push(format!("Incoming identity: {} value(s)", identity.len()));
+    match invoke(integrations, authorizer, view, method_arn, &identity).await {
+        Err(failure) => failed(failure, log),
+        Ok((cached, (payload, latency))) => {
+            log.push(format!(
+                "Authorizer result payload: {}",
+                String::from_utf8_lossy(&payload[..payload.len().min(4096)])
+            ));
+            log.push(format!("Authorizer latency: {} ms", latency.as_millis()));
+            let policy = serde_json::from_slice::<Value>(&payload)
+                .ok()
+                .and_then(|value| value.get("policyDocument").map(Value::to_string));
+            let authorized = &cached.decision.authorized;
+            TestInvokeOutcome {
+                client_status: 200,
+                latency_ms: latency.as_millis() as u64,
+                principal_id: authorized.principal_id.clone(),
+                policy,
+                context: authorized.context.clone(),
+                log,
+            }
+        }
+    }
+}
+
 fn as_configuration_error(failure: Failure) -> Failure {
     Failure::new(GatewayError::AuthorizerConfiguration, failure.detail)
 }

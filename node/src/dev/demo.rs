@@ -94,6 +94,7 @@ pub fn hello(event: serde_json::Value) -> Result<serde_json::Value, FunctionErro
         "pathParameters": event["pathParameters"],
         "stage": event["requestContext"]["stage"],
         "requestId": event["requestContext"]["requestId"],
+        "authorizer": event["requestContext"]["authorizer"],
     });
     Ok(serde_json::json!({
         "statusCode": 200,
@@ -102,10 +103,42 @@ pub fn hello(event: serde_json::Value) -> Result<serde_json::Value, FunctionErro
     }))
 }
 
+/// The `authorizer` function, a Lambda TOKEN authorizer: `Bearer allow` is allowed every
+/// method of the stage, `Bearer deny` is denied explicitly, anything else is Unauthorized.
+pub fn authorizer(event: serde_json::Value) -> Result<serde_json::Value, FunctionError> {
+    let token = event["authorizationToken"].as_str().unwrap_or("");
+    let arn = event["methodArn"].as_str().unwrap_or("");
+    // arn:aws:execute-api:{region}:{account}:{apiId}/{stage}/{VERB}/{path}: the whole stage.
+    let stage: Vec<&str> = arn.splitn(3, '/').take(2).collect();
+    let effect = match token {
+        "Bearer allow" => "Allow",
+        "Bearer deny" => "Deny",
+        _ => {
+            return Err(FunctionError {
+                error_type: "Error".to_string(),
+                message: "Unauthorized".to_string(),
+            });
+        }
+    };
+    Ok(serde_json::json!({
+        "principalId": "demo-user",
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Action": "execute-api:Invoke",
+                "Effect": effect,
+                "Resource": format!("{}/*", stage.join("/")),
+            }],
+        },
+        "context": { "plan": "demo" },
+    }))
+}
+
 /// The demo function endpoint's functions.
 pub fn functions() -> HashMap<String, Handler> {
     let mut map: HashMap<String, Handler> = HashMap::new();
     map.insert("hello".to_string(), Arc::new(hello));
+    map.insert("authorizer".to_string(), Arc::new(authorizer));
     map
 }
 

@@ -324,3 +324,35 @@ async fn grants_grow_for_a_closed_loop_client() {
     );
     reporter.abort();
 }
+
+#[tokio::test]
+async fn an_authorizer_names_the_key_when_the_key_source_is_authorizer() {
+    let mut state = state();
+    for api in state.apis.values_mut() {
+        std::sync::Arc::make_mut(&mut api.definition)
+            .api
+            .api_key_source = portico_proto::ApiKeySource::Authorizer;
+    }
+    let node = node(&state);
+    let admit = |header: Option<&str>, from_authorizer: Option<&'static str>| {
+        let routed = crate::route::resolve(&node.snapshot, None, "/prod/keyed", "GET").unwrap();
+        let mut headers = http::HeaderMap::new();
+        if let Some(key) = header {
+            headers.insert("x-api-key", key.parse().unwrap());
+        }
+        let limits = node.limits.clone();
+        async move {
+            limits
+                .admit(&routed, &headers, from_authorizer)
+                .await
+                .map_err(|(error, _)| error)
+        }
+    };
+    // The header is not a key source any more; the authorizer's usageIdentifierKey is.
+    assert_eq!(admit(Some(VALUE), None).await, Err(GatewayError::Forbidden));
+    assert_eq!(admit(None, Some(VALUE)).await, Ok(()));
+    assert_eq!(
+        admit(None, Some("an-unknown-key-value-000000")).await,
+        Err(GatewayError::Forbidden)
+    );
+}

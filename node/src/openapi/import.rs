@@ -869,10 +869,12 @@ impl<'a> Importer<'a> {
             self.error(pointer.clone(), message);
         }
         self.authorizers.push(authorizer);
-        self.warn(
-            pointer,
-            format!("authorizer {name} is stored but not enforced yet: methods using it are not protected"),
-        );
+        if authorizer_type == "COGNITO_USER_POOLS" {
+            self.warn(
+                pointer,
+                format!("authorizer {name} is stored but not enforced yet: methods using it are not protected"),
+            );
+        }
         Scheme::Authorizer {
             authorization_type,
             id,

@@ -271,6 +271,10 @@ impl AdminApi {
                 let found = authorizer(&api(&state, api_id)?.definition, authorizer_id)?;
                 Ok(json_response(StatusCode::OK, &render_authorizer(found)))
             }
+            ("POST", ["restapis", api_id, "authorizers", authorizer_id]) => {
+                self.test_invoke_authorizer(call, api_id, authorizer_id)
+                    .await
+            }
             ("DELETE", ["restapis", api_id, "authorizers", authorizer_id]) => {
                 self.write(AdminOp::DeleteAuthorizer {
                     api_id: api_id.to_string(),
@@ -377,6 +381,32 @@ impl AdminApi {
             StatusCode::CREATED,
             &render_authorizer(created),
         ))
+    }
+
+    /// TestInvokeAuthorizer (`POST …/authorizers/{id}`): the authorizer of the working
+    /// definition run for real on a simulated request (see `admin::invoke`).
+    async fn test_invoke_authorizer(
+        &self,
+        call: &Call<'_>,
+        api_id: &str,
+        authorizer_id: &str,
+    ) -> Outcome {
+        let body = call.json()?;
+        let state = self.read().await?;
+        let definition = &api(&state, api_id)?.definition;
+        let found = authorizer(definition, authorizer_id)?;
+        let mut stage =
+            portico_proto::Stage::new(super::TEST_INVOKE_STAGE, "test-invoke", call.now);
+        stage.variables = super::string_map(&body, "stageVariables")?;
+        let report = crate::admin::invoke::test_invoke_authorizer(
+            &self.integrations,
+            definition,
+            found,
+            &stage,
+            &body,
+        )
+        .await?;
+        Ok(json_response(StatusCode::OK, &report))
     }
 
     /// UpdateMethod (`PATCH …/methods/{verb}`): 200 with the method.
