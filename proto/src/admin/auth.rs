@@ -433,6 +433,14 @@ pub fn check_authorizer(authorizer: &Authorizer) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// AWS's text for a second authorizer of the same name, as users of the CDK report it (not
+/// recorded here).
+fn duplicate_name(name: &str) -> Refusal {
+    bad(format!(
+        "Authorizer name must be unique. Authorizer {name} already exists in this RestApi."
+    ))
+}
+
 pub(super) fn create_authorizer(
     definition: &mut ApiDefinition,
     authorizer: &Authorizer,
@@ -454,10 +462,7 @@ pub(super) fn create_authorizer(
         .iter()
         .any(|known| known.name == authorizer.name)
     {
-        return Err(Refusal::Conflict(format!(
-            "Authorizer name {} already exists in this RestApi",
-            authorizer.name
-        )));
+        return Err(duplicate_name(&authorizer.name));
     }
     definition.authorizers.push(authorizer.clone());
     Ok(())
@@ -591,10 +596,7 @@ pub(super) fn update_authorizer(
         .iter()
         .any(|known| known.id != authorizer.id && known.name == authorizer.name)
     {
-        return Err(Refusal::Conflict(format!(
-            "Authorizer name {} already exists in this RestApi",
-            authorizer.name
-        )));
+        return Err(duplicate_name(&authorizer.name));
     }
     // A method of a type the authorizer no longer serves would be left unusable.
     let serves = |authorization_type: &str| match authorization_type {

@@ -321,7 +321,10 @@ fn create_authorizer_refusals() {
         assert!(message.contains(expected), "{authorizer:?}: {message}");
     }
     assert!(conflict(refused(&mut state, create(token("t1", "other")))).contains("t1"));
-    assert!(conflict(refused(&mut state, create(token("t9", "tok")))).contains("name tok"));
+    assert_eq!(
+        bad(refused(&mut state, create(token("t9", "tok")))),
+        "Authorizer name must be unique. Authorizer tok already exists in this RestApi."
+    );
     assert!(
         not_found(refused(
             &mut state,
@@ -500,11 +503,11 @@ fn update_authorizer_refusals() {
         assert!(message.contains(expected), "{ops:?}: {message}");
     }
     assert!(
-        conflict(refused(
+        bad(refused(
             &mut state,
             update("t1", vec![patch("replace", "/name", Some("tok2"))])
         ))
-        .contains("tok2")
+        .contains("Authorizer tok2 already exists")
     );
     assert_eq!(
         not_found(refused(&mut state, update("zz", vec![]))),
