@@ -20,6 +20,8 @@ from test_management import (  # noqa: F401  (pytest fixtures)
 
 LAMBDA_URI = ("arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"
               "arn:aws:lambda:us-east-1:123456789012:function:auth/invocations")
+DEMO_AUTHORIZER_URI = ("arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"
+                       "arn:aws:lambda:us-east-1:123456789012:function:authorizer/invocations")
 POOL_ARN = "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_ABC123"
 DEFAULT_TEMPLATE = '{"message":$context.error.messageString}'
 
@@ -271,15 +273,21 @@ def test_aws_cli_authorization(portico, client):
     aws("flush-stage-authorizers-cache", "--rest-api-id", api_id, "--stage-name", "live")
     aws("delete-authorizer", "--rest-api-id", api_id, "--authorizer-id", authorizer_id)
 
+    demo = aws("create-authorizer", "--rest-api-id", api_id, "--name", "cli-demo",
+               "--type", "TOKEN", "--authorizer-uri", DEMO_AUTHORIZER_URI,
+               "--identity-source", "method.request.header.Authorization")
+    tested = aws("test-invoke-authorizer", "--rest-api-id", api_id, "--authorizer-id",
+                 demo["id"], "--headers", "Authorization=Bearer allow")
+    assert tested["clientStatus"] == 200, tested
+    assert tested["principalId"] == "demo-user"
+
 
 def test_test_invoke_authorizer(client):
     # dev's demo function endpoint hosts `authorizer`: "Bearer allow" is allowed the stage,
     # anything else is Unauthorized.
     api = client.create_rest_api(name="test-invoke-authorizer")
-    uri = ("arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"
-           "arn:aws:lambda:us-east-1:123456789012:function:authorizer/invocations")
     authorizer = client.create_authorizer(
-        restApiId=api["id"], name="demo", type="TOKEN", authorizerUri=uri,
+        restApiId=api["id"], name="demo", type="TOKEN", authorizerUri=DEMO_AUTHORIZER_URI,
         identitySource="method.request.header.Authorization")
     allowed = client.test_invoke_authorizer(
         restApiId=api["id"], authorizerId=authorizer["id"],

@@ -844,14 +844,14 @@ pub(super) fn update_method(
     http_method: &str,
     patch: &[PatchOperation],
 ) -> Result<(), Refusal> {
-    let snapshot = definition.clone();
-    let method = method_mut(definition, resource_id, http_method)?;
-    let mut updated = method.clone();
+    // The method is edited as a copy while the definition is only read (no copy of the
+    // definition: a 10,000-route one is tens of MB), then put back.
+    let mut updated = method_mut(definition, resource_id, http_method)?.clone();
     for operation in patch {
-        patch_method(&mut updated, operation, &snapshot)?;
+        patch_method(&mut updated, operation, definition)?;
     }
-    settle_method_authorization(&snapshot, &mut updated)?;
-    *method = updated;
+    settle_method_authorization(definition, &mut updated)?;
+    *method_mut(definition, resource_id, http_method)? = updated;
     Ok(())
 }
 
