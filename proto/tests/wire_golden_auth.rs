@@ -104,19 +104,24 @@ fn authorization_ops_keep_their_encoding() {
     }
 }
 
-/// The replicated state gained `authorizer_generations` after `quota` (its last member).
+/// The replicated state gained `authorizer_generations` (a map encoded like
+/// `cache_generations`): an entry replaces the empty map's length byte with the length and the
+/// entry, wherever the field sits among the members appended after it.
 #[test]
-fn authorizer_generations_follow_the_quota_ledger() {
+fn authorizer_generations_encode_as_a_map() {
     let mut state = portico_proto::GatewayState::default();
     let empty = codec::encode(&state).unwrap();
     state.authorizer_generations.insert("a/s".into(), 2);
     let bytes = codec::encode(&state).unwrap();
-    // The same prefix, then one map entry where the empty map's length byte was.
-    assert_eq!(&bytes[..empty.len() - 1], &empty[..empty.len() - 1]);
-    assert_eq!(
-        hex(&bytes[empty.len() - 1..]),
-        "01 03612f73 02".replace(' ', "")
-    );
+    let at = empty
+        .iter()
+        .zip(&bytes)
+        .position(|(a, b)| a != b)
+        .expect("the encodings differ");
+    assert_eq!(empty[at], 0, "an empty map is one zero length byte");
+    let entry = [0x01, 0x03, b'a', b'/', b's', 0x02];
+    assert_eq!(&bytes[at..at + entry.len()], &entry);
+    assert_eq!(&bytes[at + entry.len()..], &empty[at + 1..]);
     let back: portico_proto::GatewayState = codec::decode(&bytes).unwrap();
     assert_eq!(back, state);
 }

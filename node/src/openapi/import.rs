@@ -860,12 +860,7 @@ impl<'a> Importer<'a> {
             .errors
             .iter()
             .any(|problem| problem.pointer.starts_with(&pointer));
-        if !reported && let Err(refusal) = portico_proto::admin::check_authorizer(&authorizer) {
-            let message = match refusal {
-                portico_proto::cluster::Refusal::BadRequest(message)
-                | portico_proto::cluster::Refusal::NotFound(message)
-                | portico_proto::cluster::Refusal::Conflict(message) => message,
-            };
+        if !reported && let Err(message) = portico_proto::admin::check_authorizer(&authorizer) {
             self.error(pointer.clone(), message);
         }
         self.authorizers.push(authorizer);

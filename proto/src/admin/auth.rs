@@ -331,28 +331,29 @@ fn is_request_source(source: &str) -> bool {
     .any(|prefix| source.strip_prefix(prefix).is_some_and(is_parameter_name))
 }
 
-/// Checks an authorizer the way CreateAuthorizer and UpdateAuthorizer do.
-pub fn check_authorizer(authorizer: &Authorizer) -> Result<(), Refusal> {
+/// Checks an authorizer the way CreateAuthorizer and UpdateAuthorizer do; the error is the
+/// BadRequestException's message.
+pub fn check_authorizer(authorizer: &Authorizer) -> Result<(), String> {
     if authorizer.name.is_empty() {
-        return Err(bad("Authorizer name must not be empty"));
+        return Err(String::from("Authorizer name must not be empty"));
     }
     let kind = authorizer.authorizer_type.as_str();
     if !AUTHORIZER_TYPES.contains(&kind) {
         if kind == "JWT" {
-            return Err(bad(
+            return Err(String::from(
                 "Authorizer type JWT is only supported by HTTP APIs; REST APIs accept TOKEN, REQUEST and COGNITO_USER_POOLS",
             ));
         }
-        return Err(bad(format!(
+        return Err(format!(
             "1 validation error detected: Value '{kind}' at 'type' failed to satisfy constraint: Member must satisfy enum value set: [TOKEN, COGNITO_USER_POOLS, REQUEST, JWT]"
-        )));
+        ));
     }
     if let Some(ttl) = authorizer.authorizer_result_ttl_in_seconds
         && !(0..=AUTHORIZER_TTL_MAX_SECONDS).contains(&ttl)
     {
-        return Err(bad(format!(
+        return Err(format!(
             "Invalid authorizer result TTL specified: {ttl}. It must be between 0 and {AUTHORIZER_TTL_MAX_SECONDS} seconds"
-        )));
+        ));
     }
     let source = authorizer.identity_source.as_deref().unwrap_or("");
     match kind {
@@ -360,10 +361,10 @@ pub fn check_authorizer(authorizer: &Authorizer) -> Result<(), Refusal> {
             if !is_header_expression(source) {
                 // AWS's text for a TOKEN authorizer (reported from AWS by users of the
                 // Serverless framework and the CDK, not recorded here).
-                return Err(bad(format!(
+                return Err(format!(
                     "Invalid token source expression: {}. The source must be a method request header, matching 'method.request.header.[a-zA-Z0-9._-]+'",
                     if source.is_empty() { "null" } else { source }
-                )));
+                ));
             }
         }
         _ => {
@@ -372,16 +373,16 @@ pub fn check_authorizer(authorizer: &Authorizer) -> Result<(), Refusal> {
                 .unwrap_or(AUTHORIZER_TTL_DEFAULT_SECONDS);
             if source.trim().is_empty() {
                 if ttl > 0 {
-                    return Err(bad(
+                    return Err(String::from(
                         "An identity source is required for a REQUEST authorizer while authorization caching is enabled (authorizerResultTtlInSeconds > 0)",
                     ));
                 }
             } else {
                 for part in source.split(',').map(str::trim) {
                     if !is_request_source(part) {
-                        return Err(bad(format!(
+                        return Err(format!(
                             "Invalid identity source expression: {part}. Each source must be method.request.header.NAME, method.request.querystring.NAME, stageVariables.NAME or context.NAME"
-                        )));
+                        ));
                     }
                 }
             }
@@ -391,7 +392,7 @@ pub fn check_authorizer(authorizer: &Authorizer) -> Result<(), Refusal> {
         && kind == "TOKEN"
         && expression.is_empty()
     {
-        return Err(bad(
+        return Err(String::from(
             "Invalid identity validation expression: it must not be empty",
         ));
     }
@@ -399,22 +400,22 @@ pub fn check_authorizer(authorizer: &Authorizer) -> Result<(), Refusal> {
         "TOKEN" | "REQUEST" => {
             let uri = authorizer.authorizer_uri.as_deref().unwrap_or("");
             if uri.is_empty() {
-                return Err(bad(format!(
+                return Err(format!(
                     "Authorizer URI is required for authorizer type {kind}"
-                )));
+                ));
             }
             if !(uri.starts_with("arn:")
                 && uri.contains(":lambda:path/")
                 && uri.ends_with("/invocations"))
             {
-                return Err(bad(format!(
+                return Err(format!(
                     "Invalid Authorizer URI: {uri}. Authorizer URI should be a valid API Gateway ARN that represents a Lambda function invocation."
-                )));
+                ));
             }
         }
         _ => {
             if authorizer.provider_arns.is_empty() {
-                return Err(bad(
+                return Err(String::from(
                     "ProviderARNs are required for authorizer type COGNITO_USER_POOLS",
                 ));
             }
@@ -423,9 +424,9 @@ pub fn check_authorizer(authorizer: &Authorizer) -> Result<(), Refusal> {
                     && arn.contains(":cognito-idp:")
                     && arn.contains(":userpool/"))
                 {
-                    return Err(bad(format!(
+                    return Err(format!(
                         "Invalid provider ARN specified: {arn}. It must have the form arn:aws:cognito-idp:{{region}}:{{account_id}}:userpool/{{user_pool_id}}"
-                    )));
+                    ));
                 }
             }
         }
@@ -445,7 +446,7 @@ pub(super) fn create_authorizer(
     definition: &mut ApiDefinition,
     authorizer: &Authorizer,
 ) -> Result<(), Refusal> {
-    check_authorizer(authorizer)?;
+    check_authorizer(authorizer).map_err(Refusal::BadRequest)?;
     if authorizer.id.is_empty()
         || definition
             .authorizers
@@ -590,7 +591,7 @@ pub(super) fn update_authorizer(
     for operation in patch {
         patch_authorizer(&mut authorizer, operation)?;
     }
-    check_authorizer(&authorizer)?;
+    check_authorizer(&authorizer).map_err(Refusal::BadRequest)?;
     if definition
         .authorizers
         .iter()

@@ -359,7 +359,7 @@ impl AdminApi {
     async fn create_authorizer(&self, call: &Call<'_>, api_id: &str) -> Outcome {
         let body = call.json()?;
         let parsed = parse_create_authorizer(&body, crate::ids::new_id())?;
-        ops::check_authorizer(&parsed).map_err(refusal)?;
+        ops::check_authorizer(&parsed).map_err(ApiError::bad_request)?;
         // AWS answers CreateAuthorizer on an unknown API with a 409 (recorded, LS api
         // `test_authorizer_crud_no_api`), after checking the body.
         if !self.read().await?.apis.contains_key(api_id) {
