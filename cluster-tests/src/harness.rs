@@ -633,6 +633,37 @@ impl Cluster {
         Ok((status, json))
     }
 
+    /// An IAM call (query protocol) to `origin`'s management listener, signed by curl for the
+    /// service `iam` with the key `cluster init` issued: `(status, XML body)`.
+    pub fn iam_call(&self, origin: u64, params: &[(&str, &str)]) -> anyhow::Result<(u16, String)> {
+        let credentials = std::fs::read_to_string(self.certs.join("admin-credentials"))?;
+        let value = |name: &str| {
+            credentials.lines().find_map(|line| {
+                let (key, value) = line.split_once('=')?;
+                (key.trim() == name).then(|| value.trim().to_string())
+            })
+        };
+        let (id, secret) = value("aws_access_key_id")
+            .zip(value("aws_secret_access_key"))
+            .context("admin-credentials holds no key")?;
+        let addr = SocketAddr::new(self.nodes[&origin].cluster_addr.ip(), ADMIN_PORT);
+        let mut command = Command::new("curl");
+        command
+            .args(["-sS", "-k", "--max-time", "30", "-X", "POST"])
+            .args(["--aws-sigv4", "aws:amz:us-east-1:iam"])
+            .args(["--user", &format!("{id}:{secret}")])
+            .args(["-w", "\n%{http_code}"])
+            .args(["--data-urlencode", "Version=2010-05-08"]);
+        for (name, value) in params {
+            command.args(["--data-urlencode", &format!("{name}={value}")]);
+        }
+        let output = command.arg(format!("https://{addr}/")).output()?;
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let (payload, status) = text.rsplit_once('\n').context("curl printed no status")?;
+        let status: u16 = status.trim().parse().context("curl status")?;
+        Ok((status, payload.to_string()))
+    }
+
     /// `ctl status --json` through `origin`.
     pub fn status(&self, origin: u64) -> Option<serde_json::Value> {
         let output = self.ctl(origin, &["status", "--json"]).ok()?;

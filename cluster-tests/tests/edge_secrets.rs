@@ -1,12 +1,15 @@
 //! Edges hold API key hashes, never sealed secrets: what an origin streams to its edges (the
-//! snapshot on subscribe and the entries after it) has every API key's sealed value and every
-//! admin key's sealed secret emptied, while origins keep them (an API key's value can still be
-//! read back through any origin with `includeValue`).
+//! snapshot on subscribe and the entries after it) has every API key's sealed value, every
+//! admin key's sealed secret and every IAM access key's sealed secret emptied, while origins
+//! keep them (an API key's value can still be read back through any origin with
+//! `includeValue`). For AWS_IAM, each edge instead obtains from its origin the per-day signing
+//! keys of its region (`execute-api`), and never the secret.
 
 use std::path::Path;
 
 use portico_cluster_tests::harness::{Cluster, Topology, WAIT, wait_for};
 use portico_proto::GatewayState;
+use portico_proto::iam::SigningKeySet;
 use serde_json::json;
 
 /// The edge's persisted state, once it holds API key `key_id`.
@@ -17,6 +20,57 @@ fn edge_state_with(data_dir: &Path, key_id: &str) -> Option<(GatewayState, Vec<u
         .api_keys
         .contains_key(key_id)
         .then_some((state, bytes))
+}
+
+/// The text of the first `<tag>...</tag>` in `xml`.
+fn xml_value(xml: &str, tag: &str) -> Option<String> {
+    let open = format!("<{tag}>");
+    let start = xml.find(&open)? + open.len();
+    let end = start + xml[start..].find(&format!("</{tag}>"))?;
+    Some(xml[start..end].to_string())
+}
+
+/// The edge's persisted signing keys, once they include `access_key_id`.
+fn signing_keys_for(data_dir: &Path, access_key_id: &str) -> Option<SigningKeySet> {
+    let set = portico::cluster::signing::load(data_dir)?;
+    set.keys
+        .iter()
+        .any(|key| key.access_key_id == access_key_id)
+        .then_some(set)
+}
+
+/// The set holds exactly the edge's region, three days, and the keys SigV4 derives from the
+/// secret for `execute-api`; neither the set nor its file holds the secret.
+fn check_signing_keys(
+    edge: u64,
+    region: &str,
+    set: &SigningKeySet,
+    access_key_id: &str,
+    secret: &str,
+    data_dir: &Path,
+) {
+    assert_eq!(set.regions, [region], "edge {edge}");
+    assert_eq!(set.dates.len(), 3, "edge {edge}");
+    let mine: Vec<_> = set
+        .keys
+        .iter()
+        .filter(|key| key.access_key_id == access_key_id)
+        .collect();
+    assert_eq!(mine.len(), 3, "edge {edge}: one key per day");
+    for key in mine {
+        assert_eq!(key.region, region, "edge {edge}");
+        assert_eq!(
+            key.key,
+            portico::sigv4::derive_signing_key(secret, &key.date, region, "execute-api"),
+            "edge {edge}: the key of {}",
+            key.date
+        );
+    }
+    let bytes = std::fs::read(portico::cluster::signing::keys_file(data_dir)).expect("the file");
+    assert!(
+        !contains(&bytes, secret.as_bytes()),
+        "edge {edge} holds the IAM secret"
+    );
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -34,6 +88,13 @@ fn assert_redacted(edge: u64, state: &GatewayState, bytes: &[u8], values: &[&str
         assert!(
             key.sealed_secret.is_empty() && key.nonce.is_empty(),
             "edge {edge} holds admin key {}'s sealed secret",
+            key.access_key_id
+        );
+    }
+    for key in state.iam.access_keys.values() {
+        assert!(
+            key.sealed_secret.is_empty() && key.nonce.is_empty(),
+            "edge {edge} holds IAM key {}'s sealed secret",
             key.access_key_id
         );
     }
@@ -80,6 +141,19 @@ async fn edges_hold_no_sealed_secrets() -> anyhow::Result<()> {
     .await?;
     let first_id = created["id"].as_str().expect("an id").to_string();
 
+    // An IAM user with an access key, created before the edges are checked, so the first
+    // states they persist with the API key hold it too.
+    let (status, xml) =
+        cluster.iam_call(follower, &[("Action", "CreateUser"), ("UserName", "alice")])?;
+    assert_eq!(status, 200, "{xml}");
+    let (status, xml) = cluster.iam_call(
+        follower,
+        &[("Action", "CreateAccessKey"), ("UserName", "alice")],
+    )?;
+    assert_eq!(status, 200, "{xml}");
+    let iam_key_id = xml_value(&xml, "AccessKeyId").expect("an access key id");
+    let iam_secret = xml_value(&xml, "SecretAccessKey").expect("a secret");
+
     // Every origin can open the value again: they keep the sealed form.
     for origin in &origins {
         let (status, key) = cluster.admin_call(
@@ -95,12 +169,20 @@ async fn edges_hold_no_sealed_secrets() -> anyhow::Result<()> {
     // Entries: the key reached every edge through the stream, without its sealed value.
     for edge in cluster.edges() {
         let data_dir = cluster.nodes[&edge].data_dir.clone();
-        let (state, bytes) = wait_for(WAIT, &format!("edge {edge} to hold the key"), || {
-            let found = edge_state_with(&data_dir, &first_id);
+        let (state, bytes) = wait_for(WAIT, &format!("edge {edge} to hold the keys"), || {
+            let found = edge_state_with(&data_dir, &first_id)
+                .filter(|(state, _)| state.iam.access_keys.contains_key(&iam_key_id));
             async move { found }
         })
         .await?;
-        assert_redacted(edge, &state, &bytes, &[first_value]);
+        assert_redacted(edge, &state, &bytes, &[first_value, &iam_secret]);
+        let region = cluster.nodes[&edge].region.clone();
+        let keys = wait_for(WAIT, &format!("edge {edge} to get signing keys"), || {
+            let found = signing_keys_for(&data_dir, &iam_key_id);
+            async move { found }
+        })
+        .await?;
+        check_signing_keys(edge, &region, &keys, &iam_key_id, &iam_secret, &data_dir);
     }
 
     // Snapshot: an edge that was down when a key was created gets it in the snapshot it
@@ -119,6 +201,19 @@ async fn edges_hold_no_sealed_secrets() -> anyhow::Result<()> {
         async move { found }
     })
     .await?;
-    assert_redacted(edge, &state, &bytes, &[first_value, second_value]);
+    assert_redacted(
+        edge,
+        &state,
+        &bytes,
+        &[first_value, second_value, &iam_secret],
+    );
+    assert!(
+        state.iam.access_keys.contains_key(&iam_key_id),
+        "edge {edge}: the snapshot lacks the IAM key"
+    );
+    // The restarted edge serves with the signing keys it kept on disk, and refreshes them.
+    let keys = signing_keys_for(&data_dir, &iam_key_id).expect("kept across the restart");
+    let region = cluster.nodes[&edge].region.clone();
+    check_signing_keys(edge, &region, &keys, &iam_key_id, &iam_secret, &data_dir);
     Ok(())
 }

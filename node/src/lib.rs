@@ -22,5 +22,6 @@ pub mod openapi;
 pub mod pipeline;
 pub mod respond;
 pub mod route;
+pub mod sigv4;
 pub mod time;
 pub mod tls;

@@ -202,6 +202,10 @@ struct DevArgs {
     /// Cap every stage cache at this many bytes (below its cacheClusterSize).
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
     cache_max_bytes: Option<u64>,
+    /// A region AWS_IAM callers may sign for (repeatable). Default: AWS_REGION, else
+    /// AWS_DEFAULT_REGION, else us-east-1.
+    #[arg(long = "signing-region", value_name = "REGION")]
+    signing_regions: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -466,6 +470,7 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
     options.metrics = args.metrics;
     options.cache_capacity_bytes_max = args.cache_max_bytes;
     options.cache_cluster_size = args.cache_cluster_size;
+    options.signing_regions = args.signing_regions;
     options.admin_credentials = match (
         std::env::var("PORTICO_ADMIN_ACCESS_KEY_ID"),
         std::env::var("PORTICO_ADMIN_SECRET_ACCESS_KEY"),

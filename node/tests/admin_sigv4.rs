@@ -1,5 +1,7 @@
-//! `portico::admin::sigv4::verify` against the `aws-sigv4` crate as an oracle: random requests
+//! `portico::sigv4::verify` against the `aws-sigv4` crate as an oracle: random requests
 //! signed the way the AWS SDKs sign them must verify, and any single-byte change must not.
+//! Every check also runs `verify_with_signing_key` with the derived signing key (what edges
+//! hold for AWS_IAM) and requires the same answer.
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -10,7 +12,9 @@ use aws_sigv4::http_request::{
 use aws_sigv4::sign::v4;
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderName, HeaderValue};
-use portico::admin::sigv4::{AuthError, SignedRequest, Verified, sign, verify};
+use portico::sigv4::{
+    AuthError, SignedRequest, Verified, derive_signing_key, sign, verify, verify_with_signing_key,
+};
 use proptest::prelude::*;
 
 const ACCESS_KEY_ID: &str = "AKIAPORTICOTEST00001";
@@ -110,13 +114,27 @@ impl Received {
             headers: &self.headers,
             body: &self.body,
         };
-        verify(
+        let region_allowed = |region: &str| region == "eu-west-1" || region == "us-east-1";
+        let with_secret = verify(&request, now, SERVICE, &region_allowed, &|access_key_id| {
+            (access_key_id == ACCESS_KEY_ID).then(|| SECRET.to_owned())
+        });
+        // The edge's way (AWS_IAM): the per-day signing key derived from the secret must give
+        // exactly the same answer, for every request and tampering the properties generate.
+        let with_derived_key = verify_with_signing_key(
             &request,
             now,
             SERVICE,
-            &|region| region == "eu-west-1" || region == "us-east-1",
-            &|access_key_id| (access_key_id == ACCESS_KEY_ID).then(|| SECRET.to_owned()),
-        )
+            &region_allowed,
+            &|access_key_id, date, region| {
+                (access_key_id == ACCESS_KEY_ID)
+                    .then(|| derive_signing_key(SECRET, date, region, SERVICE))
+            },
+        );
+        assert_eq!(
+            with_derived_key, with_secret,
+            "derived-key verification differs"
+        );
+        with_secret
     }
 }
 

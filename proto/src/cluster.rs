@@ -75,6 +75,8 @@ pub enum Command {
         now_ms: i64,
         ops: Vec<crate::quota::QuotaOp>,
     },
+    /// An IAM write (users, access keys, inline policies; see [`crate::iam`]).
+    Iam(crate::iam::IamOp),
 }
 
 impl Command {
@@ -101,6 +103,8 @@ pub enum Refusal {
     NotFound(String),
     Conflict(String),
     BadRequest(String),
+    /// An IAM op refused with IAM's error (appended: variants are encoded by position).
+    Iam(crate::iam::IamError),
 }
 
 impl std::fmt::Display for Refusal {
@@ -109,6 +113,7 @@ impl std::fmt::Display for Refusal {
             Refusal::NotFound(message) => write!(f, "not found: {message}"),
             Refusal::Conflict(message) => write!(f, "conflict: {message}"),
             Refusal::BadRequest(message) => write!(f, "bad request: {message}"),
+            Refusal::Iam(error) => write!(f, "{error}"),
         }
     }
 }
@@ -298,6 +303,13 @@ fn apply_inner(state: &mut GatewayState, command: &Command) -> Result<(), Refusa
             state.quota.apply(&state.usage_plans, *now_ms, ops);
             Ok(())
         }
+        Command::Iam(op) => {
+            let admin_keys = &state.admin_keys;
+            state
+                .iam
+                .apply(op, &|id| admin_keys.contains_key(id))
+                .map_err(Refusal::Iam)
+        }
     }
 }
 
@@ -313,6 +325,9 @@ pub fn redact_for_edge(mut state: GatewayState) -> GatewayState {
     }
     for key in state.admin_keys.values_mut() {
         redact_admin_key(key);
+    }
+    for key in state.iam.access_keys.values_mut() {
+        redact_iam_key(key);
     }
     state
 }
@@ -336,6 +351,10 @@ pub fn redact_command_for_edge(command: Command) -> Command {
             }
             Command::Admin(AdminOp::ImportApiKeys { keys })
         }
+        Command::Iam(crate::iam::IamOp::CreateAccessKey { mut key }) => {
+            redact_iam_key(&mut key);
+            Command::Iam(crate::iam::IamOp::CreateAccessKey { key })
+        }
         other => other,
     }
 }
@@ -346,6 +365,11 @@ fn redact_api_key(key: &mut crate::model::ApiKey) {
 }
 
 fn redact_admin_key(key: &mut crate::model::AdminKey) {
+    key.sealed_secret = Vec::new();
+    key.nonce = Vec::new();
+}
+
+fn redact_iam_key(key: &mut crate::iam::IamAccessKey) {
     key.sealed_secret = Vec::new();
     key.nonce = Vec::new();
 }
@@ -447,6 +471,13 @@ pub enum NodeRequest {
     /// May this request invalidate a cache entry (`Cache-Control: max-age=0`)? Answered
     /// [`NodeResponse::Authorized`] by an origin, which holds the admin keys.
     AuthorizeInvalidation(crate::cache::InvalidationRequest),
+    /// An edge asks for the SigV4 signing keys of the IAM access keys (service `execute-api`,
+    /// yesterday, today and tomorrow in UTC, for each of `regions` the origin accepts).
+    /// Answered [`NodeResponse::SigningKeys`]; only edge certificates may ask.
+    SigningKeys {
+        edge_id: NodeId,
+        regions: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -471,6 +502,8 @@ pub enum NodeResponse {
     CacheHit(crate::cache::CachedResponse),
     CacheMiss,
     Authorized(bool),
+    /// Answer to [`NodeRequest::SigningKeys`].
+    SigningKeys(crate::iam::SigningKeySet),
 }
 
 /// What `portico ctl status` shows.

@@ -10,6 +10,7 @@ pub mod admin;
 pub mod cache;
 pub mod cluster;
 pub mod codec;
+pub mod iam;
 pub mod model;
 pub mod quota;
 pub mod throttle;

@@ -626,6 +626,8 @@ pub struct GatewayState {
     pub cache_generations: BTreeMap<String, u64>,
     /// Quota leases and usage counts (see `quota`).
     pub quota: crate::quota::QuotaLedger,
+    /// IAM users, access keys (secrets sealed) and inline policies (see `iam`).
+    pub iam: crate::iam::IamState,
     /// The authorizer cache generation of each stage, keyed `{apiId}/{stageName}` like
     /// `cache_generations`; FlushStageAuthorizersCache bumps it, and the data plane puts it in
     /// its authorizer-cache keys, so a flush orphans every cached decision of the stage on

@@ -43,6 +43,22 @@ pub trait ControlPlane: Send + Sync + 'static {
 pub struct LocalControl {
     state: Mutex<Arc<GatewayState>>,
     gateway: Arc<Gateway>,
+    iam: Option<LocalIam>,
+}
+
+/// `dev` is its own origin for AWS_IAM: it derives the signing keys itself.
+struct LocalIam {
+    verifier: Arc<crate::authorize::iam::IamVerifier>,
+    sealing: super::secrets::SealingKey,
+    regions: Vec<String>,
+}
+
+impl std::fmt::Debug for LocalIam {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalIam")
+            .field("regions", &self.regions)
+            .finish_non_exhaustive()
+    }
 }
 
 impl LocalControl {
@@ -50,7 +66,47 @@ impl LocalControl {
         LocalControl {
             state: Mutex::new(Arc::new(state)),
             gateway,
+            iam: None,
         }
+    }
+
+    /// Keeps `verifier` current: identities and policies after every IAM write, and signing
+    /// keys derived with `sealing` for `regions` (see [`LocalControl::refresh_iam`]).
+    pub fn with_iam(
+        mut self,
+        verifier: Arc<crate::authorize::iam::IamVerifier>,
+        sealing: super::secrets::SealingKey,
+        regions: Vec<String>,
+    ) -> Self {
+        self.iam = Some(LocalIam {
+            verifier,
+            sealing,
+            regions,
+        });
+        self.refresh_iam(crate::time::epoch_seconds(std::time::SystemTime::now()));
+        self
+    }
+
+    /// Re-reads the identities and re-derives the signing keys for the days around
+    /// `now_epoch_s` (after an IAM write, and once a day: `dev` runs this after every UTC
+    /// midnight).
+    pub fn refresh_iam(&self, now_epoch_s: i64) {
+        let state = self.local();
+        self.refresh_iam_from(&state, now_epoch_s);
+    }
+
+    fn refresh_iam_from(&self, state: &GatewayState, now_epoch_s: i64) {
+        let Some(iam) = &self.iam else {
+            return;
+        };
+        iam.verifier.observe_state(state);
+        iam.verifier
+            .set_signing_keys(&super::iam::derive_signing_keys(
+                state,
+                &iam.sealing,
+                &iam.regions,
+                now_epoch_s,
+            ));
     }
 }
 
@@ -75,6 +131,12 @@ impl ControlPlane for LocalControl {
             if let CommandOutcome::Refused(refusal) = outcome {
                 state.version = before;
                 return Err(ControlError::Refused(refusal));
+            }
+            if matches!(command, Command::Iam(_)) {
+                self.refresh_iam_from(
+                    state,
+                    crate::time::epoch_seconds(std::time::SystemTime::now()),
+                );
             }
             let routes_changed = command.changes_routes();
             if routes_changed {

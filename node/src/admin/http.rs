@@ -29,6 +29,7 @@ use crate::body::{self, Body};
 use crate::integrate::{Integrations, params};
 
 mod auth;
+mod iam;
 mod keys;
 
 /// Import documents and other bodies above this are refused.
@@ -90,6 +91,8 @@ impl From<ControlError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "ConflictException", message)
             }
             ControlError::Refused(Refusal::BadRequest(message)) => ApiError::bad_request(message),
+            // Only IAM ops are refused this way, and the IAM endpoint renders them itself.
+            ControlError::Refused(Refusal::Iam(error)) => ApiError::bad_request(error.message),
             ControlError::Unavailable(message) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "ServiceUnavailableException",
@@ -309,6 +312,23 @@ fn string_map(body: &Value, name: &str) -> Result<portico_proto::StringMap, ApiE
     }
 }
 
+/// The service named by a request's SigV4 credential scope (`Credential=AKID/date/region/
+/// service/aws4_request` in the header, or `X-Amz-Credential` in the query), if any.
+fn scope_service(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+    let from_header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split("Credential=").nth(1))
+        .map(|rest| rest.split([',', ' ']).next().unwrap_or("").to_string());
+    let credential = from_header.or_else(|| {
+        params::parse_query(query)
+            .into_iter()
+            .find(|(name, _)| name == "X-Amz-Credential")
+            .map(|(_, value)| value)
+    })?;
+    credential.split('/').nth(3).map(str::to_string)
+}
+
 impl AdminApi {
     pub fn new(
         control: Arc<dyn ControlPlane>,
@@ -362,8 +382,13 @@ impl AdminApi {
             parts.headers.insert(header::HOST, value);
         }
         let now = crate::time::epoch_seconds(SystemTime::now());
-        let region_allowed =
-            |region: &str| self.regions.is_empty() || self.regions.iter().any(|r| r == region);
+        // IAM requests (credential scope service `iam`) share the listener and the keys; IAM is
+        // a global service, so any signing region is accepted for it.
+        let iam = scope_service(&parts.headers, parts.uri.query()).as_deref() == Some("iam");
+        let service = if iam { "iam" } else { "apigateway" };
+        let region_allowed = |region: &str| {
+            iam || self.regions.is_empty() || self.regions.iter().any(|r| r == region)
+        };
         let verify = |body: &[u8]| {
             let signed = SignedRequest {
                 method: parts.method.as_str(),
@@ -372,11 +397,15 @@ impl AdminApi {
                 headers: &parts.headers,
                 body,
             };
-            sigv4::verify(&signed, now, "apigateway", &region_allowed, &|id: &str| {
+            sigv4::verify(&signed, now, service, &region_allowed, &|id: &str| {
                 self.secret_for(id)
             })
         };
         let refuse = |error: sigv4::AuthError| {
+            if iam {
+                return iam::IamApiError::from_auth(&error)
+                    .into_response(&uuid::Uuid::new_v4().to_string());
+            }
             let status = StatusCode::from_u16(error.status_code()).unwrap_or(StatusCode::FORBIDDEN);
             crate::respond::json_error(status, error.error_type(), &error.message())
         };
@@ -424,6 +453,18 @@ impl AdminApi {
         };
         if let Err(error) = verify(&body) {
             return refuse(error);
+        }
+        if iam {
+            let started = Instant::now();
+            let response = self.iam(parts.uri.query(), &body).await;
+            tracing::info!(
+                target: "portico::admin",
+                service = "iam",
+                status = response.status().as_u16(),
+                latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+                "management request"
+            );
+            return response;
         }
         let path = parts.uri.path();
 

@@ -3,6 +3,7 @@
 
 pub mod control;
 pub mod http;
+pub mod iam;
 pub mod invoke;
 pub mod render;
 pub mod secrets;

@@ -180,6 +180,13 @@ pub fn generate_access_key() -> (String, String) {
     (access_key_id, random_string(SECRET_ALPHABET, 40))
 }
 
+/// A new IAM user id shaped like AWS's: `AIDA` and 17 uppercase letters or digits.
+pub fn generate_user_id() -> String {
+    let mut id = String::from("AIDA");
+    id.push_str(&random_string(KEY_ID_ALPHABET, 17));
+    id
+}
+
 const API_KEY_ALPHABET: &[u8; 62] =
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 

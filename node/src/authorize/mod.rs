@@ -16,6 +16,7 @@
 //! Denials are [`Failure`]s carrying AWS's status, error type and message; the pipeline renders
 //! them through the API's gateway responses like every other error.
 
+pub mod iam;
 pub mod lambda;
 pub mod policy;
 
@@ -214,7 +215,7 @@ fn resource_policy_denial(user: Option<&str>, arn: &str, outcome: Evaluation) ->
     )
 }
 
-fn mask_account(arn: &str) -> Cow<'_, str> {
+pub(crate) fn mask_account(arn: &str) -> Cow<'_, str> {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     match parts.as_slice() {
         [a, b, c, d, account, rest] if account.len() > 4 => {

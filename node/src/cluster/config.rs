@@ -101,6 +101,9 @@ struct RawOrigin {
     peers: Vec<RawPeer>,
     /// Where `GET /metrics` is served (plain HTTP), if anywhere.
     metrics: Option<String>,
+    /// Regions whose SigV4 signing keys (AWS_IAM, service `execute-api`) this origin derives
+    /// for edges; default: its own region and every peer's.
+    signing_regions: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -129,6 +132,8 @@ struct RawEdge {
     metrics: Option<String>,
     /// A cap on every stage cache's capacity in bytes, below its `cacheClusterSize`.
     cache_capacity_bytes_max: Option<u64>,
+    /// Regions in which AWS_IAM callers sign (credential scope); default: the edge's region.
+    signing_regions: Option<Vec<String>>,
 }
 
 /// Certificate files of a node, resolved relative to the config file's folder.
@@ -174,6 +179,8 @@ pub struct OriginConfig {
     pub metrics: Option<SocketAddr>,
     /// The capacity of the region's response cache (L2) on this origin.
     pub l2_capacity_bytes: u64,
+    /// Regions whose AWS_IAM signing keys this origin hands its edges.
+    pub signing_regions: Vec<String>,
 }
 
 /// The largest L2 an origin's config may ask for (1 TiB), so the MiB → bytes product stays
@@ -197,6 +204,8 @@ pub struct EdgeConfig {
     pub metrics: Option<SocketAddr>,
     /// A cap on every stage cache's capacity in bytes, below its `cacheClusterSize`.
     pub cache_capacity_bytes_max: Option<u64>,
+    /// Regions in which AWS_IAM callers sign; the edge asks its origin for their keys.
+    pub signing_regions: Vec<String>,
 }
 
 struct Checker {
@@ -286,6 +295,22 @@ impl Checker {
             }
         }
         peers
+    }
+
+    /// `signing_regions` as configured (each a region name, at least one), else `default`.
+    fn signing_regions(&mut self, raw: Option<&Vec<String>>, default: Vec<String>) -> Vec<String> {
+        let Some(raw) = raw else {
+            return default;
+        };
+        if raw.is_empty() {
+            self.problem("signing_regions", "name at least one region");
+        }
+        for (index, region) in raw.iter().enumerate() {
+            self.region(&format!("signing_regions[{index}]"), region);
+        }
+        let mut regions = raw.clone();
+        regions.dedup();
+        regions
     }
 
     fn finish<T>(self, value: T) -> Result<T, ConfigError> {
@@ -431,6 +456,13 @@ pub fn load_origin(file: &Path) -> Result<OriginConfig, ConfigError> {
             format!("must be at most {L2_CAPACITY_MB_MAX} (1 TiB)"),
         );
     }
+    let mut cluster_regions = vec![raw.region.clone()];
+    for peer in &peers {
+        if !cluster_regions.contains(&peer.region) {
+            cluster_regions.push(peer.region.clone());
+        }
+    }
+    let signing_regions = checker.signing_regions(raw.signing_regions.as_ref(), cluster_regions);
     let data_dir = checker.path(&raw.data_dir);
     let config = OriginConfig {
         node_id: raw.node_id,
@@ -444,6 +476,7 @@ pub fn load_origin(file: &Path) -> Result<OriginConfig, ConfigError> {
         admin,
         metrics,
         l2_capacity_bytes: l2_capacity_mb.min(L2_CAPACITY_MB_MAX) * 1024 * 1024,
+        signing_regions,
     };
     checker.finish(config)
 }
@@ -489,6 +522,8 @@ pub fn load_edge(file: &Path) -> Result<EdgeConfig, ConfigError> {
     if raw.cache_capacity_bytes_max == Some(0) {
         checker.problem("cache_capacity_bytes_max", "must be more than 0");
     }
+    let signing_regions =
+        checker.signing_regions(raw.signing_regions.as_ref(), vec![raw.region.clone()]);
     let data_dir = checker.path(&raw.data_dir);
     let config = EdgeConfig {
         node_id: raw.node_id,
@@ -503,6 +538,7 @@ pub fn load_edge(file: &Path) -> Result<EdgeConfig, ConfigError> {
         ca_file,
         metrics,
         cache_capacity_bytes_max: raw.cache_capacity_bytes_max,
+        signing_regions,
     };
     checker.finish(config)
 }
@@ -543,6 +579,8 @@ mod tests {
         assert_eq!(config.data_dir, dir.path().join("data"));
         assert_eq!(config.tls.ca, dir.path().join("ca.pem"));
         assert_eq!(config.metrics, Some("127.0.0.1:9100".parse().unwrap()));
+        // AWS_IAM signing regions: by default the cluster's (own and peers').
+        assert_eq!(config.signing_regions, ["us-east", "eu-west"]);
     }
 
     #[test]
@@ -562,6 +600,24 @@ mod tests {
         let config = load_edge(&file).unwrap();
         assert_eq!(config.metrics, Some("127.0.0.1:9101".parse().unwrap()));
         assert_eq!(config.cache_capacity_bytes_max, Some(1_048_576));
+        assert_eq!(config.signing_regions, ["us-east"]);
+        let file = write(
+            dir.path(),
+            "regions.toml",
+            &edge("signing_regions = [\"us-east-1\", \"eu-west-1\"]\n"),
+        );
+        assert_eq!(
+            load_edge(&file).unwrap().signing_regions,
+            ["us-east-1", "eu-west-1"]
+        );
+        for bad in ["signing_regions = []\n", "signing_regions = [\"a b\"]\n"] {
+            let file = write(dir.path(), "bad-regions.toml", &edge(bad));
+            let error = load_edge(&file).unwrap_err();
+            assert!(
+                error.problems[0].0.starts_with("signing_regions"),
+                "{error}"
+            );
+        }
         let file = write(
             dir.path(),
             "bad.toml",

@@ -59,6 +59,10 @@ pub struct EdgeNode {
     pub shared_tier: Arc<dyn crate::cache::shared::SharedTier>,
     /// Who may invalidate with `Cache-Control: max-age=0`, asked of the same origin.
     pub invalidation_authority: Arc<dyn crate::cache::auth::InvalidationAuthority>,
+    /// AWS_IAM verification: identities from the followed state, signing keys from the origin
+    /// (`cluster::signing`).
+    pub iam: Arc<crate::authorize::iam::IamVerifier>,
+    signing: tokio::task::JoinHandle<()>,
 }
 
 impl EdgeNode {
@@ -108,6 +112,9 @@ impl EdgeNode {
         let limits = Arc::new(crate::limits::Limits::new(crate::limits::Identity::new(
             config.node_id,
         )));
+        let iam = Arc::new(crate::authorize::iam::IamVerifier::new());
+        iam.observe_state(&state);
+        let iam_changed = Arc::new(tokio::sync::Notify::new());
         let gateway = Arc::new(
             Gateway::new(snapshot, integrations)
                 .with_limits(limits.clone())
@@ -155,6 +162,15 @@ impl EdgeNode {
             config.node_id,
             config.region.clone(),
         ));
+        let signing = tokio::spawn(super::signing::follow(
+            transport.clone(),
+            following.clone(),
+            iam.clone(),
+            iam_changed.clone(),
+            config.node_id,
+            config.signing_regions.clone(),
+            config.data_dir.clone(),
+        ));
         let sync = tokio::spawn(follow_origins(
             transport.clone(),
             following,
@@ -165,6 +181,7 @@ impl EdgeNode {
             state,
             gateway.clone(),
             version.clone(),
+            (iam.clone(), iam_changed),
         ));
         Ok(EdgeNode {
             gateway,
@@ -179,12 +196,15 @@ impl EdgeNode {
             transport,
             shared_tier,
             invalidation_authority,
+            iam,
+            signing,
         })
     }
 
     pub async fn shutdown(self) {
         self.sync.abort();
         self.reporter.abort();
+        self.signing.abort();
         for task in &self.limits_tasks {
             task.abort();
         }
@@ -239,6 +259,7 @@ async fn follow_origins(
     mut state: GatewayState,
     gateway: Arc<Gateway>,
     version: Arc<AtomicU64>,
+    iam: IamWatch,
 ) {
     let mut backoff = BACKOFF_MIN;
     'cycle: loop {
@@ -294,7 +315,7 @@ async fn follow_origins(
                 match follow::apply_update(&mut state, update) {
                     Ok(Applied::Unchanged) => {}
                     Ok(Applied::Advanced) => {
-                        state = publish(state, &gateway, &data_dir).await;
+                        state = publish(state, &gateway, &data_dir, &iam).await;
                         version.store(state.version, Ordering::Release);
                     }
                     Ok(Applied::Bookkeeping) => {
@@ -342,6 +363,12 @@ async fn own_region_answers(transport: &Transport, origins: &[Peer], region: &st
     false
 }
 
+/// The AWS_IAM verifier and the signal that its identities changed.
+type IamWatch = (
+    Arc<crate::authorize::iam::IamVerifier>,
+    Arc<tokio::sync::Notify>,
+);
+
 /// Compiles on the blocking pool (never on the request path's workers), swaps the snapshot in,
 /// and persists the state. An API that does not compile is left out (and logged); the others
 /// are served. The state always comes back, even if compiling panics.
@@ -349,9 +376,11 @@ async fn publish(
     state: GatewayState,
     gateway: &Arc<Gateway>,
     data_dir: &std::path::Path,
+    iam: &IamWatch,
 ) -> GatewayState {
     let data_dir = data_dir.to_path_buf();
     let gateway = gateway.clone();
+    let (verifier, changed) = iam.clone();
     let work = tokio::task::spawn_blocking(move || {
         let compiled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             compile::compile_lenient(&state, false)
@@ -367,6 +396,10 @@ async fn publish(
                 }
                 gateway.swap(snapshot);
                 gateway.observe_state(&state, true);
+                if verifier.observe_state(&state) {
+                    // New identities or keys: the signing-key follower fetches a new set.
+                    changed.notify_one();
+                }
             }
             Err(_) => tracing::error!(
                 version = state.version,

@@ -7,6 +7,7 @@
 //! - `origin`: a Raft member serving Raft RPCs, admin requests and edge subscriptions.
 //! - `edge`/`follow`: the data plane following an origin, with its state persisted.
 //! - `l2`: the region's response cache on the origins, and the edge's ends of the cache seams.
+//! - `signing`: an edge's AWS_IAM signing keys, fetched from its origin and kept on disk.
 //! - `ctl`: the admin client; `config`: node config files.
 
 pub mod certs;
@@ -17,4 +18,5 @@ pub mod follow;
 pub mod l2;
 pub mod origin;
 pub mod raft;
+pub mod signing;
 pub mod transport;

@@ -131,6 +131,14 @@ struct Inner {
     demand: crate::limits::demand::DemandBoard,
     /// The region's response cache and the invalidation check (`l2.rs`).
     l2: super::l2::OriginL2,
+    /// What AWS_IAM signing keys are derived with (the sealing key, with `[admin]`) and for
+    /// which regions; without a sealing key an origin cannot hand any out.
+    signing: Option<Arc<Signing>>,
+}
+
+struct Signing {
+    sealing: crate::admin::secrets::SealingKey,
+    regions: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -176,6 +184,13 @@ impl OriginNode {
                 config.l2_capacity_bytes,
                 invalidation_verifier(&config, &raft)?,
             ),
+            signing: match &config.admin {
+                None => None,
+                Some(admin) => Some(Arc::new(Signing {
+                    sealing: crate::admin::secrets::SealingKey::from_file(&admin.sealing_key)?,
+                    regions: config.signing_regions.clone(),
+                })),
+            },
         });
         let background = vec![
             tokio::spawn(exchange_demand(inner.clone())),
@@ -356,6 +371,17 @@ impl Inner {
                 }
                 response(NodeResponse::Done)
             }
+            NodeRequest::SigningKeys {
+                edge_id: _,
+                regions,
+            } => {
+                let PeerIdentity::Edge(edge_id) = peer else {
+                    return response(NodeResponse::Error(
+                        "signing keys are handed to edge certificates only".into(),
+                    ));
+                };
+                response(self.signing_keys(edge_id, regions).await)
+            }
             NodeRequest::Status => response(NodeResponse::Status(self.status(admin).await)),
             NodeRequest::Quota { edge_id: _, ops } => {
                 let PeerIdentity::Edge(edge_id) = peer else {
@@ -515,6 +541,47 @@ impl Inner {
     }
 
     /// An admin request this node could not do because it is not the leader goes to the leader.
+    /// The AWS_IAM signing keys for the regions the edge asks for that this origin accepts,
+    /// derived from this origin's applied state (which the edge, following it, never runs
+    /// ahead of), on the blocking pool.
+    async fn signing_keys(&self, edge_id: NodeId, asked: Vec<String>) -> NodeResponse {
+        let Some(signing) = self.signing.clone() else {
+            return NodeResponse::Error(
+                "this origin has no sealing key ([admin]) to derive signing keys with".into(),
+            );
+        };
+        let regions: Vec<String> = asked
+            .into_iter()
+            .filter(|region| signing.regions.contains(region))
+            .take(64)
+            .collect();
+        // Only the IAM part is needed: copy it, not the whole state.
+        let state = self
+            .raft
+            .state_machine
+            .inspect(|state| portico_proto::GatewayState {
+                iam: state.iam.clone(),
+                ..Default::default()
+            });
+        let now = crate::time::epoch_seconds(std::time::SystemTime::now());
+        let derived = tokio::task::spawn_blocking(move || {
+            crate::admin::iam::derive_signing_keys(&state, &signing.sealing, &regions, now)
+        })
+        .await;
+        match derived {
+            Ok(set) => {
+                tracing::debug!(
+                    edge = edge_id,
+                    keys = set.keys.len(),
+                    revision = set.revision,
+                    "handed out signing keys"
+                );
+                NodeResponse::SigningKeys(set)
+            }
+            Err(error) => NodeResponse::Error(format!("deriving signing keys: {error}")),
+        }
+    }
+
     async fn forward_or_fail(&self, request: NodeRequest, error: WriteError) -> NodeResponse {
         match error {
             WriteError::ForwardToLeader {

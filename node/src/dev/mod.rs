@@ -48,6 +48,9 @@ pub struct DevOptions {
     /// Turns the stage's cache on with this `cacheClusterSize` (GB, AWS's enum: "0.5", ...),
     /// as CreateStage's `cacheClusterEnabled`/`cacheClusterSize` do.
     pub cache_cluster_size: Option<String>,
+    /// Regions AWS_IAM callers may sign for; empty: `AWS_REGION`, else `AWS_DEFAULT_REGION`,
+    /// else `us-east-1`.
+    pub signing_regions: Vec<String>,
 }
 
 impl DevOptions {
@@ -68,6 +71,7 @@ impl DevOptions {
             metrics: None,
             cache_capacity_bytes_max: None,
             cache_cluster_size: None,
+            signing_regions: Vec::new(),
         }
     }
 }
@@ -85,6 +89,17 @@ pub fn validate_stage_name(name: &str) -> Result<(), String> {
         Err(format!(
             "stage name {name:?} must be 1 to 128 letters, digits, '-' or '_'"
         ))
+    }
+}
+
+/// Re-derives `dev`'s AWS_IAM signing keys a few seconds after every UTC midnight, so the set
+/// always covers yesterday, today and tomorrow.
+async fn refresh_iam_daily(control: Arc<crate::admin::control::LocalControl>) {
+    loop {
+        let now = crate::time::epoch_seconds(SystemTime::now());
+        let wait = crate::admin::iam::seconds_to_midnight(now) + 5;
+        tokio::time::sleep(Duration::from_secs(u64::try_from(wait).unwrap_or(60))).await;
+        control.refresh_iam(crate::time::epoch_seconds(SystemTime::now()));
     }
 }
 
@@ -115,6 +130,12 @@ pub struct DevNode {
     demo_shutdown: Shutdown,
     /// The quota reporter, when the management API runs.
     quota_reporter: Option<tokio::task::JoinHandle<()>>,
+    /// AWS_IAM verification: identities and signing keys from this node's own state (kept
+    /// current by the management API's writes and a daily re-derivation; empty without
+    /// `--admin`, since identities exist only through the IAM endpoint).
+    pub iam: Arc<crate::authorize::iam::IamVerifier>,
+    /// The daily re-derivation of the signing keys, when the management API runs.
+    iam_refresher: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Imports the definition into a one-API state with one deployment and one stage.
@@ -249,8 +270,10 @@ impl DevNode {
             },
             metrics.clone(),
         ));
+        let iam = Arc::new(crate::authorize::iam::IamVerifier::new());
         let gateway = Arc::new(Gateway::new(snapshot, integrations).with_cache(cache.clone()));
         gateway.observe_state(&state, true);
+        let mut iam_refresher = None;
 
         let mut admin_addr = None;
         let mut quota_reporter = None;
@@ -282,11 +305,24 @@ impl DevNode {
                     enabled: true,
                 },
             );
+            let signing_regions = if options.signing_regions.is_empty() {
+                crate::admin::iam::default_signing_regions(None)
+            } else {
+                options.signing_regions.clone()
+            };
             // The control owns the state from here (nothing below reads it).
-            let control = Arc::new(crate::admin::control::LocalControl::new(
-                std::mem::take(&mut state),
-                gateway.clone(),
-            ));
+            let control = Arc::new(
+                crate::admin::control::LocalControl::new(
+                    std::mem::take(&mut state),
+                    gateway.clone(),
+                )
+                .with_iam(
+                    iam.clone(),
+                    crate::admin::secrets::SealingKey::from_bytes(sealing_bytes),
+                    signing_regions,
+                ),
+            );
+            iam_refresher = Some(tokio::spawn(refresh_iam_daily(control.clone())));
             cache.set_authority(Arc::new(crate::cache::dev_auth::LocalAuthority::new(
                 control.clone(),
                 crate::admin::secrets::SealingKey::from_bytes(sealing_bytes),
@@ -376,6 +412,8 @@ impl DevNode {
             demo_backends,
             demo_shutdown,
             quota_reporter,
+            iam,
+            iam_refresher,
         })
     }
 
@@ -383,6 +421,9 @@ impl DevNode {
     pub async fn shutdown(self) {
         if let Some(reporter) = &self.quota_reporter {
             reporter.abort();
+        }
+        if let Some(refresher) = &self.iam_refresher {
+            refresher.abort();
         }
         self.shutdown.trigger();
         for listener in self.listeners {

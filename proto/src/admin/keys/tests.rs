@@ -27,6 +27,7 @@ fn refused(state: &mut GatewayState, op: AdminOp) -> Refusal {
 fn message(refusal: &Refusal) -> &str {
     match refusal {
         Refusal::NotFound(text) | Refusal::Conflict(text) | Refusal::BadRequest(text) => text,
+        Refusal::Iam(error) => &error.message,
     }
 }
 
@@ -796,14 +797,71 @@ fn arb_op() -> impl Strategy<Value = Command> {
                 key_id: key_id.into(),
             }
         )),
-        key_id.prop_map(|id| Command::PutAdminKey(AdminKey {
+        key_id.clone().prop_map(|id| Command::PutAdminKey(AdminKey {
             access_key_id: format!("AKIA{id}"),
             nonce: vec![9; 12],
             sealed_secret: vec![8; 56],
             created_date: 3,
             enabled: true,
         })),
+        arb_iam_op(key_id),
     ]
+}
+
+/// IAM users, keys (sealed secrets) and policies over a few names, so ops meet each other.
+fn arb_iam_op(
+    key_id: impl Strategy<Value = &'static str> + Clone + 'static,
+) -> impl Strategy<Value = Command> {
+    use crate::iam::{AccessKeyStatus, IamAccessKey, IamOp};
+    let user = prop::sample::select(vec!["alice", "bob"]);
+    prop_oneof![
+        user.clone().prop_map(|name| IamOp::CreateUser {
+            user_name: name.into(),
+            path: "/".into(),
+            user_id: format!("AIDA{name}"),
+            account_id: "000000000000".into(),
+            create_date: 1,
+        }),
+        user.clone().prop_map(|name| IamOp::DeleteUser {
+            user_name: name.into()
+        }),
+        (user.clone(), key_id.clone()).prop_map(|(name, id)| IamOp::CreateAccessKey {
+            key: IamAccessKey {
+                access_key_id: format!("AKIA{id}"),
+                user_name: name.into(),
+                status: AccessKeyStatus::Active,
+                create_date: 2,
+                nonce: vec![3; 12],
+                sealed_secret: vec![4; 56],
+            },
+        }),
+        (user.clone(), key_id.clone()).prop_map(|(name, id)| IamOp::DeleteAccessKey {
+            user_name: name.into(),
+            access_key_id: format!("AKIA{id}"),
+        }),
+        (user.clone(), key_id, any::<bool>()).prop_map(|(name, id, active)| {
+            IamOp::UpdateAccessKey {
+                user_name: name.into(),
+                access_key_id: format!("AKIA{id}"),
+                status: if active {
+                    AccessKeyStatus::Active
+                } else {
+                    AccessKeyStatus::Inactive
+                },
+            }
+        }),
+        user.clone().prop_map(|name| IamOp::PutUserPolicy {
+            user_name: name.into(),
+            policy_name: "p".into(),
+            policy_document: r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#
+                .into(),
+        }),
+        user.prop_map(|name| IamOp::DeleteUserPolicy {
+            user_name: name.into(),
+            policy_name: "p".into(),
+        }),
+    ]
+    .prop_map(Command::Iam)
 }
 
 fn check_invariants(state: &GatewayState) {
@@ -862,9 +920,12 @@ proptest! {
             prop_assert_eq!(&edge, &cluster::redact_for_edge(origin.clone()));
             prop_assert!(edge.api_keys.values().all(|key| key.sealed_value.is_empty() && key.nonce.is_empty()));
             prop_assert!(edge.admin_keys.values().all(|key| key.sealed_secret.is_empty() && key.nonce.is_empty()));
+            prop_assert!(edge.iam.access_keys.values().all(|key| key.sealed_secret.is_empty() && key.nonce.is_empty()));
         }
         // Something was actually exercised: origins keep what edges do not.
-        if origin.api_keys.values().any(|key| !key.sealed_value.is_empty()) {
+        if origin.api_keys.values().any(|key| !key.sealed_value.is_empty())
+            || !origin.iam.access_keys.is_empty()
+        {
             prop_assert_ne!(&edge, &origin);
         }
     }
@@ -904,4 +965,44 @@ fn redaction_empties_every_sealed_form_and_keeps_the_rest() {
     };
     assert!(keys[0].key.sealed_value.is_empty());
     assert_eq!(keys[0].key.value_hash, "h2");
+
+    // IAM access keys: the state's and the command's sealed secrets are emptied.
+    use crate::iam::{AccessKeyStatus, IamAccessKey, IamOp};
+    let iam_key = IamAccessKey {
+        access_key_id: "AKIAIAM".into(),
+        user_name: "alice".into(),
+        status: AccessKeyStatus::Active,
+        create_date: 0,
+        nonce: vec![1; 12],
+        sealed_secret: vec![2; 56],
+    };
+    for op in [
+        IamOp::CreateUser {
+            user_name: "alice".into(),
+            path: "/".into(),
+            user_id: "AIDA1".into(),
+            account_id: "000000000000".into(),
+            create_date: 0,
+        },
+        IamOp::CreateAccessKey {
+            key: iam_key.clone(),
+        },
+    ] {
+        assert_eq!(
+            cluster::apply(&mut state, 2, &Command::Iam(op)),
+            cluster::CommandOutcome::Applied
+        );
+    }
+    let redacted = cluster::redact_for_edge(state.clone());
+    let kept = &redacted.iam.access_keys["AKIAIAM"];
+    assert!(kept.sealed_secret.is_empty() && kept.nonce.is_empty());
+    assert_eq!(kept.status, AccessKeyStatus::Active);
+    assert_eq!(redacted.iam.users, state.iam.users);
+    let Command::Iam(IamOp::CreateAccessKey { key }) =
+        cluster::redact_command_for_edge(Command::Iam(IamOp::CreateAccessKey { key: iam_key }))
+    else {
+        panic!("the variant changed");
+    };
+    assert!(key.sealed_secret.is_empty() && key.nonce.is_empty());
+    assert_eq!(key.access_key_id, "AKIAIAM");
 }
