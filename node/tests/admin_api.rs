@@ -306,6 +306,182 @@ async fn every_operation_answers_bad_requests_with_aws_errors() {
             "".into(),
             404,
         ),
+        // Authorization (issue 12).
+        (
+            "CreateAuthorizer",
+            "POST",
+            format!("{r}/authorizers"),
+            r#"{"name":"a","type":"OAUTH"}"#.into(),
+            400,
+        ),
+        (
+            "CreateAuthorizer",
+            "POST",
+            format!("{r}/authorizers"),
+            r#"{"name":"a","type":"TOKEN","identitySource":"method.request.header.A","authorizerUri":"https://x"}"#.into(),
+            400,
+        ),
+        (
+            "CreateAuthorizer",
+            "POST",
+            format!("{r}/authorizers"),
+            r#"{"type":"TOKEN"}"#.into(),
+            400,
+        ),
+        (
+            "CreateAuthorizer",
+            "POST",
+            "/restapis/0000000000/authorizers".into(),
+            format!(r#"{{"name":"a","type":"TOKEN","identitySource":"method.request.header.A","authorizerUri":"{LAMBDA_URI}"}}"#),
+            409,
+        ),
+        (
+            "GetAuthorizers",
+            "GET",
+            "/restapis/0000000000/authorizers".into(),
+            "".into(),
+            404,
+        ),
+        (
+            "GetAuthorizers",
+            "GET",
+            format!("{r}/authorizers?limit=0"),
+            "".into(),
+            400,
+        ),
+        (
+            "GetAuthorizer",
+            "GET",
+            format!("{r}/authorizers/nope"),
+            "".into(),
+            404,
+        ),
+        (
+            "UpdateAuthorizer",
+            "PATCH",
+            format!("{r}/authorizers/nope"),
+            r#"{"patchOperations":[]}"#.into(),
+            404,
+        ),
+        (
+            "TestInvokeAuthorizer",
+            "POST",
+            format!("{r}/authorizers/nope"),
+            "{}".into(),
+            404,
+        ),
+        (
+            "TestInvokeAuthorizer",
+            "POST",
+            "/restapis/0000000000/authorizers/nope".into(),
+            "{}".into(),
+            404,
+        ),
+        (
+            "DeleteAuthorizer",
+            "DELETE",
+            format!("{r}/authorizers/nope"),
+            "".into(),
+            404,
+        ),
+        (
+            "UpdateMethod",
+            "PATCH",
+            method.clone(),
+            r#"{"patchOperations":[{"op":"replace","path":"/authorizationType","value":"CUSTOM"}]}"#.into(),
+            400,
+        ),
+        (
+            "UpdateMethod",
+            "PATCH",
+            format!("{r}/resources/{res_id}/methods/POST"),
+            r#"{"patchOperations":[]}"#.into(),
+            404,
+        ),
+        (
+            "UpdateMethod",
+            "PATCH",
+            method.clone(),
+            r#"{"patchOperations":[{"op":"jump","path":"/x"}]}"#.into(),
+            400,
+        ),
+        (
+            "UpdateRestApi",
+            "PATCH",
+            r.clone(),
+            r#"{"patchOperations":[{"op":"replace","path":"/policy","value":"not json"}]}"#.into(),
+            400,
+        ),
+        (
+            "CreateRestApi",
+            "POST",
+            "/restapis".into(),
+            r#"{"name":"p","policy":"[1]"}"#.into(),
+            400,
+        ),
+        (
+            "GetGatewayResponses",
+            "GET",
+            "/restapis/0000000000/gatewayresponses".into(),
+            "".into(),
+            404,
+        ),
+        (
+            "GetGatewayResponse",
+            "GET",
+            format!("{r}/gatewayresponses/NOPE"),
+            "".into(),
+            400,
+        ),
+        (
+            "PutGatewayResponse",
+            "PUT",
+            format!("{r}/gatewayresponses/UNAUTHORIZED"),
+            r#"{"statusCode":"99"}"#.into(),
+            400,
+        ),
+        (
+            "PutGatewayResponse",
+            "PUT",
+            format!("{r}/gatewayresponses/NOPE"),
+            "{}".into(),
+            400,
+        ),
+        (
+            "UpdateGatewayResponse",
+            "PATCH",
+            format!("{r}/gatewayresponses/DEFAULT_4XX"),
+            r#"{"patchOperations":[{"op":"add","path":"/statusCode","value":"444"}]}"#.into(),
+            400,
+        ),
+        (
+            "UpdateGatewayResponse",
+            "PATCH",
+            format!("{r}/gatewayresponses/DEFAULT_5XX"),
+            r#"{"patchOperations":[{"op":"replace","path":"/responseParameters/x","value":"'v'"}]}"#.into(),
+            404,
+        ),
+        (
+            "DeleteGatewayResponse",
+            "DELETE",
+            format!("{r}/gatewayresponses/DEFAULT_4XX"),
+            "".into(),
+            404,
+        ),
+        (
+            "FlushStageAuthorizersCache",
+            "DELETE",
+            format!("{r}/stages/nope/cache/authorizers"),
+            "".into(),
+            404,
+        ),
+        (
+            "FlushStageAuthorizersCache",
+            "DELETE",
+            "/restapis/0000000000/stages/prod/cache/authorizers".into(),
+            "".into(),
+            404,
+        ),
         (
             "TestInvokeMethod",
             "POST",
@@ -364,8 +540,43 @@ async fn every_operation_answers_bad_requests_with_aws_errors() {
         .call("DELETE", &format!("{r}/stages/prod/cache/data"), "")
         .await;
     assert_eq!(status, 202, "{body}");
+    // FlushStageAuthorizersCache on a real stage: 202 and no body.
+    let (status, _, body) = admin
+        .call("DELETE", &format!("{r}/stages/prod/cache/authorizers"), "")
+        .await;
+    assert_eq!(status, 202, "{body}");
+    // An authorizer in use cannot be deleted (409).
+    let authorizer = admin
+        .ok(
+            "POST",
+            &format!("{r}/authorizers"),
+            json!({"name": "tok", "type": "TOKEN", "authorizerUri": LAMBDA_URI,
+                   "identitySource": "method.request.header.Authorization"}),
+        )
+        .await;
+    let authorizer_id = authorizer["id"].as_str().unwrap().to_string();
+    admin
+        .ok(
+            "PATCH",
+            &method,
+            json!({"patchOperations": [
+                {"op": "replace", "path": "/authorizationType", "value": "CUSTOM"},
+                {"op": "replace", "path": "/authorizerId", "value": authorizer_id},
+            ]}),
+        )
+        .await;
+    let (status, error_type, body) = admin
+        .call("DELETE", &format!("{r}/authorizers/{authorizer_id}"), "")
+        .await;
+    assert_eq!(
+        (status, error_type.as_deref()),
+        (409, Some("ConflictException")),
+        "{body}"
+    );
     admin.node.shutdown().await;
 }
+
+const LAMBDA_URI: &str = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:auth/invocations";
 
 #[tokio::test]
 async fn unsigned_requests_are_refused() {

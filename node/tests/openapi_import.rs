@@ -1268,3 +1268,254 @@ proptest! {
         prop_assert_eq!(shape(&definition), shape(&reimported.definition));
     }
 }
+
+// ---- authorization: every authorizer kind, security, gateway responses, policy ------------
+
+const AUTH_LAMBDA: &str = "arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/arn:aws:lambda:eu-west-1:123456789012:function:auth/invocations";
+const AUTH_POOL: &str = "arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_abc";
+
+fn mock_integration() -> serde_json::Value {
+    json!({ "type": "mock", "requestTemplates": { "application/json": "{\"statusCode\": 200}" } })
+}
+
+/// A Swagger 2.0 document using every authorization feature API Gateway's import knows.
+fn authorization_swagger() -> serde_json::Value {
+    json!({
+        "swagger": "2.0",
+        "info": { "title": "secured", "version": "1" },
+        "x-amazon-apigateway-api-key-source": "AUTHORIZER",
+        "x-amazon-apigateway-policy": {
+            "Version": "2012-10-17",
+            "Statement": [
+                { "Effect": "Allow", "Principal": "*", "Action": "execute-api:Invoke", "Resource": "execute-api:/*" },
+                { "Effect": "Deny", "Principal": "*", "Action": "execute-api:Invoke", "Resource": "execute-api:/*/DELETE/*",
+                  "Condition": { "NotIpAddress": { "aws:SourceIp": ["10.0.0.0/8"] } } }
+            ]
+        },
+        "x-amazon-apigateway-gateway-responses": {
+            "UNAUTHORIZED": {
+                "statusCode": "401",
+                "responseParameters": { "gatewayresponse.header.WWW-Authenticate": "'Bearer'" },
+                "responseTemplates": { "application/json": "{\"error\":$context.error.messageString}" }
+            },
+            "ACCESS_DENIED": { "responseParameters": { "gatewayresponse.header.Access-Control-Allow-Origin": "'*'" } },
+            "DEFAULT_5XX": { "responseTemplates": { "application/json": "{\"oops\":true}" } },
+            "EXPIRED_TOKEN": { "statusCode": "401" }
+        },
+        "securityDefinitions": {
+            "api_key": { "type": "apiKey", "name": "x-api-key", "in": "header" },
+            "tokens": {
+                "type": "apiKey", "name": "X-Token", "in": "header",
+                "x-amazon-apigateway-authtype": "custom",
+                "x-amazon-apigateway-authorizer": {
+                    "type": "token",
+                    "authorizerUri": AUTH_LAMBDA,
+                    "authorizerCredentials": "arn:aws:iam::123456789012:role/invoke-auth",
+                    "identitySource": "method.request.header.X-Token",
+                    "identityValidationExpression": "^Bearer [-0-9a-zA-Z._]+$",
+                    "authorizerResultTtlInSeconds": 600
+                }
+            },
+            "requests": {
+                "type": "apiKey", "name": "Unused", "in": "header",
+                "x-amazon-apigateway-authtype": "custom",
+                "x-amazon-apigateway-authorizer": {
+                    "type": "request",
+                    "authorizerUri": AUTH_LAMBDA,
+                    "identitySource": "method.request.header.Auth, method.request.querystring.tenant, stageVariables.realm, context.sourceIp",
+                    "authorizerResultTtlInSeconds": 0
+                }
+            },
+            "pool": {
+                "type": "apiKey", "name": "Authorization", "in": "header",
+                "x-amazon-apigateway-authtype": "cognito_user_pools",
+                "x-amazon-apigateway-authorizer": {
+                    "type": "cognito_user_pools",
+                    "providerARNs": [AUTH_POOL, AUTH_POOL.replace("abc", "def")],
+                    "identitySource": "method.request.header.Authorization",
+                    "authorizerResultTtlInSeconds": 60
+                }
+            }
+        },
+        "paths": {
+            "/token": { "get": {
+                "security": [{ "tokens": [] }, { "api_key": [] }],
+                "responses": { "200": { "description": "ok" } },
+                "x-amazon-apigateway-integration": mock_integration()
+            } },
+            "/request": { "get": {
+                "security": [{ "requests": [] }],
+                "responses": { "200": { "description": "ok" } },
+                "x-amazon-apigateway-integration": mock_integration()
+            } },
+            "/pool": {
+                "get": {
+                    "security": [{ "pool": ["email", "pets/read"] }],
+                    "responses": { "200": { "description": "ok" } },
+                    "x-amazon-apigateway-integration": mock_integration()
+                },
+                "post": {
+                    "security": [{ "pool": [] }],
+                    "responses": { "200": { "description": "ok" } },
+                    "x-amazon-apigateway-integration": mock_integration()
+                }
+            },
+            "/iam": { "delete": {
+                "x-amazon-apigateway-auth": { "type": "AWS_IAM" },
+                "responses": { "204": { "description": "gone" } },
+                "x-amazon-apigateway-integration": mock_integration()
+            } },
+            "/open": { "get": {
+                "responses": { "200": { "description": "ok" } },
+                "x-amazon-apigateway-integration": mock_integration()
+            } }
+        }
+    })
+}
+
+fn authorizer<'d>(definition: &'d ApiDefinition, name: &str) -> &'d portico_proto::Authorizer {
+    definition
+        .authorizers
+        .iter()
+        .find(|authorizer| authorizer.name == name)
+        .unwrap_or_else(|| panic!("no authorizer {name}"))
+}
+
+#[test]
+fn authorization_round_trips_losslessly() {
+    let text = serde_json::to_string_pretty(&authorization_swagger()).unwrap_or_default();
+    let imported = import_ok("authorization.json", &text);
+    let definition = &imported.definition;
+
+    // What was imported, member by member (so the round trip below is not vacuous).
+    assert_eq!(
+        definition.api.api_key_source,
+        portico_proto::ApiKeySource::Authorizer
+    );
+    let policy: serde_json::Value =
+        serde_json::from_str(definition.api.policy.as_deref().unwrap_or("null")).unwrap();
+    assert_eq!(
+        policy["Statement"][1]["Condition"]["NotIpAddress"]["aws:SourceIp"][0],
+        "10.0.0.0/8"
+    );
+    let tokens = authorizer(definition, "tokens");
+    assert_eq!(tokens.authorizer_type, "TOKEN");
+    assert_eq!(tokens.auth_type.as_deref(), Some("custom"));
+    assert_eq!(tokens.authorizer_uri.as_deref(), Some(AUTH_LAMBDA));
+    assert_eq!(
+        tokens.authorizer_credentials.as_deref(),
+        Some("arn:aws:iam::123456789012:role/invoke-auth")
+    );
+    assert_eq!(
+        tokens.identity_source.as_deref(),
+        Some("method.request.header.X-Token")
+    );
+    assert_eq!(
+        tokens.identity_validation_expression.as_deref(),
+        Some("^Bearer [-0-9a-zA-Z._]+$")
+    );
+    assert_eq!(tokens.authorizer_result_ttl_in_seconds, Some(600));
+    let requests = authorizer(definition, "requests");
+    assert_eq!(requests.authorizer_type, "REQUEST");
+    assert!(
+        requests
+            .identity_source
+            .as_deref()
+            .is_some_and(|source| source.contains("context.sourceIp"))
+    );
+    assert_eq!(requests.authorizer_result_ttl_in_seconds, Some(0));
+    let pool = authorizer(definition, "pool");
+    assert_eq!(pool.authorizer_type, "COGNITO_USER_POOLS");
+    assert_eq!(pool.provider_arns.len(), 2);
+    assert_eq!(pool.authorizer_result_ttl_in_seconds, Some(60));
+
+    let token_get = method(definition, "/token", "GET");
+    assert_eq!(token_get.authorization_type, "CUSTOM");
+    assert_eq!(token_get.authorizer_id.as_deref(), Some(tokens.id.as_str()));
+    assert!(token_get.api_key_required);
+    assert_eq!(
+        method(definition, "/request", "GET")
+            .authorizer_id
+            .as_deref(),
+        Some(requests.id.as_str())
+    );
+    let pool_get = method(definition, "/pool", "GET");
+    assert_eq!(pool_get.authorization_type, "COGNITO_USER_POOLS");
+    assert_eq!(pool_get.authorization_scopes, ["email", "pets/read"]);
+    assert!(
+        method(definition, "/pool", "POST")
+            .authorization_scopes
+            .is_empty()
+    );
+    assert_eq!(
+        method(definition, "/iam", "DELETE").authorization_type,
+        "AWS_IAM"
+    );
+    assert_eq!(
+        method(definition, "/open", "GET").authorization_type,
+        "NONE"
+    );
+
+    let responses: BTreeMap<&str, &portico_proto::GatewayResponse> = definition
+        .gateway_responses
+        .iter()
+        .map(|response| (response.response_type.as_str(), response))
+        .collect();
+    assert_eq!(responses.len(), 4);
+    assert_eq!(
+        responses["UNAUTHORIZED"].response_parameters["gatewayresponse.header.WWW-Authenticate"],
+        "'Bearer'"
+    );
+    // Members left out take the type's defaults, as PutGatewayResponse does.
+    assert_eq!(
+        responses["ACCESS_DENIED"].status_code.as_deref(),
+        Some("403")
+    );
+    assert_eq!(
+        responses["ACCESS_DENIED"].response_templates["application/json"],
+        "{\"message\":$context.error.messageString}"
+    );
+    assert_eq!(responses["DEFAULT_5XX"].status_code, None);
+    assert_eq!(
+        responses["EXPIRED_TOKEN"].status_code.as_deref(),
+        Some("401")
+    );
+
+    assert_round_trip("authorization.json", &imported);
+    assert_swagger_round_trip("authorization.json", &imported);
+    // And from an OAS 3.0 document (the export of the Swagger one).
+    let oas3 = serde_json::to_string(&export_oas30(definition, None)).unwrap_or_default();
+    let from_oas3 = import_ok("authorization (oas30)", &oas3);
+    assert_round_trip("authorization (oas30)", &from_oas3);
+    assert_swagger_round_trip("authorization (oas30)", &from_oas3);
+    assert_eq!(
+        normalize(from_oas3.definition.clone()),
+        normalize(definition.clone())
+    );
+}
+
+#[test]
+fn authorization_import_refuses_what_the_management_api_refuses() {
+    let mut document = authorization_swagger();
+    document["securityDefinitions"]["tokens"]["x-amazon-apigateway-authorizer"]["identitySource"] =
+        json!("method.request.querystring.token");
+    document["x-amazon-apigateway-gateway-responses"]["NOT_A_TYPE"] = json!({});
+    document["x-amazon-apigateway-policy"] = json!("not a policy");
+    let text = serde_json::to_string(&document).unwrap_or_default();
+    let error = import_err("bad-authorization.json", &text);
+    let found = pointers(&error);
+    assert!(
+        found.contains(&"/securityDefinitions/tokens/x-amazon-apigateway-authorizer"),
+        "{error}"
+    );
+    assert!(
+        found.contains(&"/x-amazon-apigateway-gateway-responses/NOT_A_TYPE"),
+        "{error}"
+    );
+    assert!(found.contains(&"/x-amazon-apigateway-policy"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("Invalid token source expression")
+    );
+}

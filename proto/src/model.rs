@@ -296,7 +296,7 @@ pub struct TlsConfig {
     pub insecure_skip_verification: bool,
 }
 
-/// A Lambda, Cognito or JWT authorizer (botocore `Authorizer`); enforced by a later issue.
+/// A Lambda or Cognito authorizer (botocore `Authorizer`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Authorizer {
@@ -313,6 +313,16 @@ pub struct Authorizer {
     pub identity_source: Option<String>,
     pub identity_validation_expression: Option<String>,
     pub authorizer_result_ttl_in_seconds: Option<i32>,
+}
+
+impl Authorizer {
+    /// How long a decision is cached: `authorizerResultTtlInSeconds`, or AWS's default of 300
+    /// seconds when it is not set (AWS renders an unset TTL as absent, so the model keeps
+    /// `None`). 0 disables caching.
+    pub fn result_ttl_seconds(&self) -> i32 {
+        self.authorizer_result_ttl_in_seconds
+            .unwrap_or(crate::admin::AUTHORIZER_TTL_DEFAULT_SECONDS)
+    }
 }
 
 /// A request or response body schema (botocore `Model`); the schema is JSON text.
@@ -618,6 +628,11 @@ pub struct GatewayState {
     pub quota: crate::quota::QuotaLedger,
     /// IAM users, access keys (secrets sealed) and inline policies (see `iam`).
     pub iam: crate::iam::IamState,
+    /// The authorizer cache generation of each stage, keyed `{apiId}/{stageName}` like
+    /// `cache_generations`; FlushStageAuthorizersCache bumps it, and the data plane puts it in
+    /// its authorizer-cache keys, so a flush orphans every cached decision of the stage on
+    /// every node at once. Absent means 0.
+    pub authorizer_generations: BTreeMap<String, u64>,
 }
 
 /// True when `id` has the shape of an API Gateway identifier: 10 lowercase letters or digits.

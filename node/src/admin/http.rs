@@ -28,6 +28,7 @@ use super::sigv4::{self, SignedRequest};
 use crate::body::{self, Body};
 use crate::integrate::{Integrations, params};
 
+mod auth;
 mod iam;
 mod keys;
 
@@ -531,6 +532,7 @@ impl AdminApi {
             ("PATCH", ["restapis", api_id]) => {
                 let patch = render::parse_patch_for("updateRestApiInput", &call.json()?)
                     .map_err(ApiError::bad_request)?;
+                auth::check_policy_patch(&patch)?;
                 let state = self
                     .write(AdminOp::UpdateRestApi {
                         api_id: api_id.to_string(),
@@ -680,6 +682,17 @@ impl AdminApi {
                     verb,
                 ],
             ) => self.test_invoke(call, api_id, resource_id, verb).await,
+            (
+                "PATCH",
+                [
+                    "restapis",
+                    api_id,
+                    "resources",
+                    resource_id,
+                    "methods",
+                    verb,
+                ],
+            ) => self.update_method(call, api_id, resource_id, verb).await,
             (
                 "GET",
                 [
@@ -943,6 +956,20 @@ impl AdminApi {
                 Ok(empty(StatusCode::ACCEPTED))
             }
             (
+                "DELETE",
+                [
+                    "restapis",
+                    api_id,
+                    "stages",
+                    stage_name,
+                    "cache",
+                    "authorizers",
+                ],
+            ) => self.flush_stage_authorizers_cache(api_id, stage_name).await,
+            (_, ["restapis", _, "authorizers", ..] | ["restapis", _, "gatewayresponses", ..]) => {
+                self.route_auth(call).await
+            }
+            (
                 "GET",
                 [
                     "restapis",
@@ -1017,7 +1044,7 @@ impl AdminApi {
                 .and_then(|size| i32::try_from(size).ok()),
             api_key_source,
             endpoint_configuration,
-            policy: string_field(&body, "policy")?,
+            policy: string_field(&body, "policy")?.filter(|policy| !policy.is_empty()),
             tags: string_map(&body, "tags")?,
             disable_execute_api_endpoint: body
                 .get("disableExecuteApiEndpoint")
@@ -1025,6 +1052,9 @@ impl AdminApi {
                 .unwrap_or(false),
             root_resource_id: crate::ids::new_id(),
         };
+        if let Some(policy) = &new_api.policy {
+            auth::check_policy(policy)?;
+        }
         let api_id = new_api.id.clone();
         let state = self.write(AdminOp::CreateRestApi { api: new_api }).await?;
         let api = api(&state, &api_id)?;

@@ -192,3 +192,152 @@ pub async fn test_invoke(
 fn header_names(headers: &HeaderMap) -> Vec<&str> {
     headers.keys().map(|name| name.as_str()).collect()
 }
+
+/// TestInvokeAuthorizer: runs `authorizer_id` of the API's *working* definition for the
+/// simulated request in `input` (TestInvokeAuthorizer's JSON body: `headers`,
+/// `multiValueHeaders`, `pathWithQueryString`, `body`, `stageVariables`), with the data
+/// plane's own code (`authorize::lambda::test_invoke`: identity checks, the real function call,
+/// the answer parsed), bypassing the decision cache. The request is routed on a scratch copy
+/// of the API whose only methods are `ANY /` and `ANY /{proxy+}`, so any path reaches the
+/// authorizer whatever methods the API has; the verb is GET.
+pub async fn test_invoke_authorizer(
+    integrations: &Integrations,
+    definition: &ApiDefinition,
+    authorizer: &portico_proto::Authorizer,
+    stage: &Stage,
+    input: &Value,
+) -> Result<Value, ApiError> {
+    use crate::config::auth::{AuthorizerKind, compile_authorizer};
+    let compiled_authorizer = compile_authorizer(authorizer).map_err(bad)?;
+    if matches!(compiled_authorizer.kind, AuthorizerKind::CognitoUserPools) {
+        return Err(bad(
+            "TestInvokeAuthorizer runs TOKEN and REQUEST authorizers; COGNITO_USER_POOLS authorizers are not supported here",
+        ));
+    }
+    // The scratch API: the authorizers, and a catch-all MOCK method so any path routes.
+    let mut scratch = ApiDefinition {
+        api: definition.api.clone(),
+        resources: Vec::new(),
+        authorizers: definition.authorizers.clone(),
+        models: Vec::new(),
+        request_validators: Vec::new(),
+        gateway_responses: Vec::new(),
+    };
+    let catch_all = || {
+        let mut method = portico_proto::Method::new("ANY");
+        method.method_integration = Some(portico_proto::Integration::new(
+            portico_proto::IntegrationType::Mock,
+        ));
+        std::collections::BTreeMap::from([("ANY".to_string(), method)])
+    };
+    let root_id = definition.api.root_resource_id.clone();
+    scratch.resources.push(Resource {
+        id: root_id.clone(),
+        parent_id: None,
+        path_part: None,
+        path: "/".into(),
+        resource_methods: catch_all(),
+    });
+    scratch.resources.push(Resource {
+        id: "test-invoke-proxy".into(),
+        parent_id: Some(root_id),
+        path_part: Some("{proxy+}".into()),
+        path: "/{proxy+}".into(),
+        resource_methods: catch_all(),
+    });
+    let api_id: Arc<str> = Arc::from(definition.api.id.as_str());
+    let compiled =
+        compile::compile_stage(&api_id, stage, &scratch).map_err(|error| bad(error.to_string()))?;
+    let mut stages = std::collections::HashMap::new();
+    stages.insert(stage.stage_name.clone(), Arc::new(compiled));
+    let snapshot = Snapshot {
+        version: 0,
+        apis: std::collections::HashMap::new(),
+        default_api: Some(Arc::new(CompiledApi {
+            id: api_id,
+            name: definition.api.name.clone(),
+            stages,
+        })),
+    };
+    let path_with_query = input
+        .get("pathWithQueryString")
+        .and_then(Value::as_str)
+        .unwrap_or("/")
+        .to_string();
+    let (path, query) = match path_with_query.split_once('?') {
+        Some((path, query)) => (path.to_string(), Some(query.to_string())),
+        None => (path_with_query.clone(), None),
+    };
+    if !path.starts_with('/') {
+        return Err(bad("pathWithQueryString must start with /"));
+    }
+    let full_path = format!("/{}{path}", stage.stage_name);
+    let routed = crate::route::resolve(&snapshot, None, &full_path, "GET")
+        .map_err(|_| bad(format!("{path_with_query} is not a valid request path")))?;
+    let mut builder = Request::builder().method("GET").uri(match &query {
+        Some(query) => format!("{full_path}?{query}"),
+        None => full_path.clone(),
+    });
+    if let Some(Value::Object(headers)) = input.get("headers") {
+        for (name, value) in headers {
+            if let Some(value) = value.as_str() {
+                builder = builder.header(name.as_str(), value);
+            }
+        }
+    }
+    if let Some(Value::Object(headers)) = input.get("multiValueHeaders") {
+        for (name, values) in headers {
+            for value in values
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                builder = builder.header(name.as_str(), value);
+            }
+        }
+    }
+    let (parts, ()) = builder
+        .body(())
+        .map_err(|error| bad(format!("invalid request: {error}")))?
+        .into_parts();
+    let received_at = SystemTime::now();
+    let (request_id, extended_request_id, trace_id) =
+        crate::ids::request_ids(crate::time::epoch_seconds(received_at));
+    let view = RequestView {
+        request_id: &request_id,
+        extended_request_id: &extended_request_id,
+        trace_id: &trace_id,
+        routed: &routed,
+        parts: &parts,
+        path: &full_path,
+        query: query.as_deref(),
+        host: None,
+        source_ip: std::net::IpAddr::from([127, 0, 0, 1]),
+        local_port: 0,
+        secure: true,
+        received_at,
+        auth: None,
+    };
+    let method_arn = crate::authorize::method_arn(integrations, &view);
+    let outcome = crate::authorize::lambda::test_invoke(
+        integrations,
+        &compiled_authorizer,
+        &view,
+        &method_arn,
+    )
+    .await;
+    let mut out = Map::new();
+    out.insert("clientStatus".into(), json!(outcome.client_status));
+    let mut log = vec![format!("Execution log for request {request_id}")];
+    log.extend(outcome.log);
+    out.insert("log".into(), json!(log.join("\n") + "\n"));
+    out.insert("latency".into(), json!(outcome.latency_ms));
+    if let Some(principal) = outcome.principal_id {
+        out.insert("principalId".into(), json!(principal));
+    }
+    if let Some(policy) = outcome.policy {
+        out.insert("policy".into(), json!(policy));
+    }
+    Ok(Value::Object(out))
+}

@@ -387,6 +387,12 @@ pub fn compile_lenient(state: &GatewayState, any_host: bool) -> (Snapshot, Vec<C
                     if let Some(cache) = compiled.cache.as_mut() {
                         cache.generation = generation;
                     }
+                    // FlushStageAuthorizersCache's counter, same key.
+                    compiled.authorizer_generation = state
+                        .authorizer_generations
+                        .get(&generation_key)
+                        .copied()
+                        .unwrap_or(0);
                     stages.insert(stage.stage_name.clone(), Arc::new(compiled));
                 }
                 Err(error) => errors.push(error),
@@ -710,6 +716,67 @@ mod tests {
         );
         assert_eq!(ValueSource::parse("method.request.path."), None);
         assert_eq!(ValueSource::parse("nonsense"), None);
+    }
+
+    #[test]
+    fn stages_carry_their_authorizer_generation() {
+        use portico_proto::admin::{AdminOp, NewStage, apply};
+        let mut state = GatewayState::default();
+        let api = portico_proto::RestApi {
+            id: "a".into(),
+            name: "api".into(),
+            description: None,
+            created_date: 1,
+            version: None,
+            warnings: vec![],
+            binary_media_types: vec![],
+            minimum_compression_size: None,
+            api_key_source: portico_proto::ApiKeySource::Header,
+            endpoint_configuration: portico_proto::EndpointConfiguration::default(),
+            policy: None,
+            tags: Default::default(),
+            disable_execute_api_endpoint: false,
+            root_resource_id: "r".into(),
+        };
+        let deploy = |stage: &str, id: &str| AdminOp::CreateDeployment {
+            api_id: "a".into(),
+            deployment_id: id.into(),
+            description: None,
+            created_date: 2,
+            stage: Some(NewStage {
+                stage_name: stage.into(),
+                description: None,
+                variables: Default::default(),
+            }),
+        };
+        let flush = AdminOp::FlushStageAuthorizersCache {
+            api_id: "a".into(),
+            stage_name: "prod".into(),
+        };
+        for op in [
+            AdminOp::CreateRestApi { api },
+            AdminOp::PutMethod {
+                api_id: "a".into(),
+                resource_id: "r".into(),
+                method: portico_proto::Method::new("GET"),
+            },
+            AdminOp::PutIntegration {
+                api_id: "a".into(),
+                resource_id: "r".into(),
+                http_method: "GET".into(),
+                integration: Integration::new(portico_proto::IntegrationType::Mock),
+            },
+            deploy("prod", "d1"),
+            deploy("dev", "d2"),
+            flush.clone(),
+            flush,
+        ] {
+            apply(&mut state, &op).unwrap();
+        }
+        let snapshot = compile(&state, false).unwrap();
+        let stages = &snapshot.apis["a"].stages;
+        assert_eq!(stages["prod"].authorizer_generation, 2);
+        assert_eq!(stages["dev"].authorizer_generation, 0);
     }
 
     #[test]

@@ -841,7 +841,7 @@ impl<'a> Importer<'a> {
             &child(&pointer, "identityValidationExpression"),
         );
         let id = self.new_id();
-        self.authorizers.push(Authorizer {
+        let authorizer = Authorizer {
             id: id.clone(),
             name: name.to_string(),
             authorizer_type: authorizer_type.to_string(),
@@ -852,7 +852,18 @@ impl<'a> Importer<'a> {
             identity_source,
             identity_validation_expression,
             authorizer_result_ttl_in_seconds: ttl,
-        });
+        };
+        // The rules CreateAuthorizer applies (identity sources, URI, pools), so an imported
+        // authorizer is one the management API would have accepted. Problems already reported
+        // above (missing URI or pools, a bad TTL) are not reported twice.
+        let reported = self
+            .errors
+            .iter()
+            .any(|problem| problem.pointer.starts_with(&pointer));
+        if !reported && let Err(message) = portico_proto::admin::check_authorizer(&authorizer) {
+            self.error(pointer.clone(), message);
+        }
+        self.authorizers.push(authorizer);
         if authorizer_type == "COGNITO_USER_POOLS" {
             self.warn(
                 pointer,
@@ -970,7 +981,15 @@ impl<'a> Importer<'a> {
         let key = "x-amazon-apigateway-policy";
         if let Some(value) = self.ext(root, "", key) {
             api.policy = match value {
-                Value::String(text) => Some(text.clone()),
+                Value::String(text) => {
+                    if !matches!(serde_json::from_str::<Value>(text), Ok(Value::Object(_))) {
+                        self.error(
+                            child("", key),
+                            "a policy given as text must be a JSON policy document (an object)",
+                        );
+                    }
+                    Some(text.clone())
+                }
                 Value::Object(_) => Some(value.to_string()),
                 other => {
                     self.error(
@@ -1049,13 +1068,17 @@ impl<'a> Importer<'a> {
         };
         for (response_type, response) in map {
             let at = child(&pointer, response_type);
-            if !response_type
-                .chars()
-                .all(|ch| ch.is_ascii_uppercase() || ch == '_' || ch.is_ascii_digit())
-            {
+            if portico_proto::admin::check_response_type(response_type).is_err() {
                 self.error(
                     at.clone(),
-                    format!("unknown gateway response type {response_type}"),
+                    format!(
+                        "unknown gateway response type {response_type}: expected one of {}",
+                        portico_proto::admin::GATEWAY_RESPONSE_TYPES
+                            .iter()
+                            .map(|(kind, _)| *kind)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
                 );
             }
             let Some(response) = self.object(response, &at, "a gateway response") else {
@@ -1078,13 +1101,18 @@ impl<'a> Importer<'a> {
                 response.get("responseTemplates"),
                 &child(&at, "responseTemplates"),
             );
-            self.gateway_responses.push(GatewayResponse {
-                response_type: response_type.clone(),
-                status_code,
-                response_parameters,
-                response_templates,
-                default_response: false,
-            });
+            // As PutGatewayResponse: members left out keep the type's default (status code,
+            // `{"message":$context.error.messageString}` template).
+            let mut stored = portico_proto::admin::default_gateway_response(response_type);
+            if status_code.is_some() {
+                stored.status_code = status_code;
+            }
+            stored.response_parameters = response_parameters;
+            if !response_templates.is_empty() {
+                stored.response_templates = response_templates;
+            }
+            stored.default_response = false;
+            self.gateway_responses.push(stored);
         }
     }
 

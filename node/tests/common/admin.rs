@@ -19,10 +19,7 @@ pub const SECRET: &str = "portico-rust-admin-test-secret-000000000";
 pub struct Admin {
     pub node: DevNode,
     pub data_dir: tempfile::TempDir,
-    pub client: Client<
-        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
-        Full<Bytes>,
-    >,
+    pub client: HttpsClient,
     pub base: String,
 }
 
@@ -44,66 +41,89 @@ impl Admin {
             .await
             .unwrap()
             .unwrap();
-        let cert = CertificateDer::from_pem_file(data_dir.path().join("cert.pem")).unwrap();
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(cert).unwrap();
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(portico::tls::client_config(roots).unwrap())
-            .https_only()
-            .enable_http1()
-            .build();
+        let client = https_client(&data_dir.path().join("cert.pem"));
         let base = format!("https://127.0.0.1:{}", node.admin_addr.unwrap().port());
         Admin {
             node,
             data_dir,
-            client: Client::builder(TokioExecutor::new()).build(https),
+            client,
             base,
         }
     }
 
     /// A signed call: `(status, x-amzn-ErrorType, JSON body)`.
     pub async fn call(&self, method: &str, path: &str, body: &str) -> (u16, Option<String>, Value) {
-        let uri: http::Uri = format!("{}{path}", self.base).parse().unwrap();
-        let mut headers = HeaderMap::new();
-        headers.insert("host", uri.authority().unwrap().as_str().parse().unwrap());
-        if !body.is_empty() {
-            headers.insert("content-type", "application/json".parse().unwrap());
-        }
-        let now = portico::time::epoch_seconds(SystemTime::now());
-        portico::admin::sigv4::sign(
-            method,
-            &uri,
-            &mut headers,
-            body.as_bytes(),
-            KEY_ID,
-            SECRET,
-            "us-east-1",
-            "apigateway",
-            now,
-        );
-        let mut request = Request::builder().method(method).uri(uri);
-        for (name, value) in &headers {
-            request = request.header(name, value);
-        }
-        let request = request
-            .body(Full::new(Bytes::from(body.to_string())))
-            .unwrap();
-        let response = tokio::time::timeout(Duration::from_secs(20), self.client.request(request))
-            .await
-            .unwrap()
-            .unwrap();
-        let reply = super::read(response).await;
-        let error_type = reply
-            .headers
-            .get("x-amzn-errortype")
-            .map(|value| value.to_str().unwrap().to_string());
-        let json = if reply.body.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&reply.body).unwrap_or(Value::String(reply.text()))
-        };
-        (reply.status.as_u16(), error_type, json)
+        signed_call(&self.client, &self.base, method, path, body).await
     }
+}
+
+pub type HttpsClient = Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    Full<Bytes>,
+>;
+
+/// An HTTPS client trusting the dev node's self-signed certificate (`cert.pem` in its data
+/// directory).
+pub fn https_client(cert_pem: &std::path::Path) -> HttpsClient {
+    let cert = CertificateDer::from_pem_file(cert_pem).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert).unwrap();
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(portico::tls::client_config(roots).unwrap())
+        .https_only()
+        .enable_http1()
+        .build();
+    Client::builder(TokioExecutor::new()).build(https)
+}
+
+/// A management API call signed with the test key: `(status, x-amzn-ErrorType, JSON body)`.
+pub async fn signed_call(
+    client: &HttpsClient,
+    base: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (u16, Option<String>, Value) {
+    let uri: http::Uri = format!("{base}{path}").parse().unwrap();
+    let mut headers = HeaderMap::new();
+    headers.insert("host", uri.authority().unwrap().as_str().parse().unwrap());
+    if !body.is_empty() {
+        headers.insert("content-type", "application/json".parse().unwrap());
+    }
+    let now = portico::time::epoch_seconds(SystemTime::now());
+    portico::admin::sigv4::sign(
+        method,
+        &uri,
+        &mut headers,
+        body.as_bytes(),
+        KEY_ID,
+        SECRET,
+        "us-east-1",
+        "apigateway",
+        now,
+    );
+    let mut request = Request::builder().method(method).uri(uri);
+    for (name, value) in &headers {
+        request = request.header(name, value);
+    }
+    let request = request
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(20), client.request(request))
+        .await
+        .unwrap()
+        .unwrap();
+    let reply = super::read(response).await;
+    let error_type = reply
+        .headers
+        .get("x-amzn-errortype")
+        .map(|value| value.to_str().unwrap().to_string());
+    let json = if reply.body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&reply.body).unwrap_or(Value::String(reply.text()))
+    };
+    (reply.status.as_u16(), error_type, json)
 }
 
 impl Admin {
