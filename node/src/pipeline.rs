@@ -101,6 +101,9 @@ impl Gateway {
     /// snapshot is compiled and swapped separately ([`Gateway::swap`]).
     pub fn observe_state(&self, state: &portico_proto::GatewayState, routes_changed: bool) {
         self.limits.observe(state, routes_changed);
+        if routes_changed {
+            self.authorizers.observe_state(state);
+        }
     }
 
     /// Publishes a new snapshot; requests in flight keep the one they loaded.

@@ -64,6 +64,9 @@ pub struct Authorizers {
     decisions: lambda::DecisionCache,
     /// SigV4 verification for AWS_IAM methods; kept current by the node (dev, edge).
     iam: Arc<iam::IamVerifier>,
+    /// Cognito user pool tokens for COGNITO_USER_POOLS methods (`None`: such methods answer
+    /// 500, as a node without the verifier cannot decide them).
+    cognito: Option<Arc<cognito::CognitoVerifier>>,
 }
 
 impl std::fmt::Debug for Authorizers {
@@ -85,6 +88,20 @@ impl Authorizers {
         Authorizers {
             decisions: lambda::decision_cache(cache_bytes),
             iam: Arc::new(iam::IamVerifier::new()),
+            cognito: None,
+        }
+    }
+
+    /// Verifies COGNITO_USER_POOLS methods with `cognito` (the node's verifier).
+    pub fn with_cognito(mut self, cognito: Arc<cognito::CognitoVerifier>) -> Self {
+        self.cognito = Some(cognito);
+        self
+    }
+
+    /// Takes in a new state: starts fetching the keys of user pools it names.
+    pub fn observe_state(&self, state: &portico_proto::GatewayState) {
+        if let Some(cognito) = &self.cognito {
+            cognito.prefetch_state(state);
         }
     }
 
@@ -167,10 +184,69 @@ impl Authorizers {
                     )),
                 }
             }
-            MethodAuth::Cognito { .. } => Err(Failure::new(
-                GatewayError::AuthorizerConfiguration,
-                "Cognito user pool authorizers are not available on this node",
-            )),
+            MethodAuth::Cognito { authorizer, scopes } => {
+                let Some(cognito) = &self.cognito else {
+                    return Err(Failure::new(
+                        GatewayError::AuthorizerConfiguration,
+                        "Cognito user pool authorizers are not available on this node",
+                    ));
+                };
+                let token = match authorizer.identity.first() {
+                    Some(crate::config::auth::IdentitySource::Header(name)) => view
+                        .parts
+                        .headers
+                        .get(name)
+                        .and_then(|value| value.to_str().ok())
+                        .unwrap_or_default(),
+                    _ => "",
+                };
+                // AWS lets a stage variable name the pool.
+                let arns: Cow<'_, [String]> = if authorizer
+                    .provider_arns
+                    .iter()
+                    .any(|arn| arn.contains("${"))
+                {
+                    Cow::Owned(
+                        authorizer
+                            .provider_arns
+                            .iter()
+                            .map(|arn| cognito::with_stage_variables(arn, &stage.variables))
+                            .collect(),
+                    )
+                } else {
+                    Cow::Borrowed(&authorizer.provider_arns)
+                };
+                let now = u64::try_from(crate::time::epoch_seconds(view.received_at)).unwrap_or(0);
+                let identity = cognito
+                    .verify(token, &arns, scopes, now)
+                    .await
+                    .map_err(cognito::CognitoRejection::failure)?;
+                // identityValidationExpression, for Cognito, is matched against `aud`.
+                if let Some(validation) = &authorizer.validation {
+                    let aud = identity
+                        .claims
+                        .get("aud")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    if !validation.is_match(aud) {
+                        return Err(Failure::new(
+                            GatewayError::Unauthorized,
+                            "the token's aud does not match identityValidationExpression",
+                        ));
+                    }
+                }
+                // An explicit deny in the resource policy refuses after authentication.
+                if let Some(policy) = resource_policy
+                    && policy.evaluate(&request(&arn, Principal::Anonymous, view))
+                        == Evaluation::Deny
+                {
+                    return Err(resource_policy_denial(None, &arn, Evaluation::Deny));
+                }
+                Ok(Some(Arc::new(Authorized {
+                    claims: Some(identity.claims),
+                    ..Authorized::default()
+                })))
+            }
             MethodAuth::Iam => {
                 let caller = self
                     .iam

@@ -115,12 +115,19 @@ impl EdgeNode {
         let iam = Arc::new(crate::authorize::iam::IamVerifier::new());
         iam.observe_state(&state);
         let iam_changed = Arc::new(tokio::sync::Notify::new());
+        let cognito = crate::authorize::cognito::CognitoVerifier::from_config(
+            &config.aws,
+            integrations.client.clone(),
+        )
+        .map_err(anyhow::Error::msg)?;
         let gateway = Arc::new(
             Gateway::new(snapshot, integrations)
                 .with_limits(limits.clone())
                 .with_cache(cache)
                 .with_authorizers(Arc::new(
-                    crate::authorize::Authorizers::default().with_iam(iam.clone()),
+                    crate::authorize::Authorizers::default()
+                        .with_iam(iam.clone())
+                        .with_cognito(cognito),
                 )),
         );
         gateway.observe_state(&state, true);

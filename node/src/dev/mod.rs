@@ -274,11 +274,18 @@ impl DevNode {
             metrics.clone(),
         ));
         let iam = Arc::new(crate::authorize::iam::IamVerifier::new());
+        let cognito = crate::authorize::cognito::CognitoVerifier::from_config(
+            &options.aws,
+            integrations.client.clone(),
+        )
+        .map_err(anyhow::Error::msg)?;
         let gateway = Arc::new(
             Gateway::new(snapshot, integrations)
                 .with_cache(cache.clone())
                 .with_authorizers(Arc::new(
-                    crate::authorize::Authorizers::default().with_iam(iam.clone()),
+                    crate::authorize::Authorizers::default()
+                        .with_iam(iam.clone())
+                        .with_cognito(cognito),
                 )),
         );
         gateway.observe_state(&state, true);
