@@ -207,6 +207,18 @@ fn dev_refuses_bad_arguments_with_clear_errors() {
         (
             vec![
                 "dev",
+                "--aws-endpoint-url",
+                "ftp://x",
+                "--http",
+                "127.0.0.1:0",
+                "--https",
+                "off",
+            ],
+            "--aws-endpoint-url (aws.endpoint_url): \"ftp://x\" must start with http://",
+        ),
+        (
+            vec![
+                "dev",
                 "--stage",
                 "bad stage",
                 "--http",
