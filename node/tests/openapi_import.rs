@@ -380,7 +380,7 @@ fn fixture_openapi_spec_imports_with_ref_integration_and_authorizer() {
         "/components/x-amazon-apigateway-integrations/NewPet/payloadFormatVersion",
         "HTTP APIs only"
     ));
-    // Lambda authorizers are enforced: no warning says otherwise.
+    // Authorizers are enforced: no warning says otherwise.
     assert!(!has_warning(
         &imported,
         "/components/securitySchemes/myAuthorizer/x-amazon-apigateway-authorizer",

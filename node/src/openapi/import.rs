@@ -864,12 +864,6 @@ impl<'a> Importer<'a> {
             self.error(pointer.clone(), message);
         }
         self.authorizers.push(authorizer);
-        if authorizer_type == "COGNITO_USER_POOLS" {
-            self.warn(
-                pointer,
-                format!("authorizer {name} is stored but not enforced yet: methods using it are not protected"),
-            );
-        }
         Scheme::Authorizer {
             authorization_type,
             id,
