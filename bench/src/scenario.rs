@@ -136,7 +136,7 @@ pub const ALL: &[Scenario] = &[
     },
     Scenario {
         name: "authorizers",
-        what: "the same HTTP_PROXY route without authorization and behind a cached Lambda authorizer",
+        what: "the same HTTP_PROXY route without authorization, behind a cached Lambda authorizer and behind a Cognito JWT",
         kind: Kind::Authorizers,
         unavailable: None,
     },
@@ -946,6 +946,14 @@ fn start_targets(
         }
         // One worker thread, as nginx gets one worker and HAProxy one thread.
         let mut env: Vec<(&str, &str)> = vec![("RUST_LOG", "warn")];
+        let cognito_endpoint = format!("http://{upstream_addr}");
+        if scenario.kind == Kind::Authorizers {
+            // The Cognito authorizer's JWKS comes from the bench upstream.
+            env.push((
+                "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER",
+                cognito_endpoint.as_str(),
+            ));
+        }
         if target_cpu.is_some() {
             env.push(("TOKIO_WORKER_THREADS", "1"));
         }
@@ -1015,17 +1023,27 @@ fn start_targets(
             .context("the authorizers scenario starts its portico")?;
         let (process, idle_rss) = (plain.process.clone(), plain.idle_rss);
         let base = plain.url.trim_end_matches("/b/small").to_string();
-        targets.push(Target {
-            name: "portico-lambda".to_string(),
-            role: Role::Portico,
-            url: format!("{base}/b/lambda"),
-            process,
-            headers: vec![("authorization".to_string(), BENCH_TOKEN.to_string())],
-            idle_rss,
-            metrics: None,
-            shares: Vec::new(),
-            side: Vec::new(),
-        });
+        let now_s = SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|elapsed| elapsed.as_secs())
+            .unwrap_or(0);
+        let id_token = crate::upstream::bench_id_token(now_s)?;
+        for (name, route, token) in [
+            ("portico-lambda", "/b/lambda", BENCH_TOKEN.to_string()),
+            ("portico-cognito", "/b/cognito", id_token),
+        ] {
+            targets.push(Target {
+                name: name.to_string(),
+                role: Role::Portico,
+                url: format!("{base}{route}"),
+                process: process.clone(),
+                headers: vec![("authorization".to_string(), token)],
+                idle_rss,
+                metrics: None,
+                shares: Vec::new(),
+                side: Vec::new(),
+            });
+        }
     }
 
     if scenario.kind == Kind::Cluster3 {
@@ -2011,6 +2029,8 @@ fn render(
             for (conns, name, what) in [
                 (1, "portico-lambda", "cached Lambda authorizer"),
                 (64, "portico-lambda", "cached Lambda authorizer"),
+                (1, "portico-cognito", "Cognito JWT"),
+                (64, "portico-cognito", "Cognito JWT"),
             ] {
                 if let (Some(plain), Some(authorized)) = (at(conns, "portico"), at(conns, name)) {
                     check(

@@ -34,8 +34,9 @@ fn smoke_pass_runs_and_prints_the_table() {
 
 #[test]
 fn smoke_pass_of_the_authorizers_scenario() {
-    // The authorized route answers through a cached Lambda authorizer whose Invoke API is the
-    // bench upstream: any 401/403/500 would count as errors and fail the smoke pass.
+    // The authorized routes answer through a cached Lambda authorizer whose Invoke API is the
+    // bench upstream and a Cognito authorizer whose JWKS it serves: any 401/403/500 would
+    // count as errors and fail the smoke pass.
     let portico = PathBuf::from(RUNNER).with_file_name("portico");
     let output = Command::new(RUNNER)
         .args([
@@ -58,4 +59,5 @@ fn smoke_pass_of_the_authorizers_scenario() {
         "portico-bench --smoke --scenario authorizers failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
     assert!(stdout.contains("| 8 | portico-lambda |"), "{stdout}");
+    assert!(stdout.contains("| 8 | portico-cognito |"), "{stdout}");
 }
