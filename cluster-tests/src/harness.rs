@@ -126,6 +126,8 @@ pub struct Cluster {
     next_host: u8,
     snapshot_every: Option<u64>,
     admin: bool,
+    /// TOML appended to every edge's config (tables only, e.g. `[functions]`).
+    edge_extra: String,
 }
 
 impl Drop for Cluster {
@@ -158,6 +160,15 @@ impl Cluster {
     /// Creates certificates, relays and configs, and starts every node. The first origin
     /// bootstraps the Raft group with all origins as voters.
     pub async fn start(topology: &Topology) -> anyhow::Result<Cluster> {
+        Self::start_with_edge_config(topology, "").await
+    }
+
+    /// [`Cluster::start`], with `edge_extra` (whole TOML tables, such as
+    /// `[functions]\ndefault = "http://127.0.0.1:PORT"`) appended to every edge's config.
+    pub async fn start_with_edge_config(
+        topology: &Topology,
+        edge_extra: &str,
+    ) -> anyhow::Result<Cluster> {
         let dir = tempfile::tempdir()?;
         let certs = dir.path().join("certs");
         let mut cluster = Cluster {
@@ -170,6 +181,7 @@ impl Cluster {
             next_host: 0,
             snapshot_every: None,
             admin: false,
+            edge_extra: edge_extra.to_string(),
         };
 
         let mut origin_id = 1;
@@ -334,7 +346,7 @@ impl Cluster {
                     + &self.admin_block(node),
             ),
             Role::Edge => format!(
-                "node_id = {id}\nregion = \"{}\"\ndata_dir = {:?}\nlisten_cluster = \"{}\"\nhttp = \"{}\"\n{}\n{peers}",
+                "node_id = {id}\nregion = \"{}\"\ndata_dir = {:?}\nlisten_cluster = \"{}\"\nhttp = \"{}\"\n{}\n{peers}\n{}",
                 node.region,
                 node.data_dir,
                 node.cluster_addr,
@@ -342,6 +354,7 @@ impl Cluster {
                     .map(|addr| addr.to_string())
                     .unwrap_or_default(),
                 self.tls_block(id),
+                self.edge_extra,
             ),
         };
         std::fs::write(&node.config, text)?;
