@@ -7,8 +7,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::SystemTime;
 
 use portico::config::compile::{Snapshot, compile};
-use portico::integrate::RequestView;
 use portico::integrate::lambda::encode_event;
+use portico::request::RequestView;
 
 const API: &str = r#"
 openapi: 3.0.1

@@ -21,6 +21,7 @@ pub mod memory;
 pub mod observe;
 pub mod openapi;
 pub mod pipeline;
+pub mod request;
 pub mod respond;
 pub mod route;
 pub mod sigv4;

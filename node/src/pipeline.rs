@@ -18,14 +18,14 @@ use arc_swap::ArcSwap;
 use http::{HeaderName, HeaderValue, Request, Response};
 use hyper::body::Incoming;
 
-use crate::accept::ConnectionInfo;
 use crate::authorize::Authorizers;
 use crate::body::Body;
 use crate::cache::ResponseCache;
 use crate::config::compile::Snapshot;
-use crate::integrate::{self, Failure, Integrations, RequestView};
+use crate::integrate::{self, Integrations};
 use crate::limits::{self, Limits};
 use crate::observe::{self, AccessRecord};
+use crate::request::{ConnectionInfo, Failure, RequestView};
 use crate::respond::{self, GatewayError};
 use crate::route;
 

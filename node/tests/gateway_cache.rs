@@ -617,7 +617,7 @@ impl portico::cache::shared::SharedTier for FakeShared {
     fn get(
         &self,
         key: Arc<[u8]>,
-    ) -> portico::admin::control::BoxFuture<'_, portico::cache::shared::SharedLookup> {
+    ) -> portico::request::BoxFuture<'_, portico::cache::shared::SharedLookup> {
         self.gets.fetch_add(1, Ordering::SeqCst);
         let found = self.entries.lock().unwrap().get(&key).cloned();
         Box::pin(async move {

@@ -28,6 +28,7 @@ use hyper::body::Incoming;
 
 use crate::body::Body;
 use crate::pipeline::Gateway;
+use crate::request::ConnectionInfo;
 
 /// Request heads above this many bytes are refused (API Gateway's own limit is 10 KB of
 /// headers; this leaves room for large cookies and tokens while bounding memory).
@@ -35,14 +36,6 @@ pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 pub const MAX_HEADERS: usize = 200;
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// What the pipeline knows of the connection a request came on.
-#[derive(Debug, Clone, Copy)]
-pub struct ConnectionInfo {
-    pub remote: SocketAddr,
-    pub local: SocketAddr,
-    pub tls: bool,
-}
 
 /// A running listener.
 #[derive(Debug)]

@@ -5,8 +5,6 @@
 //! applies the same commands with the same `apply` and recompiles the data plane's snapshot.
 //! The management API is written once against this trait.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use portico_proto::GatewayState;
@@ -14,8 +12,7 @@ use portico_proto::cluster::{Command, CommandOutcome, Refusal, apply};
 
 use crate::config::compile;
 use crate::pipeline::Gateway;
-
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+use crate::request::BoxFuture;
 
 /// Why a management write or read did not happen.
 #[derive(Debug, Clone, PartialEq, Eq)]

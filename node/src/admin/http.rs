@@ -1274,8 +1274,8 @@ fn strip_integrations(value: &mut Value) {
     }
 }
 
-impl From<crate::integrate::Failure> for ApiError {
-    fn from(failure: crate::integrate::Failure) -> Self {
+impl From<crate::request::Failure> for ApiError {
+    fn from(failure: crate::request::Failure) -> Self {
         let view = failure.error.view();
         ApiError::new(view.status, view.error_type, failure.detail.into_owned())
     }

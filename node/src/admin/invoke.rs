@@ -13,7 +13,8 @@ use serde_json::{Map, Value, json};
 use super::http::ApiError;
 use crate::body;
 use crate::config::compile::{self, CompiledApi, Snapshot};
-use crate::integrate::{self, Integrations, RequestView};
+use crate::integrate::{self, Integrations};
+use crate::request::RequestView;
 
 fn bad(message: impl Into<String>) -> ApiError {
     ApiError {

@@ -50,8 +50,8 @@ use http::StatusCode;
 use serde_json::{Map, Value};
 
 use crate::awsconf::{AwsConfig, Endpoint};
-use crate::integrate::Failure;
 use crate::integrate::client::BackendClient;
+use crate::request::Failure;
 use crate::respond::GatewayError;
 
 /// The longest token accepted (header, payload and signature, base64url).

@@ -44,10 +44,10 @@ pub struct IamCaller {
     pub user_name: String,
 }
 
-impl From<IamCaller> for super::CallerIdentity {
+impl From<IamCaller> for crate::request::CallerIdentity {
     /// `requestContext.identity` of the caller.
     fn from(caller: IamCaller) -> Self {
-        super::CallerIdentity {
+        crate::request::CallerIdentity {
             access_key: caller.access_key,
             user_arn: caller.user_arn,
             caller: caller.caller,
@@ -119,8 +119,8 @@ impl IamDenial {
     /// The pipeline's failure for this denial: the gateway error (for gateway responses and
     /// the log) with AWS's message. `InvalidSignature` carries every signature problem
     /// (mismatch, expiry, malformed, wrong scope) with its own text.
-    pub fn into_failure(self) -> crate::integrate::Failure {
-        use crate::integrate::Failure;
+    pub fn into_failure(self) -> crate::request::Failure {
+        use crate::request::Failure;
         use crate::respond::GatewayError;
         let message = self.message();
         match &self {

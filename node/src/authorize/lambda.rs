@@ -13,10 +13,11 @@ use std::time::{Duration, Instant};
 use moka::Expiry;
 use serde_json::{Map, Value};
 
+use super::Decision;
 use super::policy::Policy;
-use super::{Authorized, Decision};
 use crate::config::auth::{AuthorizerKind, CompiledAuthorizer, IdentitySource};
-use crate::integrate::{self, Failure, Integrations, RequestView, params};
+use crate::integrate::{self, Integrations, params};
+use crate::request::{Authorized, Failure, RequestView};
 use crate::respond::GatewayError;
 
 /// How long an authorizer function may take, request to last byte.

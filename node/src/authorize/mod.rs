@@ -24,40 +24,16 @@ pub mod policy;
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::config::auth::{MethodAuth, ResourcePolicy};
-use crate::integrate::{Failure, Integrations, RequestView};
+use crate::integrate::Integrations;
+use crate::request::{Authorized, Failure, RequestView};
 use crate::respond::GatewayError;
 use policy::{Evaluation, Policy, PolicyRequest, Principal};
 
 /// The node-wide byte bound of the Lambda authorizer decision cache.
 pub const DECISION_CACHE_BYTES: u64 = 64 * 1024 * 1024;
-
-/// What an authorizer established about the caller; reaches integrations as
-/// `requestContext.authorizer` / `requestContext.identity` and `context.authorizer.*`.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct Authorized {
-    pub principal_id: Option<String>,
-    /// A Lambda authorizer's `context` (values keep their JSON types).
-    pub context: Map<String, Value>,
-    /// A Cognito token's claims.
-    pub claims: Option<Map<String, Value>>,
-    /// An IAM caller.
-    pub caller: Option<CallerIdentity>,
-    /// The API key named by a Lambda authorizer (`usageIdentifierKey`).
-    pub usage_identifier_key: Option<String>,
-}
-
-/// `requestContext.identity` of a SigV4-authenticated caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallerIdentity {
-    pub access_key: String,
-    pub user_arn: String,
-    pub caller: String,
-    pub user: String,
-    pub account_id: String,
-}
 
 /// The node's authorization machinery: the decision cache and the verifiers.
 pub struct Authorizers {

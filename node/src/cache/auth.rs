@@ -4,7 +4,7 @@
 
 use portico_proto::cache::InvalidationRequest;
 
-use crate::admin::control::BoxFuture;
+use crate::request::BoxFuture;
 
 pub trait InvalidationAuthority: Send + Sync + std::fmt::Debug + 'static {
     /// True when the request's signature verifies against an enabled admin key. Must answer
@@ -32,15 +32,14 @@ pub fn verify_invalidation(
         };
         headers.append(name, value);
     }
-    let signed = crate::admin::sigv4::SignedRequest {
+    let signed = crate::sigv4::SignedRequest {
         method: &request.method,
         path: &request.path,
         query: request.query.as_deref(),
         headers: &headers,
         body: &request.body,
     };
-    let verified =
-        crate::admin::sigv4::verify(&signed, now_epoch_s, SERVICE, region_allowed, secret_for);
+    let verified = crate::sigv4::verify(&signed, now_epoch_s, SERVICE, region_allowed, secret_for);
     if let Err(error) = &verified {
         tracing::debug!(%error, "invalidation refused");
     }

@@ -111,7 +111,7 @@ pub fn build(input: &KeyInput<'_>, key_parameters: &[KeyParameter]) -> Arc<[u8]>
 pub fn for_request(
     stage: &StageCache,
     method: &MethodCache,
-    view: &crate::integrate::RequestView<'_>,
+    view: &crate::request::RequestView<'_>,
 ) -> Arc<[u8]> {
     let path_parameters: Vec<(&str, &str)> = view.routed.path_parameters(view.path).collect();
     build(

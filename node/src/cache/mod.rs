@@ -22,11 +22,11 @@
 //! scan. Stores live across snapshot swaps (`ResponseCache::attach`) while their capacity is
 //! unchanged, as API Gateway keeps a stage's cache across deployments.
 //!
-//! `shared` is the seam to the region's L2; `auth` decides who may invalidate.
+//! `shared` is the seam to the region's L2; `auth` is the seam to whoever decides who may
+//! invalidate (`dev::invalidation` in `dev`, the region's origins on an edge).
 
 pub mod auth;
 mod buffer;
-pub mod dev_auth;
 pub mod key;
 pub mod shared;
 
@@ -46,8 +46,9 @@ use prometheus_client::metrics::counter::Counter;
 use crate::body::Body;
 use crate::config::cache::{MethodCache, StageCache, UnauthorizedStrategy};
 use crate::config::compile::Snapshot;
-use crate::integrate::{Failure, MAX_REQUEST_BODY_BYTES, RequestView};
+use crate::integrate::MAX_REQUEST_BODY_BYTES;
 use crate::observe::metrics::{CacheLabels, Metrics};
+use crate::request::{Failure, RequestView};
 use crate::respond::GatewayError;
 use auth::InvalidationAuthority;
 use shared::{SharedLookup, SharedTier};

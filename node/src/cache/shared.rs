@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use portico_proto::cache::CachedResponse;
 
-use crate::admin::control::BoxFuture;
+use crate::request::BoxFuture;
 
 /// What the shared tier knew of a key.
 #[derive(Debug, Clone)]

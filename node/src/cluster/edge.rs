@@ -450,7 +450,7 @@ impl crate::limits::QuotaAuthority for OriginQuota {
     fn submit(
         &self,
         ops: Vec<portico_proto::quota::QuotaOp>,
-    ) -> crate::admin::control::BoxFuture<'_, Result<(), String>> {
+    ) -> crate::request::BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
             let origin = self
                 .following

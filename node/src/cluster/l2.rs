@@ -39,10 +39,10 @@ use tokio::time::Instant;
 use super::certs::PeerIdentity;
 use super::config::Peer;
 use super::transport::{Transport, TransportError};
-use crate::admin::control::BoxFuture;
 use crate::admin::secrets::SealingKey;
 use crate::cache::auth::InvalidationAuthority;
 use crate::cache::shared::{SharedLookup, SharedTier};
+use crate::request::BoxFuture;
 
 /// The L2's size when the origin's config does not say (`[cache] l2_capacity_mb`).
 pub const DEFAULT_CAPACITY_BYTES: u64 = 256 * 1024 * 1024;

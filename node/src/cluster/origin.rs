@@ -870,8 +870,7 @@ impl crate::admin::control::ControlPlane for OriginControl {
     fn write(
         &self,
         command: portico_proto::cluster::Command,
-    ) -> crate::admin::control::BoxFuture<'_, Result<u64, crate::admin::control::ControlError>>
-    {
+    ) -> crate::request::BoxFuture<'_, Result<u64, crate::admin::control::ControlError>> {
         Box::pin(async move {
             use crate::admin::control::ControlError;
             match self.0.write(command, true).await {
@@ -893,7 +892,7 @@ impl crate::admin::control::ControlPlane for OriginControl {
 
     fn read(
         &self,
-    ) -> crate::admin::control::BoxFuture<
+    ) -> crate::request::BoxFuture<
         '_,
         Result<Arc<portico_proto::GatewayState>, crate::admin::control::ControlError>,
     > {

@@ -6,6 +6,7 @@
 
 pub mod demo;
 pub mod functions;
+pub mod invalidation;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -339,7 +340,7 @@ impl DevNode {
                 ),
             );
             iam_refresher = Some(tokio::spawn(refresh_iam_daily(control.clone())));
-            cache.set_authority(Arc::new(crate::cache::dev_auth::LocalAuthority::new(
+            cache.set_authority(Arc::new(invalidation::LocalAuthority::new(
                 control.clone(),
                 crate::admin::secrets::SealingKey::from_bytes(sealing_bytes),
             )));

@@ -13,7 +13,8 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response};
 
 use super::params::{self, Mapped};
-use super::{Failure, Integrations, MAX_REQUEST_BODY_BYTES, RequestView};
+use super::{Integrations, MAX_REQUEST_BODY_BYTES};
+use crate::request::{Failure, RequestView};
 
 /// Integration responses a non-proxy integration buffers are bounded like requests (API
 /// Gateway's payload limit is 10 MB both ways).

@@ -14,9 +14,10 @@ use http::{Request, Response, StatusCode};
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
-use super::{Failure, Integrations, RequestView, params};
+use super::{Integrations, params};
 use crate::body::{self, Body};
 use crate::config::compile::{LambdaIntegration, TemplatePart};
+use crate::request::{Authorized, Failure, RequestView};
 use crate::respond::GatewayError;
 
 /// Lambda's synchronous response payload limit is 6 MB; anything past a margin is an error.
@@ -85,7 +86,7 @@ struct ProxyEvent<'a> {
 
 /// `requestContext.authorizer`: a Lambda authorizer's principal and context, or a Cognito
 /// token's claims.
-struct AuthorizerJson<'a>(&'a crate::authorize::Authorized);
+struct AuthorizerJson<'a>(&'a Authorized);
 
 impl Serialize for AuthorizerJson<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

@@ -7,9 +7,9 @@
 use bytes::Bytes;
 use http::{HeaderMap, Response};
 
-use super::{Failure, RequestView};
 use crate::body::Body;
 use crate::config::compile::MockIntegration;
+use crate::request::{Failure, RequestView};
 use crate::respond::GatewayError;
 
 pub async fn invoke(

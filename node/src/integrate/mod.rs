@@ -1,7 +1,7 @@
 //! Integrations: how a routed request reaches its backend and how the answer comes back.
 //!
 //! One module per integration type (`http` for HTTP and HTTP_PROXY, `lambda` for AWS_PROXY,
-//! `mock` for MOCK), sharing the request view in this module and the pooled client in
+//! `mock` for MOCK), sharing the request view of `crate::request` and the pooled client in
 //! `client`. Each returns either a response or an [`Failure`]: the client-visible error plus the
 //! operator-visible detail, which goes to the access log and never to the client.
 
@@ -11,52 +11,17 @@ pub mod lambda;
 pub mod mock;
 pub mod params;
 
-use std::borrow::Cow;
 use std::collections::HashMap;
-use std::net::IpAddr;
-use std::time::SystemTime;
 
 use ::http::request::Parts;
 
 use crate::body::Body;
-use crate::config::compile::{CompiledIntegration, CompiledMethod, CompiledStage};
+use crate::config::compile::CompiledIntegration;
+use crate::request::{Failure, RequestView};
 use crate::respond::GatewayError;
-use crate::route::Routed;
 
 /// The API Gateway payload limit for REST APIs.
 pub const MAX_REQUEST_BODY_BYTES: usize = 10 * 1024 * 1024;
-
-/// An error for the client plus the detail for the operator.
-#[derive(Debug, Clone)]
-pub struct Failure {
-    pub error: GatewayError,
-    pub detail: Cow<'static, str>,
-    /// The client-visible message when it is not the error's fixed text (AWS's IAM and
-    /// resource policy denials name the caller and the resource).
-    pub message: Option<Cow<'static, str>>,
-}
-
-impl Failure {
-    pub fn new(error: GatewayError, detail: impl Into<Cow<'static, str>>) -> Self {
-        Failure {
-            error,
-            detail: detail.into(),
-            message: None,
-        }
-    }
-
-    pub fn with_message(
-        error: GatewayError,
-        message: impl Into<Cow<'static, str>>,
-        detail: impl Into<Cow<'static, str>>,
-    ) -> Self {
-        Failure {
-            error,
-            detail: detail.into(),
-            message: Some(message.into()),
-        }
-    }
-}
 
 /// Where functions live: the Lambda Invoke API endpoint per function name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -101,57 +66,6 @@ impl Default for IntegrationSettings {
 pub struct Integrations {
     pub client: client::BackendClient,
     pub settings: IntegrationSettings,
-}
-
-/// Everything about the request that integrations read, computed once by the pipeline.
-#[derive(Debug)]
-pub struct RequestView<'a> {
-    pub request_id: &'a str,
-    pub extended_request_id: &'a str,
-    pub trace_id: &'a str,
-    pub routed: &'a Routed,
-    pub parts: &'a Parts,
-    /// The request path (with the stage prefix), undecoded.
-    pub path: &'a str,
-    pub query: Option<&'a str>,
-    pub host: Option<&'a str>,
-    pub source_ip: IpAddr,
-    /// The port and scheme the client connected to (for `X-Forwarded-Port`/`-Proto`).
-    pub local_port: u16,
-    pub secure: bool,
-    pub received_at: SystemTime,
-    /// What the method's authorizer established, once authorization ran.
-    pub auth: Option<&'a crate::authorize::Authorized>,
-}
-
-impl RequestView<'_> {
-    pub fn stage(&self) -> &CompiledStage {
-        &self.routed.stage
-    }
-
-    pub fn method(&self) -> &CompiledMethod {
-        &self.routed.method
-    }
-
-    pub fn stage_path(&self) -> &str {
-        self.routed.stage_path(self.path)
-    }
-
-    pub fn protocol(&self) -> &'static str {
-        match self.parts.version {
-            ::http::Version::HTTP_2 => "HTTP/2.0",
-            ::http::Version::HTTP_10 => "HTTP/1.0",
-            ::http::Version::HTTP_3 => "HTTP/3.0",
-            _ => "HTTP/1.1",
-        }
-    }
-
-    pub fn user_agent(&self) -> Option<&str> {
-        self.parts
-            .headers
-            .get(::http::header::USER_AGENT)
-            .and_then(|value| value.to_str().ok())
-    }
 }
 
 /// Sends the request to the method's integration.

@@ -9,10 +9,10 @@ use std::borrow::Cow;
 
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 
-use super::{Failure, RequestView};
 use crate::config::compile::{
     ParameterMapping, ParameterTarget, Template, TemplatePart, ValueSource,
 };
+use crate::request::{Failure, RequestView};
 use crate::respond::GatewayError;
 
 /// Characters escaped in a query component (RFC 3986 query minus the separators).

@@ -27,7 +27,7 @@ use portico_proto::model::{ApiKeySource, ThrottleSettings};
 use portico_proto::quota::QuotaOp;
 use portico_proto::throttle::BucketKey;
 
-use crate::admin::control::BoxFuture;
+use crate::request::BoxFuture;
 use crate::respond::GatewayError;
 use crate::route::Routed;
 use bucket::{Bucket, Clock};

@@ -147,7 +147,7 @@ fn a_signed_request_names_its_caller() {
         }
     );
     assert_eq!(verifier.authorize(&caller, METHOD, ip()), Ok(()));
-    let identity = crate::authorize::CallerIdentity::from(caller);
+    let identity = crate::request::CallerIdentity::from(caller);
     assert_eq!(
         (
             identity.user_arn.as_str(),

@@ -1,4 +1,4 @@
-//! `dev`'s invalidation authority: the process holds its management API keys (sealed) and the
+//! `dev`'s cache invalidation authority (the `cache::auth::InvalidationAuthority` seam): the process holds its management API keys (sealed) and the
 //! sealing key, so it checks a `Cache-Control: max-age=0` request's SigV4 signature (service
 //! `execute-api`, any region) itself. With no enabled admin key, nobody may invalidate.
 
@@ -7,12 +7,13 @@ use std::time::SystemTime;
 
 use portico_proto::cache::InvalidationRequest;
 
-use super::auth::InvalidationAuthority;
-use crate::admin::control::{BoxFuture, ControlPlane};
+use crate::admin::control::ControlPlane;
 use crate::admin::secrets::SealingKey;
+use crate::cache::auth::{InvalidationAuthority, verify_invalidation};
+use crate::request::BoxFuture;
 
 /// The service name callers sign invalidations for.
-pub use super::auth::SERVICE;
+pub use crate::cache::auth::SERVICE;
 
 pub struct LocalAuthority {
     control: Arc<dyn ControlPlane>,
@@ -32,7 +33,7 @@ impl LocalAuthority {
 
     /// Whether `request` verifies against an enabled admin key at `now_epoch_s`.
     pub fn verify(&self, request: &InvalidationRequest, now_epoch_s: i64) -> bool {
-        super::auth::verify_invalidation(request, now_epoch_s, &|_region| true, &|id| {
+        verify_invalidation(request, now_epoch_s, &|_region| true, &|id| {
             self.sealing.open_admin_key(self.control.admin_key(id)?)
         })
     }
