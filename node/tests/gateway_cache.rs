@@ -664,9 +664,14 @@ async fn an_l1_miss_asks_the_shared_tier_and_fills_it() {
         let gateway =
             Arc::new(portico::pipeline::Gateway::new(snapshot, integrations).with_cache(cache));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let listener =
-            accept::serve_gateway(listener, None, gateway, &shutdown, Duration::from_secs(1))
-                .unwrap();
+        let listener = portico::serve::serve_gateway(
+            listener,
+            None,
+            gateway,
+            &shutdown,
+            Duration::from_secs(1),
+        )
+        .unwrap();
         bases.push(format!("http://{}/prod", listener.local_addr));
         listeners.push(listener);
     }

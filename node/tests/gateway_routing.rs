@@ -9,7 +9,7 @@ use bytes::Bytes;
 use common::*;
 use http::Request;
 use http_body_util::Full;
-use portico::accept::{self, Shutdown};
+use portico::accept::Shutdown;
 use portico::config::compile;
 use portico::integrate::{IntegrationSettings, Integrations, client::BackendClient};
 use portico::pipeline::Gateway;
@@ -170,7 +170,8 @@ async fn host_selects_the_api_among_several() {
     let shutdown = Shutdown::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let listener =
-        accept::serve_gateway(listener, None, gateway, &shutdown, Duration::from_secs(1)).unwrap();
+        portico::serve::serve_gateway(listener, None, gateway, &shutdown, Duration::from_secs(1))
+            .unwrap();
     let base = format!("http://{}", listener.local_addr);
 
     for (id, expected) in ids.iter().zip(["first", "second"]) {

@@ -7,6 +7,9 @@
 //! itself, and a connection error ends only that connection. Shutdown stops accepting, asks
 //! every connection to finish its in-flight requests (GOAWAY / close after response), and waits
 //! up to a drain deadline.
+//!
+//! Generic over the handler: this module knows nothing of the pipeline or of any stage; what
+//! runs behind a listener is wired in `serve` (the gateway, the metrics) and `dev`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -27,7 +30,6 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 
 use crate::body::Body;
-use crate::pipeline::Gateway;
 use crate::request::ConnectionInfo;
 
 /// Request heads above this many bytes are refused (API Gateway's own limit is 10 KB of
@@ -90,75 +92,8 @@ fn http_builder() -> auto::Builder<TokioExecutor> {
     builder
 }
 
-/// Starts serving `gateway` on `listener`, over TLS when `tls` is given.
-pub fn serve_gateway(
-    listener: TcpListener,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    gateway: Arc<Gateway>,
-    shutdown: &Shutdown,
-    drain_timeout: Duration,
-) -> std::io::Result<Listener> {
-    serve(
-        listener,
-        tls,
-        shutdown,
-        drain_timeout,
-        move |request, remote| {
-            let gateway = gateway.clone();
-            async move { gateway.handle(request, remote).await }
-        },
-    )
-}
-
-/// The data plane's listeners: plaintext HTTP and HTTPS (the data dir's certificate), each
-/// optional.
-#[derive(Debug, Default)]
-pub struct GatewayListeners {
-    pub listeners: Vec<Listener>,
-    pub http_addr: Option<SocketAddr>,
-    pub https_addr: Option<SocketAddr>,
-}
-
-/// Binds and serves `gateway` on the configured addresses (an edge's and `dev`'s data plane).
-pub async fn start_gateway_listeners(
-    http: Option<SocketAddr>,
-    https: Option<SocketAddr>,
-    data_dir: &std::path::Path,
-    gateway: &Arc<Gateway>,
-    shutdown: &Shutdown,
-    drain_timeout: Duration,
-) -> anyhow::Result<GatewayListeners> {
-    use anyhow::Context as _;
-    let mut started = GatewayListeners::default();
-    if let Some(addr) = http {
-        let listener = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("binding the HTTP listener to {addr}"))?;
-        let listener = serve_gateway(listener, None, gateway.clone(), shutdown, drain_timeout)?;
-        started.http_addr = Some(listener.local_addr);
-        started.listeners.push(listener);
-    }
-    if let Some(addr) = https {
-        let key = crate::tls::load_or_create_self_signed(data_dir)?;
-        let tls = Arc::new(crate::tls::server_config(key)?);
-        let listener = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("binding the HTTPS listener to {addr}"))?;
-        let listener = serve_gateway(
-            listener,
-            Some(tls),
-            gateway.clone(),
-            shutdown,
-            drain_timeout,
-        )?;
-        started.https_addr = Some(listener.local_addr);
-        started.listeners.push(listener);
-    }
-    Ok(started)
-}
-
-/// Serves any request handler with the same loop, limits and drain as the gateway (the demo
-/// backends and function endpoint of `dev` use it too).
+/// Serves any request handler: the gateway (wired in `serve`), the metrics listener, and the
+/// demo backends and function endpoint of `dev`, all with the same loop, limits and drain.
 pub fn serve<H, F>(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,

@@ -23,7 +23,7 @@ use super::certs::{ClusterTls, PeerIdentity};
 use super::config::{EdgeConfig, Peer};
 use super::follow::{self, Applied};
 use super::transport::Transport;
-use crate::accept::{self, Listener, Shutdown};
+use crate::accept::{Listener, Shutdown};
 use crate::config::compile;
 use crate::integrate::{IntegrationSettings, Integrations, client::BackendClient};
 use crate::pipeline::Gateway;
@@ -133,11 +133,11 @@ impl EdgeNode {
         gateway.observe_state(&state, true);
 
         let shutdown = Shutdown::new();
-        let accept::GatewayListeners {
+        let crate::serve::GatewayListeners {
             mut listeners,
             http_addr,
             https_addr,
-        } = accept::start_gateway_listeners(
+        } = crate::serve::start_gateway_listeners(
             config.http,
             config.https,
             &config.data_dir,
@@ -148,7 +148,7 @@ impl EdgeNode {
         .await?;
         if let Some(addr) = config.metrics {
             listeners.push(
-                crate::observe::metrics::serve(addr, metrics, &shutdown, Duration::from_secs(30))
+                crate::serve::serve_metrics(addr, metrics, &shutdown, Duration::from_secs(30))
                     .await?,
             );
         }

@@ -232,7 +232,7 @@ impl OriginNode {
             None => None,
             Some(addr) => {
                 let shutdown = crate::accept::Shutdown::new();
-                let listener = crate::observe::metrics::serve(
+                let listener = crate::serve::serve_metrics(
                     addr,
                     metrics.clone(),
                     &shutdown,

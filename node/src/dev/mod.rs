@@ -390,7 +390,7 @@ impl DevNode {
         // sees once it answers is what the gateway keeps.
         crate::memory::release_freed_heap();
 
-        let data_plane = accept::start_gateway_listeners(
+        let data_plane = crate::serve::start_gateway_listeners(
             options.http,
             options.https,
             &options.data_dir,
@@ -405,7 +405,7 @@ impl DevNode {
         let mut metrics_addr = None;
         if let Some(addr) = options.metrics {
             let listener =
-                crate::observe::metrics::serve(addr, metrics, &shutdown, options.drain_timeout)
+                crate::serve::serve_metrics(addr, metrics, &shutdown, options.drain_timeout)
                     .await?;
             metrics_addr = Some(listener.local_addr);
             listeners.push(listener);

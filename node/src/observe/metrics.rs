@@ -1,14 +1,10 @@
 //! The node's Prometheus metrics: one registry per node (tests run several nodes in one
-//! process), served as text on a listener of its own so that scraping never competes with the
+//! process), served as text on a listener of its own (`serve::metrics`) so that scraping never competes with the
 //! data plane's listeners or shows up in its access log.
 //!
 //! Request-path code never touches the registry: a counter handle is an `Arc<AtomicU64>`,
 //! fetched from its family when a snapshot is attached (see `cache::ResponseCache::attach`),
 //! so counting a request is one atomic add.
-
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Response, StatusCode, header};
@@ -17,7 +13,6 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 
-use crate::accept::{self, Listener, Shutdown};
 use crate::body::Body;
 
 /// The labels of the cache counters: cardinality is bounded by the deployed methods.
@@ -107,30 +102,6 @@ impl Metrics {
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         response
     }
-}
-
-/// Serves `GET /metrics` over plain HTTP on `addr` until `shutdown`.
-pub async fn serve(
-    addr: SocketAddr,
-    metrics: Arc<Metrics>,
-    shutdown: &Shutdown,
-    drain_timeout: Duration,
-) -> anyhow::Result<Listener> {
-    use anyhow::Context as _;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding the metrics listener to {addr}"))?;
-    let listener = accept::serve(
-        listener,
-        None,
-        shutdown,
-        drain_timeout,
-        move |request, _connection| {
-            let response = metrics.respond(request.method(), request.uri().path());
-            async move { response }
-        },
-    )?;
-    Ok(listener)
 }
 
 #[cfg(test)]
