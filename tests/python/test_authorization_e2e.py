@@ -38,7 +38,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from cognito_tokens import pool_with_user
+from cognito_tokens import expired_copy, pool_with_user
 
 ACCESS_KEY_ID = "AKIAPORTICOE2EAUTH01"
 SECRET_ACCESS_KEY = "portico-e2e-authorization-secret-000000"
@@ -109,14 +109,19 @@ REVOKED = set()
 
 
 def revocable(event):
-    """A TOKEN authorizer: `Bearer k1`, `Bearer k2`... are allowed the method until revoked."""
+    """A TOKEN authorizer: `Bearer k1`, `Bearer k2`... are allowed the method until revoked;
+    `Bearer narrow` is allowed another method only."""
     token = event.get("authorizationToken", "")
-    if not token.startswith("Bearer k") or token in REVOKED:
+    if token == "Bearer narrow":
+        resource = event["methodArn"].rsplit("/", 1)[0] + "/elsewhere"
+    elif token.startswith("Bearer k") and token not in REVOKED:
+        resource = event["methodArn"]
+    else:
         raise PermissionError("Unauthorized")
     return {
         "principalId": token[len("Bearer "):],
         "policyDocument": {"Version": "2012-10-17", "Statement": [{
-            "Action": "execute-api:Invoke", "Effect": "Allow", "Resource": event["methodArn"]}]},
+            "Action": "execute-api:Invoke", "Effect": "Allow", "Resource": resource}]},
     }
 
 
@@ -224,7 +229,9 @@ def iam(stack):
 def cognito(stack):
     client = boto3.client("cognito-idp", endpoint_url=stack["moto"], region_name=REGION,
                           aws_access_key_id="testing", aws_secret_access_key="testing")
-    return pool_with_user(client, "portico-e2e", "alice", "Alice-pass-1!")
+    pool = pool_with_user(client, "portico-e2e", "alice", "Alice-pass-1!")
+    pool["expired_id_token"] = expired_copy(pool["id_token"])
+    return pool
 
 
 def method(gw, api_id, resource_id, authorization, integration, **extra):
@@ -294,16 +301,19 @@ def api(gw, iam, cognito):
 
     def user(name, effect):
         iam.create_user(UserName=name)
-        iam.put_user_policy(UserName=name, PolicyName="invoke", PolicyDocument=json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": effect, "Action": "execute-api:Invoke",
-                           "Resource": f"arn:aws:execute-api:{REGION}:*:{api_id}/{STAGE}/GET/*"}],
-        }))
+        if effect is not None:
+            iam.put_user_policy(UserName=name, PolicyName="invoke", PolicyDocument=json.dumps({
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Effect": effect, "Action": "execute-api:Invoke",
+                    "Resource": f"arn:aws:execute-api:{REGION}:*:{api_id}/{STAGE}/GET/*"}],
+            }))
         key = iam.create_access_key(UserName=name)["AccessKey"]
-        return {"arn": iam.get_user(UserName=name)["User"]["Arn"],
+        return {"name": name, "arn": iam.get_user(UserName=name)["User"]["Arn"],
                 "key": key["AccessKeyId"], "secret": key["SecretAccessKey"]}
 
-    return {"id": api_id, "alice": user("alice", "Allow"), "mallory": user("mallory", "Deny")}
+    return {"id": api_id, "alice": user("alice", "Allow"), "mallory": user("mallory", "Deny"),
+            "nobody": user("nobody", None)}
 
 
 class Reply:
@@ -319,14 +329,14 @@ class Reply:
         return self.headers.get("x-amzn-ErrorType")
 
 
-def call(stack, api, path, headers=None, sign=None):
+def call(stack, api, path, headers=None, sign=None, service="execute-api", region=REGION):
     """GET /prod/{path} on the edge, addressed as on execute-api; `sign` is (key, secret) to
-    sign the request for execute-api with SigV4, as any AWS SDK would."""
+    sign the request with SigV4 (for execute-api in us-east-1), as any AWS SDK would."""
     headers = dict(headers or {}, Host=f"{api['id']}.execute-api.localhost")
     url = f"{stack['edge']}/{STAGE}/{path}"
     if sign is not None:
         request = AWSRequest(method="GET", url=url, headers=headers)
-        SigV4Auth(Credentials(*sign), "execute-api", REGION).add_auth(request)
+        SigV4Auth(Credentials(*sign), service, region).add_auth(request)
         headers = dict(request.headers.items())
     try:
         with urllib.request.urlopen(urllib.request.Request(url, headers=headers),
@@ -371,6 +381,10 @@ def test_lambda_token_authorizer(stack, api):
     assert_error(call(stack, api, "token"), 401, "UnauthorizedException", UNAUTHORIZED)
     assert_error(call(stack, api, "token", {"Authorization": "Bearer who-knows"}), 401,
                  "UnauthorizedException", UNAUTHORIZED)
+    # Allowed by the function, but not this method.
+    assert_error(call(stack, api, "cached", {"Authorization": "Bearer narrow"}), 403,
+                 "AccessDeniedException",
+                 {"message": "User is not authorized to access this resource"})
 
 
 def test_misconfigured_lambda_authorizers_are_500_with_a_null_message(stack, api):
@@ -405,6 +419,8 @@ def test_cognito_user_pool_authorizer(stack, api, cognito):
     for headers in ({}, {"Authorization": tampered(id_token)}, {"Authorization": "not.a.jwt"}):
         assert_error(call(stack, api, "cognito", headers), 401, "UnauthorizedException",
                      UNAUTHORIZED)
+    assert_error(call(stack, api, "cognito", {"Authorization": cognito["expired_id_token"]}),
+                 401, "UnauthorizedException", {"message": "The incoming token has expired"})
     # Scopes: an access token holding the method's scope passes; one without it, or an ID
     # token where scopes are required, does not.
     admin = call(stack, api, "admin", {"Authorization": access_token})
@@ -415,8 +431,8 @@ def test_cognito_user_pool_authorizer(stack, api, cognito):
                  "UnauthorizedException", UNAUTHORIZED)
 
 
-def test_aws_iam(stack, api):
-    alice, mallory = api["alice"], api["mallory"]
+def test_aws_iam(stack, api, iam):
+    alice, mallory, nobody = api["alice"], api["mallory"], api["nobody"]
     allowed = call(stack, api, "iam", sign=(alice["key"], alice["secret"]))
     assert allowed.status == 200, allowed.body
     identity = allowed.json["requestContext"]["identity"]
@@ -432,6 +448,28 @@ def test_aws_iam(stack, api):
         f"User: {mallory['arn']} is not authorized to perform: execute-api:Invoke on "
         f"resource: arn:aws:execute-api:{REGION}:********0000:{api['id']}/{STAGE}/GET/iam "
         "with an explicit deny")})
+    assert_error(call(stack, api, "iam", sign=(nobody["key"], nobody["secret"])), 403,
+                 "AccessDeniedException", {"message": (
+                     f"User: {nobody['arn']} is not authorized to perform: execute-api:Invoke "
+                     f"on resource: arn:aws:execute-api:{REGION}:********0000:{api['id']}/"
+                     f"{STAGE}/GET/iam because no identity-based policy allows the "
+                     "execute-api:Invoke action")})
+    assert_error(call(stack, api, "iam", sign=("AKIANOSUCHKEY0000000", "x" * 40)), 403,
+                 "UnrecognizedClientException",
+                 {"message": "The security token included in the request is invalid."})
+    assert_error(call(stack, api, "iam", sign=(alice["key"], alice["secret"]),
+                      service="lambda"), 403, "InvalidSignatureException",
+                 {"message": "Credential should be scoped to correct service: 'execute-api'. "})
+    assert_error(call(stack, api, "iam", sign=(alice["key"], alice["secret"]),
+                      region="eu-west-9"), 403, "InvalidSignatureException",
+                 {"message": "Credential should be scoped to a valid region, not 'eu-west-9'. "})
+    # A deactivated key is refused from the next request on.
+    spare = iam.create_access_key(UserName="alice")["AccessKey"]
+    spare = (spare["AccessKeyId"], spare["SecretAccessKey"])
+    assert call(stack, api, "iam", sign=spare).status == 200
+    iam.update_access_key(UserName="alice", AccessKeyId=spare[0], Status="Inactive")
+    assert_error(call(stack, api, "iam", sign=spare), 403, "UnrecognizedClientException",
+                 {"message": "The security token included in the request is invalid."})
 
 
 def test_flush_stage_authorizers_cache(stack, gw, api):
@@ -466,6 +504,13 @@ def test_resource_policy_denies_one_path(stack, gw, api):
         "with an explicit deny")})
     assert call(stack, api, "open").status == 200
     assert call(stack, api, "token", {"Authorization": "Bearer allow"}).status == 200
+    # AWS_IAM callers of the API's own account: an allow in either policy admits, an explicit
+    # deny in either refuses.
+    nobody, mallory = api["nobody"], api["mallory"]
+    assert call(stack, api, "iam", sign=(nobody["key"], nobody["secret"])).status == 200
+    denied = call(stack, api, "iam", sign=(mallory["key"], mallory["secret"]))
+    assert (denied.status, denied.error_type) == (403, "AccessDeniedException"), denied.body
+    assert denied.json["message"].endswith("/GET/iam with an explicit deny")
 
 
 def test_gateway_response_reshapes_the_401(stack, gw, api):
