@@ -297,7 +297,18 @@ fn string_field(body: &Value, name: &str) -> Result<Option<String>, ApiError> {
 }
 
 fn string_map(body: &Value, name: &str) -> Result<portico_proto::StringMap, ApiError> {
-    match body.get(name) {
+    match body {
+        Value::Object(map) => string_map_of(map, name),
+        _ => Ok(Default::default()),
+    }
+}
+
+/// A string-to-string member of a JSON object (`stageVariables`, `responseTemplates`...).
+fn string_map_of(
+    map: &serde_json::Map<String, Value>,
+    name: &str,
+) -> Result<portico_proto::StringMap, ApiError> {
+    match map.get(name) {
         None | Some(Value::Null) => Ok(Default::default()),
         Some(Value::Object(map)) => map
             .iter()

@@ -78,35 +78,12 @@ pub async fn test_invoke(
         )));
     }
 
-    let mut builder = Request::builder()
-        .method(verb.to_ascii_uppercase().as_str())
-        .uri(match &query {
-            Some(query) => format!("{full_path}?{query}"),
-            None => full_path.clone(),
-        });
-    if let Some(Value::Object(headers)) = input.get("headers") {
-        for (name, value) in headers {
-            if let Some(value) = value.as_str() {
-                builder = builder.header(name.as_str(), value);
-            }
-        }
-    }
-    if let Some(Value::Object(headers)) = input.get("multiValueHeaders") {
-        for (name, values) in headers {
-            for value in values
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-            {
-                builder = builder.header(name.as_str(), value);
-            }
-        }
-    }
-    let (parts, ()) = builder
-        .body(())
-        .map_err(|error| bad(format!("invalid request: {error}")))?
-        .into_parts();
+    let parts = request_parts(
+        &verb.to_ascii_uppercase(),
+        &full_path,
+        query.as_deref(),
+        &input,
+    )?;
     let request_body = input
         .get("body")
         .and_then(Value::as_str)
@@ -275,33 +252,7 @@ pub async fn test_invoke_authorizer(
     let full_path = format!("/{}{path}", stage.stage_name);
     let routed = crate::route::resolve(&snapshot, None, &full_path, "GET")
         .map_err(|_| bad(format!("{path_with_query} is not a valid request path")))?;
-    let mut builder = Request::builder().method("GET").uri(match &query {
-        Some(query) => format!("{full_path}?{query}"),
-        None => full_path.clone(),
-    });
-    if let Some(Value::Object(headers)) = input.get("headers") {
-        for (name, value) in headers {
-            if let Some(value) = value.as_str() {
-                builder = builder.header(name.as_str(), value);
-            }
-        }
-    }
-    if let Some(Value::Object(headers)) = input.get("multiValueHeaders") {
-        for (name, values) in headers {
-            for value in values
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-            {
-                builder = builder.header(name.as_str(), value);
-            }
-        }
-    }
-    let (parts, ()) = builder
-        .body(())
-        .map_err(|error| bad(format!("invalid request: {error}")))?
-        .into_parts();
+    let parts = request_parts("GET", &full_path, query.as_deref(), &input)?;
     let received_at = SystemTime::now();
     let (request_id, extended_request_id, trace_id) =
         crate::ids::request_ids(crate::time::epoch_seconds(received_at));
@@ -341,4 +292,42 @@ pub async fn test_invoke_authorizer(
         out.insert("policy".into(), json!(policy));
     }
     Ok(Value::Object(out))
+}
+
+/// The request a test invocation describes: `headers` and `multiValueHeaders` of the input on
+/// `verb` and the stage-prefixed path with its query.
+fn request_parts(
+    verb: &str,
+    full_path: &str,
+    query: Option<&str>,
+    input: &Value,
+) -> Result<::http::request::Parts, ApiError> {
+    let mut builder = Request::builder().method(verb).uri(match query {
+        Some(query) => format!("{full_path}?{query}"),
+        None => full_path.to_string(),
+    });
+    if let Some(Value::Object(headers)) = input.get("headers") {
+        for (name, value) in headers {
+            if let Some(value) = value.as_str() {
+                builder = builder.header(name.as_str(), value);
+            }
+        }
+    }
+    if let Some(Value::Object(headers)) = input.get("multiValueHeaders") {
+        for (name, values) in headers {
+            for value in values
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                builder = builder.header(name.as_str(), value);
+            }
+        }
+    }
+    let (parts, ()) = builder
+        .body(())
+        .map_err(|error| bad(format!("invalid request: {error}")))?
+        .into_parts();
+    Ok(parts)
 }

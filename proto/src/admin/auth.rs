@@ -476,6 +476,64 @@ fn optional_value(operation: &PatchOperation) -> Option<String> {
     operation.value.clone().filter(|value| !value.is_empty())
 }
 
+/// For a list member patched as `{list}` (the item is the value) or `{list}/{item}` (the item
+/// is in the path, JSON-pointer escaped): `Some(item named in the path)`, or `None` when the
+/// path is not this list's.
+fn list_member(path: &str, list: &str) -> Option<Option<String>> {
+    if path == list {
+        return Some(None);
+    }
+    let item = path.strip_prefix(list)?.strip_prefix('/')?;
+    Some(Some(unescape_pointer(item)).filter(|item| !item.is_empty()))
+}
+
+/// Patches a list of strings: add one (once), remove one (or all without a value), replace the
+/// named one by the value (`missing` refuses when it is absent; else the value is added), or
+/// replace the whole list by the value.
+fn patch_list(
+    list: &mut Vec<String>,
+    named: Option<String>,
+    operation: &PatchOperation,
+    missing: Option<impl Fn(&str) -> Refusal>,
+) -> Result<(), Refusal> {
+    match operation.op.as_str() {
+        "add" => {
+            let item = match named {
+                Some(item) => item,
+                None => required_value(operation)?.to_string(),
+            };
+            if !list.contains(&item) {
+                list.push(item);
+            }
+        }
+        "remove" => match named.or_else(|| operation.value.clone()) {
+            Some(item) => list.retain(|known| *known != item),
+            None => list.clear(),
+        },
+        _ => {
+            let value = required_value(operation)?.to_string();
+            match named {
+                Some(old) => match (list.iter().position(|known| *known == old), missing) {
+                    (Some(index), _) => {
+                        list[index] = value;
+                        // A replacement already in the list is not kept twice.
+                        let mut seen = std::collections::BTreeSet::new();
+                        list.retain(|item| seen.insert(item.clone()));
+                    }
+                    (None, Some(missing)) => return Err(missing(&old)),
+                    (None, None) => {
+                        if !list.contains(&value) {
+                            list.push(value);
+                        }
+                    }
+                },
+                None => *list = vec![value],
+            }
+        }
+    }
+    Ok(())
+}
+
 fn patch_authorizer(
     authorizer: &mut Authorizer,
     operation: &PatchOperation,
@@ -488,51 +546,17 @@ fn patch_authorizer(
     }
     // `/providerARNs` takes one ARN per op (add / remove); replace swaps the whole list for one
     // ARN. `/providerARNs/{arn}` names the ARN in the path instead (JSON-pointer escaped).
-    if path == "/providerARNs" || path.starts_with("/providerARNs/") {
-        let named = path
-            .strip_prefix("/providerARNs/")
-            .map(unescape_pointer)
-            .filter(|arn| !arn.is_empty());
-        match op {
-            "add" => {
-                let arn = match named {
-                    Some(arn) => arn,
-                    None => required_value(operation)?.to_string(),
-                };
-                if !authorizer.provider_arns.contains(&arn) {
-                    authorizer.provider_arns.push(arn);
-                }
-            }
-            "remove" => {
-                let arn = match named {
-                    Some(arn) => Some(arn),
-                    None => operation.value.clone(),
-                };
-                match arn {
-                    Some(arn) => authorizer.provider_arns.retain(|known| *known != arn),
-                    None => authorizer.provider_arns.clear(),
-                }
-            }
-            _ => {
-                let value = required_value(operation)?.to_string();
-                match named {
-                    Some(old) => {
-                        let Some(slot) = authorizer
-                            .provider_arns
-                            .iter_mut()
-                            .find(|known| **known == old)
-                        else {
-                            return Err(Refusal::NotFound(format!(
-                                "Invalid provider ARN specified: {old} is not a provider of this authorizer"
-                            )));
-                        };
-                        *slot = value;
-                    }
-                    None => authorizer.provider_arns = vec![value],
-                }
-            }
-        }
-        return Ok(());
+    if let Some(named) = list_member(path, "/providerARNs") {
+        return patch_list(
+            &mut authorizer.provider_arns,
+            named,
+            operation,
+            Some(|old: &str| {
+                Refusal::NotFound(format!(
+                    "Invalid provider ARN specified: {old} is not a provider of this authorizer"
+                ))
+            }),
+        );
     }
     match path {
         "/name" => {
@@ -768,39 +792,13 @@ fn patch_method(
     }
     // Scopes: `/authorizationScopes` with the scope as the value (add / remove one, replace
     // the whole list with one), or `/authorizationScopes/{scope}`.
-    if path == "/authorizationScopes" || path.starts_with("/authorizationScopes/") {
-        let named = path
-            .strip_prefix("/authorizationScopes/")
-            .map(unescape_pointer)
-            .filter(|scope| !scope.is_empty());
-        match op {
-            "add" => {
-                let scope = match named {
-                    Some(scope) => scope,
-                    None => required_value(operation)?.to_string(),
-                };
-                if !method.authorization_scopes.contains(&scope) {
-                    method.authorization_scopes.push(scope);
-                }
-            }
-            "remove" => match named.or_else(|| operation.value.clone()) {
-                Some(scope) => method.authorization_scopes.retain(|known| *known != scope),
-                None => method.authorization_scopes.clear(),
-            },
-            _ => {
-                let value = required_value(operation)?.to_string();
-                match named {
-                    Some(old) => {
-                        method.authorization_scopes.retain(|known| *known != old);
-                        if !method.authorization_scopes.contains(&value) {
-                            method.authorization_scopes.push(value);
-                        }
-                    }
-                    None => method.authorization_scopes = vec![value],
-                }
-            }
-        }
-        return Ok(());
+    if let Some(named) = list_member(path, "/authorizationScopes") {
+        return patch_list(
+            &mut method.authorization_scopes,
+            named,
+            operation,
+            None::<fn(&str) -> Refusal>,
+        );
     }
     match path {
         "/authorizationType" => {

@@ -11,7 +11,7 @@
 
 use http::StatusCode;
 use portico_proto::admin::{self as ops, AdminOp, PatchOperation};
-use portico_proto::{ApiDefinition, Authorizer, GatewayResponse, StringMap};
+use portico_proto::{ApiDefinition, Authorizer, GatewayResponse};
 use serde_json::{Map, Value, json};
 
 use super::{AdminApi, ApiError, Call, Outcome, api, empty, json_response, page};
@@ -129,22 +129,6 @@ fn string_list(map: &Object, key: &str) -> Result<Vec<String>, ApiError> {
     }
 }
 
-fn string_map(map: &Object, key: &str) -> Result<StringMap, ApiError> {
-    match map.get(key) {
-        None | Some(Value::Null) => Ok(StringMap::new()),
-        Some(Value::Object(entries)) => entries
-            .iter()
-            .map(|(name, value)| match value {
-                Value::String(text) => Ok((name.clone(), text.clone())),
-                _ => Err(ApiError::bad_request(format!(
-                    "'{key}.{name}' must be a string"
-                ))),
-            })
-            .collect(),
-        Some(_) => Err(ApiError::bad_request(format!("'{key}' must be a map"))),
-    }
-}
-
 fn not_null(at: &str) -> ApiError {
     ApiError::bad_request(format!(
         "1 validation error detected: Value null at '{at}' failed to satisfy constraint: Member must not be null"
@@ -195,8 +179,8 @@ pub fn parse_put_gateway_response(
     Ok(GatewayResponse {
         response_type: response_type.to_string(),
         status_code: opt_string(map, "statusCode")?,
-        response_parameters: string_map(map, "responseParameters")?,
-        response_templates: string_map(map, "responseTemplates")?,
+        response_parameters: super::string_map_of(map, "responseParameters")?,
+        response_templates: super::string_map_of(map, "responseTemplates")?,
         default_response: false,
     })
 }
