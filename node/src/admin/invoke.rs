@@ -82,7 +82,7 @@ pub async fn test_invoke(
         &verb.to_ascii_uppercase(),
         &full_path,
         query.as_deref(),
-        &input,
+        input,
     )?;
     let request_body = input
         .get("body")
@@ -252,7 +252,7 @@ pub async fn test_invoke_authorizer(
     let full_path = format!("/{}{path}", stage.stage_name);
     let routed = crate::route::resolve(&snapshot, None, &full_path, "GET")
         .map_err(|_| bad(format!("{path_with_query} is not a valid request path")))?;
-    let parts = request_parts("GET", &full_path, query.as_deref(), &input)?;
+    let parts = request_parts("GET", &full_path, query.as_deref(), input)?;
     let received_at = SystemTime::now();
     let (request_id, extended_request_id, trace_id) =
         crate::ids::request_ids(crate::time::epoch_seconds(received_at));
