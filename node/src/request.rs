@@ -16,9 +16,11 @@ use std::borrow::Cow;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use http::request::Parts;
+
 use serde_json::{Map, Value};
 
 use crate::config::compile::{CompiledMethod, CompiledStage};
@@ -75,8 +77,8 @@ pub struct Authorized {
     pub principal_id: Option<String>,
     /// A Lambda authorizer's `context` (values keep their JSON types).
     pub context: Map<String, Value>,
-    /// A Cognito token's claims.
-    pub claims: Option<Map<String, Value>>,
+    /// A Cognito token's claims, shared with the verified-token cache (no copy per request).
+    pub claims: Option<Arc<Map<String, Value>>>,
     /// An IAM caller.
     pub caller: Option<CallerIdentity>,
     /// The API key named by a Lambda authorizer (`usageIdentifierKey`).

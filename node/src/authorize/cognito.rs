@@ -156,8 +156,9 @@ impl CognitoRejection {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CognitoIdentity {
     /// The claims as API Gateway hands them to integrations in
-    /// `requestContext.authorizer.claims`: every value a string (see [`event_claims`]).
-    pub claims: Map<String, Value>,
+    /// `requestContext.authorizer.claims`: every value a string (see [`event_claims`]). Shared:
+    /// a token seen again hands out the same map.
+    pub claims: Arc<Map<String, Value>>,
     /// `sub`.
     pub principal_id: String,
 }
@@ -789,7 +790,7 @@ impl CognitoVerifier {
         Ok(Verified {
             issuer: pool.issuer,
             identity: CognitoIdentity {
-                claims: event_claims(&parsed.claims),
+                claims: Arc::new(event_claims(&parsed.claims)),
                 principal_id,
             },
             claims: parsed.claims,

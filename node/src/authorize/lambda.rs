@@ -88,8 +88,12 @@ impl DecisionCache {
                 .map(|(decision, _)| Arc::new(decision));
         }
         let key = cache_key(view, authorizer, &identity);
+        // A hit is looked up by the bytes as built (the key type borrows as `[u8]`): no copy.
+        if let Some(hit) = self.cache.get(key.as_slice()).await {
+            return Ok(hit);
+        }
         self.cache
-            .try_get_with(key, async {
+            .try_get_with(Arc::from(key), async {
                 invoke(integrations, authorizer, view, method_arn, &identity)
                     .await
                     .map(|(decision, _)| Arc::new(decision))
@@ -153,7 +157,7 @@ fn cache_key(
     view: &RequestView<'_>,
     authorizer: &CompiledAuthorizer,
     identity: &[String],
-) -> Arc<[u8]> {
+) -> Vec<u8> {
     let stage = view.stage();
     let mut key =
         Vec::with_capacity(64 + identity.iter().map(|value| value.len() + 4).sum::<usize>());
@@ -168,7 +172,7 @@ fn cache_key(
     for value in identity {
         field(value.as_bytes());
     }
-    Arc::from(key)
+    key
 }
 
 /// Calls the function and parses its answer; the second value is the raw answer and the
