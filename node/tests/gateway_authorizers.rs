@@ -304,6 +304,16 @@ async fn resource_policies_allow_deny_and_combine_with_authorizers() {
         "{message}"
     );
     assert_eq!(authorizer_calls("allow#rp"), 0);
+    // The trailing slash routing ignores is ignored by the ARN too: no way around the deny.
+    let reply = call(&gateway, "GET", "/token/666/", Some("allow#rp")).await;
+    assert_eq!(reply.status, 403, "{}", reply.text());
+    assert!(
+        reply.json()["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("/test/GET/token/666 with an explicit deny")
+    );
+    assert_eq!(authorizer_calls("allow#rp"), 0);
     // Allowed by both.
     let reply = call(&gateway, "GET", "/token/1", Some("allow#rp")).await;
     assert_eq!(reply.status, 200);

@@ -303,7 +303,23 @@ async fn aws_iam_methods_are_enforced_on_the_request_path() {
         r#"
 openapi: 3.0.1
 info: { title: iam, version: "1" }
+x-amazon-apigateway-policy:
+  Version: "2012-10-17"
+  Statement:
+    - { Effect: Allow, Principal: "*", Action: "execute-api:Invoke", Resource: "execute-api:/*" }
+    - Effect: Deny
+      Principal: "*"
+      Action: "execute-api:Invoke"
+      Resource: "execute-api:/*/POST/blocked"
+      Condition: { StringEquals: { "aws:username": carol } }
 paths:
+  /blocked:
+    post:
+      x-amazon-apigateway-auth: { type: aws_iam }
+      x-amazon-apigateway-integration:
+        type: aws_proxy
+        httpMethod: POST
+        uri: arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/echo/invocations
   /pets:
     post:
       x-amazon-apigateway-auth: { type: aws_iam }
@@ -434,6 +450,33 @@ paths:
             "User: {user_arn} is not authorized to perform: execute-api:Invoke"
         )) && message.ends_with("with an explicit deny"),
         "{message}"
+    );
+    // The trailing slash routing ignores does not escape the user's deny.
+    let reply = send("/prod/admin/", &key_id, &secret, true).await;
+    assert_eq!(reply.status, 403, "{}", reply.text());
+    // The resource policy sees the caller's condition keys: its deny for carol applies, though
+    // carol's own policy allows every POST.
+    let reply = send("/prod/blocked", &key_id, &secret, true).await;
+    assert_eq!(reply.status, 403, "{}", reply.text());
+    let message = reply.json()["message"].as_str().unwrap().to_string();
+    assert!(
+        message.starts_with(&format!(
+            "User: {user_arn} is not authorized to perform: execute-api:Invoke"
+        )) && message.ends_with("/prod/POST/blocked with an explicit deny"),
+        "{message}"
+    );
+    // A malformed signature is incomplete, not invalid.
+    let malformed = common::send(
+        http::Request::post(format!("http://{http}/prod/pets"))
+            .header("authorization", "AWS4-HMAC-SHA256 Credential=nonsense")
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(malformed.status, 403);
+    assert_eq!(
+        malformed.headers["x-amzn-errortype"],
+        "IncompleteSignatureException"
     );
     admin.node.shutdown().await;
     shutdown.trigger();

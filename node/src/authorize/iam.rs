@@ -132,6 +132,11 @@ impl IamDenial {
                 GatewayError::UnrecognizedClient,
                 "AWS_IAM: unknown, inactive or not yet keyed access key",
             ),
+            IamDenial::Authentication(AuthError::Malformed(_)) => Failure::with_message(
+                GatewayError::IncompleteSignature,
+                message,
+                "AWS_IAM: the signature is incomplete",
+            ),
             IamDenial::Authentication(_) => Failure::with_message(
                 GatewayError::InvalidSignature,
                 message,
@@ -174,13 +179,25 @@ struct Identities {
 /// One derived key: `(date YYYYMMDD, region, kSigning)`.
 type DayKey = ([u8; 8], String, [u8; 32]);
 
-/// Signing keys by access key id, a handful per key.
-#[derive(Debug, Default)]
+/// Signing keys by access key id, a handful per key. `Debug` prints counts only: the keys sign
+/// requests.
+#[derive(Default)]
 struct KeyTable {
     revision: u64,
     loaded: bool,
     regions: Vec<String>,
     by_key: HashMap<String, Vec<DayKey>>,
+}
+
+impl std::fmt::Debug for KeyTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyTable")
+            .field("revision", &self.revision)
+            .field("loaded", &self.loaded)
+            .field("regions", &self.regions)
+            .field("access_keys", &self.by_key.len())
+            .finish()
+    }
 }
 
 /// The node-wide AWS_IAM verifier. Cheap to share (`Arc`); updates swap whole tables.
@@ -387,8 +404,10 @@ impl IamVerifier {
         let Some((_, user)) = identities.keys.get(&caller.access_key) else {
             return Err(denied(false));
         };
+        // A policy this node cannot evaluate might hold the deny that matters: refuse as an
+        // explicit deny, so that no resource policy allow admits the user either.
         let Ok(policies) = &user.policies else {
-            return Err(denied(false));
+            return Err(denied(true));
         };
         let context = [
             ("aws:username", user.name.as_str()),

@@ -168,6 +168,9 @@ fn cache_key(
     field(&stage.authorizer_generation.to_le_bytes());
     field(stage.api_id.as_bytes());
     field(stage.name.as_bytes());
+    // A redeployment may change the authorizer (identity sources, function): its answers are
+    // never reused under another deployment.
+    field(stage.deployment_id.as_bytes());
     field(authorizer.id.as_bytes());
     for value in identity {
         field(value.as_bytes());
@@ -237,11 +240,10 @@ pub async fn invoke(
             format!("the authorizer function's answer is malformed: {why}"),
         )
     })?;
-    let weight = ENTRY_OVERHEAD_BYTES.saturating_add(
-        u32::try_from(reply.payload.len())
-            .unwrap_or(u32::MAX)
-            .saturating_mul(2),
-    );
+    // What the entry holds: the parsed policy (its patterns) and the context, not the reply.
+    let weight = ENTRY_OVERHEAD_BYTES
+        .saturating_add(u32::try_from(decision.policy.weight()).unwrap_or(u32::MAX))
+        .saturating_add(u32::try_from(reply.payload.len()).unwrap_or(u32::MAX));
     Ok((
         CachedDecision {
             decision,

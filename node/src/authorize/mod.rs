@@ -88,8 +88,13 @@ impl Authorizers {
     }
 
     /// True when the method's decision needs the whole request body (SigV4 signs its hash).
+    /// A request that carries no signature at all is refused without reading its body.
     pub fn needs_body(view: &RequestView<'_>) -> bool {
         matches!(view.method().auth, MethodAuth::Iam)
+            && (view.parts.headers.contains_key(http::header::AUTHORIZATION)
+                || view
+                    .query
+                    .is_some_and(|query| query.contains("X-Amz-Algorithm=")))
     }
 
     /// Decides whether the routed request may proceed. `Ok(None)`: the method needs no
@@ -235,15 +240,26 @@ impl Authorizers {
                     )
                     .map_err(iam::IamDenial::into_failure)?;
                 let identity_policy = self.iam.authorize(&caller, &arn, view.source_ip);
+                // The caller's condition keys, as its own policies see them.
+                let context = [
+                    ("aws:username", caller.user_name.as_str()),
+                    ("aws:userid", caller.caller.as_str()),
+                    ("aws:PrincipalArn", caller.user_arn.as_str()),
+                    ("aws:PrincipalAccount", caller.account_id.as_str()),
+                    ("aws:PrincipalType", "User"),
+                ];
                 let resource = resource_policy.map(|policy| {
-                    policy.evaluate(&request(
-                        &arn,
-                        Principal::Iam {
-                            arn: &caller.user_arn,
-                            account: &caller.account_id,
-                        },
-                        view,
-                    ))
+                    policy.evaluate(&PolicyRequest {
+                        context: &context,
+                        ..request(
+                            &arn,
+                            Principal::Iam {
+                                arn: &caller.user_arn,
+                                account: &caller.account_id,
+                            },
+                            view,
+                        )
+                    })
                 });
                 // AWS's table for callers of the API's own account: an explicit deny in
                 // either policy refuses; otherwise an allow in either admits.
@@ -304,8 +320,17 @@ pub fn method_arn(integrations: &Integrations, view: &RequestView<'_>) -> String
         &view.stage().api_id,
         &view.stage().name,
         view.parts.method.as_str(),
-        view.stage_path(),
+        routed_path(view.stage_path()),
     )
+}
+
+/// The path as the router matched it: one trailing slash is ignored by routing, so it is by
+/// the ARN too (else `GET /admin/` would run `/admin` but escape a deny on `.../GET/admin`).
+fn routed_path(path: &str) -> &str {
+    match path.strip_suffix('/') {
+        Some(trimmed) if !trimmed.is_empty() => trimmed,
+        _ => path,
+    }
 }
 
 /// API Gateway's 403 for a resource policy that does not allow the caller. The account in
@@ -352,6 +377,14 @@ pub struct Decision {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_arn_path_ignores_the_trailing_slash_routing_ignores() {
+        assert_eq!(routed_path("/admin/"), "/admin");
+        assert_eq!(routed_path("/admin"), "/admin");
+        assert_eq!(routed_path("/"), "/");
+        assert_eq!(routed_path("/a//"), "/a/");
+    }
 
     #[test]
     fn accounts_are_masked_as_aws_prints_them() {

@@ -408,6 +408,49 @@ impl Policy {
         }
         self
     }
+
+    /// About how many bytes the parsed policy holds (patterns, conditions, per-item overhead):
+    /// what a cache of policies weighs it at.
+    pub fn weight(&self) -> usize {
+        const ITEM: usize = 48;
+        let patterns = |patterns: &[Pattern]| {
+            patterns
+                .iter()
+                .map(|pattern| pattern.text.len() + ITEM)
+                .sum::<usize>()
+        };
+        self.statements
+            .iter()
+            .map(|statement| {
+                let principals = statement.principal.as_ref().map_or(0, |principals| {
+                    patterns(&principals.arns)
+                        + principals
+                            .accounts
+                            .iter()
+                            .map(|account| account.len() + ITEM)
+                            .sum::<usize>()
+                });
+                let conditions = statement
+                    .conditions
+                    .iter()
+                    .map(|condition| {
+                        condition.key.len()
+                            + ITEM
+                            + match &condition.test {
+                                ConditionTest::String { patterns: list, .. } => patterns(list),
+                                ConditionTest::Ip(ranges) => ranges.len() * ITEM,
+                                _ => 0,
+                            }
+                    })
+                    .sum::<usize>();
+                ITEM * 4
+                    + patterns(&statement.actions.patterns)
+                    + patterns(&statement.resources.patterns)
+                    + principals
+                    + conditions
+            })
+            .sum()
+    }
 }
 
 fn get<'v>(map: &'v serde_json::Map<String, Value>, key: &str) -> Option<&'v Value> {

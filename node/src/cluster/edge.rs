@@ -406,15 +406,17 @@ async fn publish(
                 }
                 gateway.swap(snapshot);
                 gateway.observe_state(&state, true);
-                if verifier.observe_state(&state) {
-                    // New identities or keys: the signing-key follower fetches a new set.
-                    changed.notify_one();
-                }
             }
             Err(_) => tracing::error!(
                 version = state.version,
                 "compiling panicked; keeping the previous snapshot"
             ),
+        }
+        // Identities apply whatever the routes did: a deleted or deactivated key must stop
+        // verifying even when an API of the same update does not compile.
+        if verifier.observe_state(&state) {
+            // New identities or keys: the signing-key follower fetches a new set.
+            changed.notify_one();
         }
         if let Err(error) = follow::save_state(&data_dir, &state) {
             tracing::error!(%error, "cannot persist the state");

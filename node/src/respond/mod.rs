@@ -51,6 +51,8 @@ pub enum GatewayError {
     InvalidSignature,
     /// A SigV4 signature names an unknown access key.
     UnrecognizedClient,
+    /// A SigV4 signature is incomplete or unparsable (no Credential, no SignedHeaders...).
+    IncompleteSignature,
 }
 
 /// What a client sees for one error: status, `x-amzn-ErrorType` and message.
@@ -141,6 +143,12 @@ impl GatewayError {
                 "UnrecognizedClientException",
                 "The security token included in the request is invalid.",
             ),
+            // The message says what is missing; the failure carries it.
+            GatewayError::IncompleteSignature => (
+                StatusCode::FORBIDDEN,
+                "IncompleteSignatureException",
+                "The request signature is incomplete.",
+            ),
         };
         ErrorView {
             status,
@@ -169,7 +177,8 @@ impl GatewayError {
             GatewayError::UnknownApi
             | GatewayError::BadFunctionResponse
             | GatewayError::BadRequest
-            | GatewayError::UnrecognizedClient => return None,
+            | GatewayError::UnrecognizedClient
+            | GatewayError::IncompleteSignature => return None,
         })
     }
 
@@ -193,6 +202,7 @@ impl GatewayError {
             GatewayError::AuthorizerConfiguration => "AUTHORIZER_CONFIGURATION_ERROR",
             GatewayError::InvalidSignature => "INVALID_SIGNATURE",
             GatewayError::UnrecognizedClient => "UNRECOGNIZED_CLIENT",
+            GatewayError::IncompleteSignature => "INCOMPLETE_SIGNATURE",
         }
     }
 
