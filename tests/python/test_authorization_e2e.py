@@ -312,8 +312,8 @@ def api(gw, iam, cognito):
         return {"name": name, "arn": iam.get_user(UserName=name)["User"]["Arn"],
                 "key": key["AccessKeyId"], "secret": key["SecretAccessKey"]}
 
-    return {"id": api_id, "alice": user("alice", "Allow"), "mallory": user("mallory", "Deny"),
-            "nobody": user("nobody", None)}
+    return {"id": api_id, "pool": pool, "alice": user("alice", "Allow"),
+            "mallory": user("mallory", "Deny"), "nobody": user("nobody", None)}
 
 
 class Reply:
@@ -429,6 +429,17 @@ def test_cognito_user_pool_authorizer(stack, api, cognito):
                  "UnauthorizedException", UNAUTHORIZED)
     assert_error(call(stack, api, "admin", {"Authorization": id_token}), 401,
                  "UnauthorizedException", UNAUTHORIZED)
+
+
+def test_test_invoke_cognito_authorizer(gw, api, cognito):
+    # TestInvokeAuthorizer verifies the token as a request would (moto's JWKS) and shows its claims.
+    ok = gw.test_invoke_authorizer(restApiId=api["id"], authorizerId=api["pool"],
+                                   headers={"Authorization": cognito["id_token"]})
+    assert ok["clientStatus"] == 200, ok
+    assert ok["claims"]["cognito:username"] == "alice"
+    refused = gw.test_invoke_authorizer(restApiId=api["id"], authorizerId=api["pool"],
+                                        headers={"Authorization": tampered(cognito["id_token"])})
+    assert refused["clientStatus"] == 401, refused
 
 
 def test_aws_iam(stack, api, iam):

@@ -140,6 +140,8 @@ pub struct AdminApi {
     regions: Vec<String>,
     integrations: Arc<Integrations>,
     in_flight: Arc<tokio::sync::Semaphore>,
+    /// TestInvokeAuthorizer's Cognito verifier (dev shares its data plane's; origins build one).
+    cognito: Option<Arc<crate::authorize::cognito::CognitoVerifier>>,
 }
 
 impl std::fmt::Debug for AdminApi {
@@ -353,7 +355,17 @@ impl AdminApi {
             regions,
             integrations,
             in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_REQUESTS)),
+            cognito: None,
         }
+    }
+
+    /// Verifies Cognito tokens for TestInvokeAuthorizer with `cognito`.
+    pub fn with_cognito(
+        mut self,
+        cognito: Arc<crate::authorize::cognito::CognitoVerifier>,
+    ) -> Self {
+        self.cognito = Some(cognito);
+        self
     }
 
     /// Looks an access key's secret up and unseals it (enabled keys only).

@@ -184,13 +184,12 @@ pub async fn test_invoke_authorizer(
     authorizer: &portico_proto::Authorizer,
     stage: &Stage,
     input: &Value,
+    cognito: Option<&crate::authorize::cognito::CognitoVerifier>,
 ) -> Result<Value, ApiError> {
     use crate::config::auth::{AuthorizerKind, compile_authorizer};
     let compiled_authorizer = compile_authorizer(authorizer).map_err(bad)?;
     if matches!(compiled_authorizer.kind, AuthorizerKind::CognitoUserPools) {
-        return Err(bad(
-            "TestInvokeAuthorizer runs TOKEN and REQUEST authorizers; COGNITO_USER_POOLS authorizers are not supported here",
-        ));
+        return test_invoke_cognito(&compiled_authorizer, stage, input, cognito).await;
     }
     // The scratch API: the authorizers, and a catch-all MOCK method so any path routes.
     let mut scratch = ApiDefinition {
@@ -291,6 +290,76 @@ pub async fn test_invoke_authorizer(
     if let Some(policy) = outcome.policy {
         out.insert("policy".into(), json!(policy));
     }
+    Ok(Value::Object(out))
+}
+
+/// TestInvokeAuthorizer for a Cognito user pool authorizer: the token of the input's identity
+/// header verified as a request would be (the pool's JWKS, expiry, issuer), its claims shown.
+async fn test_invoke_cognito(
+    authorizer: &crate::config::auth::CompiledAuthorizer,
+    stage: &Stage,
+    input: &Value,
+    cognito: Option<&crate::authorize::cognito::CognitoVerifier>,
+) -> Result<Value, ApiError> {
+    let Some(cognito) = cognito else {
+        return Err(bad(
+            "this node has no Cognito user pool verifier to test the authorizer with",
+        ));
+    };
+    let header = match authorizer.identity.first() {
+        Some(crate::config::auth::IdentitySource::Header(name)) => name.as_str(),
+        _ => "",
+    };
+    let token = input
+        .get("headers")
+        .and_then(Value::as_object)
+        .and_then(|headers| {
+            headers
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(header))
+        })
+        .and_then(|(_, value)| value.as_str())
+        .unwrap_or("");
+    let arns: Vec<String> = authorizer
+        .provider_arns
+        .iter()
+        .map(|arn| crate::authorize::cognito::with_stage_variables(arn, &stage.variables))
+        .collect();
+    let received_at = SystemTime::now();
+    let started = Instant::now();
+    let now = u64::try_from(crate::time::epoch_seconds(received_at)).unwrap_or(0);
+    let outcome = cognito.verify(token, &arns, &[], now).await;
+    let (request_id, _, _) = crate::ids::request_ids(crate::time::epoch_seconds(received_at));
+    let mut out = Map::new();
+    let mut log = vec![
+        format!("Execution log for request {request_id}"),
+        format!(
+            "Starting authorizer: {} for request: {request_id}",
+            authorizer.id
+        ),
+    ];
+    match outcome {
+        Ok(identity) => {
+            out.insert("clientStatus".into(), json!(200));
+            out.insert("principalId".into(), json!(identity.principal_id));
+            out.insert("claims".into(), Value::Object((*identity.claims).clone()));
+            log.push("The token verified against the user pool's keys".to_string());
+        }
+        Err(rejection) => {
+            out.insert("clientStatus".into(), json!(rejection.status().as_u16()));
+            log.push(format!(
+                "Unauthorized request: {}",
+                rejection
+                    .message()
+                    .unwrap_or("the authorizer could not decide")
+            ));
+        }
+    }
+    out.insert("log".into(), json!(log.join("\n") + "\n"));
+    out.insert(
+        "latency".into(),
+        json!(started.elapsed().as_millis() as u64),
+    );
     Ok(Value::Object(out))
 }
 

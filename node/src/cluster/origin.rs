@@ -783,12 +783,20 @@ async fn start_admin(
         client: crate::integrate::client::BackendClient::new(None)?,
         settings: crate::integrate::IntegrationSettings::default(),
     });
-    let api = Arc::new(crate::admin::http::AdminApi::new(
-        Arc::new(control),
-        sealing,
-        admin.regions.clone(),
-        integrations,
-    ));
+    let cognito = crate::authorize::cognito::CognitoVerifier::from_config(
+        &config.aws,
+        integrations.client.clone(),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let api = Arc::new(
+        crate::admin::http::AdminApi::new(
+            Arc::new(control),
+            sealing,
+            admin.regions.clone(),
+            integrations,
+        )
+        .with_cognito(cognito),
+    );
     let key = crate::tls::load_or_create_self_signed(&config.data_dir)?;
     let tls = Arc::new(crate::tls::server_config(key)?);
     let listener = tokio::net::TcpListener::bind(admin.listen)

@@ -286,7 +286,7 @@ impl DevNode {
                 .with_authorizers(Arc::new(
                     crate::authorize::Authorizers::default()
                         .with_iam(iam.clone())
-                        .with_cognito(cognito),
+                        .with_cognito(cognito.clone()),
                 )),
         );
         gateway.observe_state(&state, true);
@@ -357,12 +357,10 @@ impl DevNode {
                     ..IntegrationSettings::default()
                 },
             });
-            let admin = Arc::new(crate::admin::http::AdminApi::new(
-                control,
-                sealing,
-                Vec::new(),
-                admin_integrations,
-            ));
+            let admin = Arc::new(
+                crate::admin::http::AdminApi::new(control, sealing, Vec::new(), admin_integrations)
+                    .with_cognito(cognito.clone()),
+            );
             let key = crate::tls::load_or_create_self_signed(&options.data_dir)?;
             let tls = Arc::new(crate::tls::server_config(key)?);
             let listener = tokio::net::TcpListener::bind(addr)

@@ -388,6 +388,7 @@ impl AdminApi {
             found,
             &stage,
             &body,
+            self.cognito.as_deref(),
         )
         .await?;
         Ok(json_response(StatusCode::OK, &report))
