@@ -356,7 +356,7 @@ fn resource_policy_denial(user: Option<&str>, arn: &str, outcome: Evaluation) ->
 pub(crate) fn mask_account(arn: &str) -> Cow<'_, str> {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     match parts.as_slice() {
-        [a, b, c, d, account, rest] if account.len() > 4 => {
+        [a, b, c, d, account, rest] if account.len() > 4 && account.is_ascii() => {
             let keep = &account[account.len() - 4..];
             Cow::Owned(format!(
                 "{a}:{b}:{c}:{d}:{}{keep}:{rest}",
