@@ -250,6 +250,17 @@ fn page<'a, T>(
     Ok((selected, next))
 }
 
+/// An IAM list answer: `<{tag}><member>…</member>…</{tag}>` and its truncation marker.
+fn list_xml(tag: &str, members: impl Iterator<Item = String>, next: Option<String>) -> String {
+    let mut out = format!("<{tag}>");
+    for member in members {
+        let _ = write!(out, "<member>{member}</member>");
+    }
+    let _ = write!(out, "</{tag}>");
+    out.push_str(&truncation_xml(next));
+    out
+}
+
 fn truncation_xml(next: Option<String>) -> String {
     match next {
         Some(marker) => format!(
@@ -368,13 +379,11 @@ impl AdminApi {
                         .map(|(name, user)| (name.as_str(), user)),
                     params,
                 )?;
-                let mut out = String::from("<Users>");
-                for user in users {
-                    let _ = write!(out, "<member>{}</member>", user_xml(user));
-                }
-                out.push_str("</Users>");
-                out.push_str(&truncation_xml(next));
-                Ok(Some(out))
+                Ok(Some(list_xml(
+                    "Users",
+                    users.into_iter().map(user_xml),
+                    next,
+                )))
             }
             "DeleteUser" => {
                 let user_name = params.user_name()?.to_string();
@@ -445,13 +454,11 @@ impl AdminApi {
                         .map(|key| (key.access_key_id.as_str(), key)),
                     params,
                 )?;
-                let mut out = String::from("<AccessKeyMetadata>");
-                for key in keys {
-                    let _ = write!(out, "<member>{}</member>", key_metadata_xml(key));
-                }
-                out.push_str("</AccessKeyMetadata>");
-                out.push_str(&truncation_xml(next));
-                Ok(Some(out))
+                Ok(Some(list_xml(
+                    "AccessKeyMetadata",
+                    keys.into_iter().map(key_metadata_xml),
+                    next,
+                )))
             }
             "PutUserPolicy" => {
                 let user_name = params.user_name()?.to_string();
@@ -518,13 +525,11 @@ impl AdminApi {
                     user.policies.keys().map(|name| (name.as_str(), name)),
                     params,
                 )?;
-                let mut out = String::from("<PolicyNames>");
-                for name in names {
-                    let _ = write!(out, "<member>{}</member>", escape(name));
-                }
-                out.push_str("</PolicyNames>");
-                out.push_str(&truncation_xml(next));
-                Ok(Some(out))
+                Ok(Some(list_xml(
+                    "PolicyNames",
+                    names.into_iter().map(|name| escape(name)),
+                    next,
+                )))
             }
             "" => Err(IamApiError::new(
                 400,
