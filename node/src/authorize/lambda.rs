@@ -1,7 +1,7 @@
 //! Lambda authorizers (TOKEN and REQUEST): the identity check before any invocation, the
 //! event AWS sends, the function's answer parsed into a policy, and the decision cache.
 //!
-//! The cache is keyed by stage, authorizer, the stage's authorizer-cache generation (bumped by
+//! The cache is keyed by stage, deployment, authorizer, the stage's authorizer-cache generation (bumped by
 //! FlushStageAuthorizersCache, so a flush is O(1) on every node) and the identity values, and
 //! each entry lives for its authorizer's TTL. Concurrent misses for one key make one
 //! invocation. Only answers with a policy are cached: `Unauthorized` and failures are not, so
