@@ -74,7 +74,8 @@ pub struct Plan<'a> {
     pub probe_path: &'a str,
     /// CPU list for every node (origins and edges), as for any target.
     pub cpu: Option<&'a str>,
-    /// `TOKIO_WORKER_THREADS` for every node (1 when pinned, as `dev` gets).
+    /// `TOKIO_WORKER_THREADS` for every node and `--workers` for every edge (1 when pinned,
+    /// as `dev` gets).
     pub worker_threads: Option<&'a str>,
 }
 
@@ -213,11 +214,15 @@ pub fn start(plan: &Plan<'_>) -> anyhow::Result<LocalCluster> {
                 peers("origins", index, false),
             ),
         )?;
-        let args = [
+        let mut args = vec![
             "edge".to_string(),
             "--config".to_string(),
             path_arg(&config),
         ];
+        // The request workers, as many as the runtime threads the node is given.
+        if let Some(threads) = plan.worker_threads {
+            args.extend(["--workers".to_string(), threads.to_string()]);
+        }
         let name = format!("edge-{id}");
         let mut process = Process::start(&name, plan.portico, &args, &env, plan.cpu, plan.dir)?;
         process.wait_for_port(edge_addrs[index], Duration::from_secs(30), plan.dir)?;

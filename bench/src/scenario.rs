@@ -955,6 +955,8 @@ fn start_targets(
             ));
         }
         if target_cpu.is_some() {
+            // One request worker, and one thread for the background runtime.
+            args.extend(["--workers".to_string(), "1".to_string()]);
             env.push(("TOKIO_WORKER_THREADS", "1"));
         }
         if admin_addr.is_some() {

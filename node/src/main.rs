@@ -33,6 +33,10 @@ enum Command {
     Edge {
         #[arg(long)]
         config: PathBuf,
+        /// Request workers (threads, each with its own listeners); overrides the config's
+        /// `workers`. Default: one per core.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=portico::cluster::config::MAX_WORKERS))]
+        workers: Option<u64>,
     },
     /// Cluster set-up.
     #[command(subcommand)]
@@ -211,6 +215,10 @@ struct DevArgs {
     /// AWS_DEFAULT_REGION, else us-east-1.
     #[arg(long = "signing-region", value_name = "REGION")]
     signing_regions: Vec<String>,
+    /// Request workers (threads, each with its own listeners and upstream connections).
+    /// Default: one per core.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=portico::cluster::config::MAX_WORKERS))]
+    workers: Option<u64>,
 }
 
 #[derive(Clone, Debug)]
@@ -274,7 +282,7 @@ fn main() -> ExitCode {
         },
         Command::Ctl(args) => run_async(false, ctl(args)),
         Command::Origin { config } => run_async(true, origin(config)),
-        Command::Edge { config } => run_async(true, edge(config)),
+        Command::Edge { config, workers } => run_async(true, edge(config, workers)),
         Command::Dev(args) => run_async(true, dev(*args)),
     }
 }
@@ -417,8 +425,11 @@ async fn origin(config: PathBuf) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn edge(config: PathBuf) -> anyhow::Result<()> {
-    let config = portico::cluster::config::load_edge(&config)?;
+async fn edge(config: PathBuf, workers: Option<u64>) -> anyhow::Result<()> {
+    let mut config = portico::cluster::config::load_edge(&config)?;
+    if let Some(workers) = workers {
+        config.workers = workers as usize;
+    }
     let node = portico::cluster::edge::EdgeNode::start(config).await?;
     wait_for_signal().await;
     eprintln!("shutting down: draining in-flight requests");
@@ -480,6 +491,9 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
         anyhow::bail!("--aws-endpoint-url ({field}): {message}");
     }
     options.signing_regions = args.signing_regions;
+    if let Some(workers) = args.workers {
+        options.workers = workers as usize;
+    }
     options.admin_credentials = match (
         std::env::var("PORTICO_ADMIN_ACCESS_KEY_ID"),
         std::env::var("PORTICO_ADMIN_SECRET_ACCESS_KEY"),

@@ -1,5 +1,6 @@
 //! Wiring: what runs behind which listener. The gateway (the pipeline) behind the data plane's
-//! HTTP and HTTPS listeners, and the metrics registry behind the metrics listener.
+//! HTTP and HTTPS listeners, on the request workers, and the metrics registry behind the
+//! metrics listener, on the main runtime.
 //!
 //! `accept` is the listener loop, generic over the handler, and `observe` only renders the
 //! metrics; the roles (`dev`, `cluster::edge`, `cluster::origin`) call these to bind.
@@ -10,28 +11,29 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::accept::{self, Listener, Shutdown};
+use crate::accept::{self, Listener, Shutdown, Workers};
 use crate::observe::metrics::Metrics;
 use crate::pipeline::Gateway;
 
-/// Starts serving `gateway` on `listener`, over TLS when `tls` is given.
+/// Serves `gateway` on `addr` from every worker, over TLS when `tls` is given.
 pub fn serve_gateway(
-    listener: TcpListener,
+    workers: &Workers,
+    addr: SocketAddr,
     tls: Option<Arc<rustls::ServerConfig>>,
-    gateway: Arc<Gateway>,
+    gateway: &Arc<Gateway>,
     shutdown: &Shutdown,
     drain_timeout: Duration,
-) -> std::io::Result<Listener> {
-    accept::serve(
-        listener,
-        tls,
-        shutdown,
-        drain_timeout,
+) -> std::io::Result<Vec<Listener>> {
+    accept::serve_on_workers(workers, addr, tls, shutdown, drain_timeout, || {
+        // The worker's own handle: every request clones this `Arc`, whose count lives in a
+        // cache line only this worker writes, instead of the gateway's, which every core
+        // would bounce between them.
+        let local = Arc::new(gateway.clone());
         move |request, remote| {
-            let gateway = gateway.clone();
-            async move { gateway.handle(request, remote).await }
-        },
-    )
+            let local = local.clone();
+            async move { local.handle(request, remote).await }
+        }
+    })
 }
 
 /// The data plane's listeners: plaintext HTTP and HTTPS (the data dir's certificate), each
@@ -45,6 +47,7 @@ pub struct GatewayListeners {
 
 /// Binds and serves `gateway` on the configured addresses (an edge's and `dev`'s data plane).
 pub async fn start_gateway_listeners(
+    workers: &Workers,
     http: Option<SocketAddr>,
     https: Option<SocketAddr>,
     data_dir: &std::path::Path,
@@ -55,28 +58,18 @@ pub async fn start_gateway_listeners(
     use anyhow::Context as _;
     let mut started = GatewayListeners::default();
     if let Some(addr) = http {
-        let listener = TcpListener::bind(addr)
-            .await
+        let listeners = serve_gateway(workers, addr, None, gateway, shutdown, drain_timeout)
             .with_context(|| format!("binding the HTTP listener to {addr}"))?;
-        let listener = serve_gateway(listener, None, gateway.clone(), shutdown, drain_timeout)?;
-        started.http_addr = Some(listener.local_addr);
-        started.listeners.push(listener);
+        started.http_addr = listeners.first().map(|listener| listener.local_addr);
+        started.listeners.extend(listeners);
     }
     if let Some(addr) = https {
         let key = crate::tls::load_or_create_self_signed(data_dir)?;
         let tls = Arc::new(crate::tls::server_config(key)?);
-        let listener = TcpListener::bind(addr)
-            .await
+        let listeners = serve_gateway(workers, addr, Some(tls), gateway, shutdown, drain_timeout)
             .with_context(|| format!("binding the HTTPS listener to {addr}"))?;
-        let listener = serve_gateway(
-            listener,
-            Some(tls),
-            gateway.clone(),
-            shutdown,
-            drain_timeout,
-        )?;
-        started.https_addr = Some(listener.local_addr);
-        started.listeners.push(listener);
+        started.https_addr = listeners.first().map(|listener| listener.local_addr);
+        started.listeners.extend(listeners);
     }
     Ok(started)
 }
@@ -89,7 +82,7 @@ pub async fn serve_metrics(
     drain_timeout: Duration,
 ) -> anyhow::Result<Listener> {
     use anyhow::Context as _;
-    let listener = tokio::net::TcpListener::bind(addr)
+    let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding the metrics listener to {addr}"))?;
     let listener = accept::serve(

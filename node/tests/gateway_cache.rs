@@ -649,6 +649,7 @@ async fn an_l1_miss_asks_the_shared_tier_and_fills_it() {
     // Two edges of one region: each its own L1, one shared L2.
     let mut bases = Vec::new();
     let mut listeners = Vec::new();
+    let workers = portico::accept::Workers::start(1).unwrap();
     for _ in 0..2 {
         let snapshot = portico::config::compile::compile(&state, true).unwrap();
         let integrations = portico::integrate::Integrations {
@@ -663,17 +664,17 @@ async fn an_l1_miss_asks_the_shared_tier_and_fills_it() {
         ));
         let gateway =
             Arc::new(portico::pipeline::Gateway::new(snapshot, integrations).with_cache(cache));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let listener = portico::serve::serve_gateway(
-            listener,
+        let started = portico::serve::serve_gateway(
+            &workers,
+            "127.0.0.1:0".parse().unwrap(),
             None,
-            gateway,
+            &gateway,
             &shutdown,
             Duration::from_secs(1),
         )
         .unwrap();
-        bases.push(format!("http://{}/prod", listener.local_addr));
-        listeners.push(listener);
+        bases.push(format!("http://{}/prod", started[0].local_addr));
+        listeners.extend(started);
     }
 
     let first = get(&format!("{}/items/1", bases[0])).await;

@@ -168,11 +168,19 @@ async fn host_selects_the_api_among_several() {
     };
     let gateway = Arc::new(Gateway::new(snapshot, integrations));
     let shutdown = Shutdown::new();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let listener =
-        portico::serve::serve_gateway(listener, None, gateway, &shutdown, Duration::from_secs(1))
-            .unwrap();
-    let base = format!("http://{}", listener.local_addr);
+    // Two workers: whichever accepts, the answer is the same.
+    let workers = portico::accept::Workers::start(2).unwrap();
+    let listeners = portico::serve::serve_gateway(
+        &workers,
+        "127.0.0.1:0".parse().unwrap(),
+        None,
+        &gateway,
+        &shutdown,
+        Duration::from_secs(1),
+    )
+    .unwrap();
+    assert_eq!(listeners.len(), 2);
+    let base = format!("http://{}", listeners[0].local_addr);
 
     for (id, expected) in ids.iter().zip(["first", "second"]) {
         let request = Request::get(format!("{base}/prod/who"))
@@ -191,7 +199,9 @@ async fn host_selects_the_api_among_several() {
         assert_gateway_error(&send(request).await, 403, "ForbiddenException", "Forbidden");
     }
     shutdown.trigger();
-    listener.stopped().await;
+    for listener in listeners {
+        listener.stopped().await;
+    }
 }
 
 /// In `dev` with a single API, any Host reaches it, and an execute-api Host naming it works too.

@@ -1,6 +1,8 @@
 //! Listeners: TCP accept, TLS, HTTP/1.1 and HTTP/2, limits, and graceful drain.
 //!
-//! Each listener runs one accept loop; every connection gets its own task, which does the TLS
+//! Gateway listeners run on the request workers ([`Workers`]: one current-thread runtime and
+//! one `SO_REUSEPORT` socket per core); the others (management, metrics, `dev`'s demo
+//! backends) on the runtime that starts them. Each listener runs one accept loop; every connection gets its own task, which does the TLS
 //! handshake (bounded in time, so a silent client cannot hold a slot) and then serves HTTP with
 //! hyper-util's auto builder (HTTP/2 by ALPN or preface, HTTP/1.1 otherwise). Header sizes are
 //! bounded per protocol; hyper answers a malformed or oversized request head with 400/431
@@ -31,6 +33,9 @@ use hyper::body::Incoming;
 
 use crate::body::Body;
 use crate::request::ConnectionInfo;
+
+mod workers;
+pub use workers::Workers;
 
 /// Request heads above this many bytes are refused (API Gateway's own limit is 10 KB of
 /// headers; this leaves room for large cookies and tokens while bounding memory).
@@ -92,8 +97,9 @@ fn http_builder() -> auto::Builder<TokioExecutor> {
     builder
 }
 
-/// Serves any request handler: the gateway (wired in `serve`), the metrics listener, and the
-/// demo backends and function endpoint of `dev`, all with the same loop, limits and drain.
+/// Serves any request handler: the metrics listener, the management API, and the demo
+/// backends and function endpoint of `dev`, all with the same loop, limits and drain, on the
+/// runtime this is called from.
 pub fn serve<H, F>(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
@@ -105,63 +111,123 @@ where
     H: Fn(Request<Incoming>, ConnectionInfo) -> F + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
-    let handler = Arc::new(handler);
     let local_addr = listener.local_addr()?;
     let is_tls = tls.is_some();
-    let mut stop = shutdown.subscribe();
-    let task = tokio::spawn(async move {
-        let builder = Arc::new(http_builder());
-        let acceptor = tls.map(TlsAcceptor::from);
-        let graceful = GracefulShutdown::new();
-        // Connection tasks are owned here so that any still open after the drain deadline can
-        // be aborted rather than left behind.
-        let mut connections = tokio::task::JoinSet::new();
-        loop {
-            while connections.try_join_next().is_some() {}
-            let (stream, remote) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        tracing::warn!(%error, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                _ = async { stop.wait_for(|stopped| *stopped).await.map(|_| ()) } => break,
+    let task = tokio::spawn(run(
+        listener,
+        local_addr,
+        tls,
+        shutdown.subscribe(),
+        drain_timeout,
+        Arc::new(handler),
+    ));
+    Ok(Listener {
+        local_addr,
+        tls: is_tls,
+        task,
+    })
+}
+
+/// Serves on every worker of `workers`: one `SO_REUSEPORT` socket per worker on `addr`, each
+/// with its own accept loop and connections on that worker's runtime. `make_handler` is called
+/// once per worker, so a handler can hold per-worker state (a per-worker handle on shared
+/// state, whose reference count no other core touches).
+pub fn serve_on_workers<M, H, F>(
+    workers: &Workers,
+    addr: SocketAddr,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: &Shutdown,
+    drain_timeout: Duration,
+    make_handler: M,
+) -> std::io::Result<Vec<Listener>>
+where
+    M: Fn() -> H,
+    H: Fn(Request<Incoming>, ConnectionInfo) -> F + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
+    let mut listeners = Vec::with_capacity(workers.len());
+    for (runtime, listener) in workers.bind(addr)? {
+        let local_addr = listener.local_addr()?;
+        let task = runtime.spawn(run(
+            listener,
+            local_addr,
+            tls.clone(),
+            shutdown.subscribe(),
+            drain_timeout,
+            Arc::new(make_handler()),
+        ));
+        listeners.push(Listener {
+            local_addr,
+            tls: tls.is_some(),
+            task,
+        });
+    }
+    Ok(listeners)
+}
+
+/// One listener's accept loop, its connections, and their drain.
+async fn run<H, F>(
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    mut stop: watch::Receiver<bool>,
+    drain_timeout: Duration,
+    handler: Arc<H>,
+) where
+    H: Fn(Request<Incoming>, ConnectionInfo) -> F + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
+    let is_tls = tls.is_some();
+    let builder = Arc::new(http_builder());
+    let acceptor = tls.map(TlsAcceptor::from);
+    let graceful = GracefulShutdown::new();
+    // Connection tasks are owned here so that any still open after the drain deadline can
+    // be aborted rather than left behind.
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        while connections.try_join_next().is_some() {}
+        let (stream, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = async { stop.wait_for(|stopped| *stopped).await.map(|_| ()) } => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let handler = handler.clone();
+        let builder = builder.clone();
+        let acceptor = acceptor.clone();
+        let watcher = graceful.watcher();
+        connections.spawn(async move {
+            let connection = ConnectionInfo {
+                remote,
+                local: local_addr,
+                tls: is_tls,
             };
-            let _ = stream.set_nodelay(true);
-            let handler = handler.clone();
-            let builder = builder.clone();
-            let acceptor = acceptor.clone();
-            let watcher = graceful.watcher();
-            connections.spawn(async move {
-                let connection = ConnectionInfo {
-                    remote,
-                    local: local_addr,
-                    tls: is_tls,
-                };
-                let service = service_fn(move |request| {
-                    // Boxed: the gateway's request future is ~15 KB (the integration, cache
-                    // and client futures nest inside it), and hyper's HTTP/2 server spawns one
-                    // task per stream holding this future, which moved it by value four times
-                    // per request (60 % of the instructions of an HTTP/2 request, callgrind).
-                    // Boxed, it is built once on the heap and only a pointer moves.
-                    let response = Box::pin(handler(request, connection));
-                    async move { Ok::<_, Infallible>(response.await) }
-                });
-                let result = match acceptor {
-                    None => {
-                        let connection =
-                            builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                        watcher.watch(connection.into_owned()).await
-                    }
-                    Some(acceptor) => {
-                        let stream = match tokio::time::timeout(
-                            TLS_HANDSHAKE_TIMEOUT,
-                            acceptor.accept(stream),
-                        )
-                        .await
+            let service = service_fn(move |request| {
+                // Boxed: the gateway's request future is ~15 KB (the integration, cache
+                // and client futures nest inside it), and hyper's HTTP/2 server spawns one
+                // task per stream holding this future, which moved it by value four times
+                // per request (60 % of the instructions of an HTTP/2 request, callgrind).
+                // Boxed, it is built once on the heap and only a pointer moves.
+                let response = Box::pin(handler(request, connection));
+                async move { Ok::<_, Infallible>(response.await) }
+            });
+            let result = match acceptor {
+                None => {
+                    let connection =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    watcher.watch(connection.into_owned()).await
+                }
+                Some(acceptor) => {
+                    let stream =
+                        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream))
+                            .await
                         {
                             Ok(Ok(stream)) => stream,
                             Ok(Err(error)) => {
@@ -173,36 +239,30 @@ where
                                 return;
                             }
                         };
-                        let connection =
-                            builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                        watcher.watch(connection.into_owned()).await
-                    }
-                };
-                if let Err(error) = result {
-                    tracing::debug!(%remote, %error, "connection ended with an error");
+                    let connection =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    watcher.watch(connection.into_owned()).await
                 }
-            });
-        }
-        drop(listener);
-        if tokio::time::timeout(drain_timeout, graceful.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                %local_addr,
-                open = connections.len(),
-                "connections still open after the drain deadline; closing them"
-            );
-        }
-        // Whatever is left (a connection still in its TLS handshake, or past the deadline).
-        connections.abort_all();
-        while connections.join_next().await.is_some() {}
-    });
-    Ok(Listener {
-        local_addr,
-        tls: is_tls,
-        task,
-    })
+            };
+            if let Err(error) = result {
+                tracing::debug!(%remote, %error, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(drain_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            %local_addr,
+            open = connections.len(),
+            "connections still open after the drain deadline; closing them"
+        );
+    }
+    // Whatever is left (a connection still in its TLS handshake, or past the deadline).
+    connections.abort_all();
+    while connections.join_next().await.is_some() {}
 }
 
 impl Listener {

@@ -140,7 +140,12 @@ struct RawEdge {
     aws: Option<AwsConfig>,
     /// Regions in which AWS_IAM callers sign (credential scope); default: the edge's region.
     signing_regions: Option<Vec<String>>,
+    /// Request workers; default: one per core.
+    workers: Option<u64>,
 }
+
+/// The most request workers a node's config may ask for (a typo guard: each is a thread).
+pub const MAX_WORKERS: u64 = 1024;
 
 /// Certificate files of a node, resolved relative to the config file's folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,6 +221,8 @@ pub struct EdgeConfig {
     pub aws: AwsConfig,
     /// Regions in which AWS_IAM callers sign; the edge asks its origin for their keys.
     pub signing_regions: Vec<String>,
+    /// Request workers (threads, each with its own listeners and upstream pools).
+    pub workers: usize,
 }
 
 struct Checker {
@@ -542,6 +549,14 @@ pub fn load_edge(file: &Path) -> Result<EdgeConfig, ConfigError> {
     if raw.cache_capacity_bytes_max == Some(0) {
         checker.problem("cache_capacity_bytes_max", "must be more than 0");
     }
+    let workers = match raw.workers {
+        None => crate::accept::Workers::default_count(),
+        Some(count @ 1..=MAX_WORKERS) => count as usize,
+        Some(_) => {
+            checker.problem("workers", format!("must be from 1 to {MAX_WORKERS}"));
+            1
+        }
+    };
     let signing_regions =
         checker.signing_regions(raw.signing_regions.as_ref(), vec![raw.region.clone()]);
     let data_dir = checker.path(&raw.data_dir);
@@ -561,6 +576,7 @@ pub fn load_edge(file: &Path) -> Result<EdgeConfig, ConfigError> {
         cache_capacity_bytes_max: raw.cache_capacity_bytes_max,
         aws,
         signing_regions,
+        workers,
     };
     checker.finish(config)
 }
@@ -617,9 +633,12 @@ mod tests {
         let file = write(
             dir.path(),
             "edge.toml",
-            &edge("metrics = \"127.0.0.1:9101\"\ncache_capacity_bytes_max = 1048576\n"),
+            &edge(
+                "metrics = \"127.0.0.1:9101\"\ncache_capacity_bytes_max = 1048576\nworkers = 3\n",
+            ),
         );
         let config = load_edge(&file).unwrap();
+        assert_eq!(config.workers, 3);
         assert_eq!(config.metrics, Some("127.0.0.1:9101".parse().unwrap()));
         assert_eq!(config.cache_capacity_bytes_max, Some(1_048_576));
         assert_eq!(config.signing_regions, ["us-east"]);
@@ -643,11 +662,12 @@ mod tests {
         let file = write(
             dir.path(),
             "bad.toml",
-            &edge("metrics = \"nowhere\"\ncache_capacity_bytes_max = 0\n"),
+            &edge("metrics = \"nowhere\"\ncache_capacity_bytes_max = 0\nworkers = 0\n"),
         );
         let error = load_edge(&file).unwrap_err();
         let fields: Vec<&str> = error.problems.iter().map(|(f, _)| f.as_str()).collect();
         assert!(fields.contains(&"metrics"), "{fields:?}");
+        assert!(fields.contains(&"workers"), "{fields:?}");
         assert!(fields.contains(&"cache_capacity_bytes_max"), "{fields:?}");
     }
 

@@ -63,6 +63,8 @@ pub struct EdgeNode {
     /// (`cluster::signing`).
     pub iam: Arc<crate::authorize::iam::IamVerifier>,
     signing: tokio::task::JoinHandle<()>,
+    /// The data plane's request workers; dropped (stopped) after the listeners drained.
+    workers: crate::accept::Workers,
 }
 
 impl EdgeNode {
@@ -133,11 +135,14 @@ impl EdgeNode {
         gateway.observe_state(&state, true);
 
         let shutdown = Shutdown::new();
+        let workers = crate::accept::Workers::start(config.workers)
+            .map_err(|error| anyhow::anyhow!("starting the request workers: {error}"))?;
         let crate::serve::GatewayListeners {
             mut listeners,
             http_addr,
             https_addr,
         } = crate::serve::start_gateway_listeners(
+            &workers,
             config.http,
             config.https,
             &config.data_dir,
@@ -208,6 +213,7 @@ impl EdgeNode {
             invalidation_authority,
             iam,
             signing,
+            workers,
         })
     }
 
@@ -223,6 +229,7 @@ impl EdgeNode {
             listener.stopped().await;
         }
         self.transport.close().await;
+        drop(self.workers);
     }
 }
 

@@ -54,6 +54,8 @@ pub struct DevOptions {
     /// Regions AWS_IAM callers may sign for; empty: `AWS_REGION`, else `AWS_DEFAULT_REGION`,
     /// else `us-east-1`.
     pub signing_regions: Vec<String>,
+    /// Request workers (threads, each with its own listeners); default: one per core.
+    pub workers: usize,
 }
 
 impl DevOptions {
@@ -76,6 +78,7 @@ impl DevOptions {
             cache_cluster_size: None,
             aws: crate::awsconf::AwsConfig::default(),
             signing_regions: Vec::new(),
+            workers: crate::accept::Workers::default_count(),
         }
     }
 }
@@ -140,6 +143,8 @@ pub struct DevNode {
     pub iam: Arc<crate::authorize::iam::IamVerifier>,
     /// The daily re-derivation of the signing keys, when the management API runs.
     iam_refresher: Option<tokio::task::JoinHandle<()>>,
+    /// The data plane's request workers; dropped (stopped) after the listeners drained.
+    workers: crate::accept::Workers,
 }
 
 /// Imports the definition into a one-API state with one deployment and one stage.
@@ -388,7 +393,10 @@ impl DevNode {
         // sees once it answers is what the gateway keeps.
         crate::memory::release_freed_heap();
 
+        let workers = crate::accept::Workers::start(options.workers)
+            .context("starting the request workers")?;
         let data_plane = crate::serve::start_gateway_listeners(
+            &workers,
             options.http,
             options.https,
             &options.data_dir,
@@ -429,6 +437,7 @@ impl DevNode {
             quota_reporter,
             iam,
             iam_refresher,
+            workers,
         })
     }
 
@@ -448,5 +457,6 @@ impl DevNode {
         for backend in self.demo_backends {
             backend.stopped().await;
         }
+        drop(self.workers);
     }
 }

@@ -1,0 +1,211 @@
+//! Request workers: N threads, each a current-thread tokio runtime with its own `SO_REUSEPORT`
+//! listener sockets, so a connection, its requests, their timers and their upstream
+//! connections stay on the thread that accepted them.
+//!
+//! Why not the multi-threaded runtime: its work stealing moved a request's task and its
+//! upstream connection's task between cores, and every hand-off woke another thread (a futex,
+//! an IPI, cold caches); on a proxied request about 60 % of the CPU went to the kernel
+//! (bench/README.md). With one runtime per core and the kernel spreading connections over the
+//! listeners (`SO_REUSEPORT` hashes the 4-tuple), a request never leaves its core, and anything
+//! per worker (upstream pools, buffers, limits) needs no lock.
+//!
+//! What runs apart, on the node's main runtime: Raft, edge sync, the quota and demand
+//! reporters, the management and metrics listeners; the access-log writer has its own thread.
+//! None of it can sit between a request and its worker.
+//!
+//! The cost: a connection is never moved off a busy worker, so a few very busy connections
+//! can load one core more than the others (the kernel balances connections, not requests);
+//! nginx and HAProxy make the same trade.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::runtime::Handle;
+
+/// Listen backlog of every worker's socket (what `tokio::net::TcpListener::bind` uses).
+const BACKLOG: u32 = 1024;
+/// How long a stopping worker waits for its blocking tasks before leaving them behind.
+const BLOCKING_SHUTDOWN: Duration = Duration::from_secs(1);
+
+/// The node's request workers; dropping it stops them (after their listeners have drained, when
+/// the owner waited for [`super::Listener::stopped`] first).
+#[derive(Debug)]
+pub struct Workers {
+    workers: Vec<Worker>,
+}
+
+#[derive(Debug)]
+struct Worker {
+    handle: Handle,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Workers {
+    /// One worker per available core (what `--workers` and `workers =` default to).
+    pub fn default_count() -> usize {
+        std::thread::available_parallelism().map_or(1, usize::from)
+    }
+
+    /// Starts `count` workers (at least one), named `portico-worker-{i}`.
+    pub fn start(count: usize) -> io::Result<Workers> {
+        let mut workers = Workers {
+            workers: Vec::with_capacity(count.max(1)),
+        };
+        for index in 0..count.max(1) {
+            // Dropping `workers` on an error stops the ones already started.
+            workers.workers.push(Worker::start(index)?);
+        }
+        Ok(workers)
+    }
+
+    pub fn len(&self) -> usize {
+        self.workers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.workers.is_empty()
+    }
+
+    /// The runtimes, to spawn on.
+    pub fn handles(&self) -> impl Iterator<Item = &Handle> {
+        self.workers.iter().map(|worker| &worker.handle)
+    }
+
+    /// Binds one listening socket per worker on `addr` (port 0: one free port for all of them),
+    /// each registered with its worker's runtime.
+    pub fn bind(&self, addr: SocketAddr) -> io::Result<Vec<(Handle, TcpListener)>> {
+        let mut bound = Vec::with_capacity(self.workers.len());
+        let mut addr = addr;
+        for worker in &self.workers {
+            let socket = match addr {
+                SocketAddr::V4(_) => TcpSocket::new_v4()?,
+                SocketAddr::V6(_) => TcpSocket::new_v6()?,
+            };
+            socket.set_reuseaddr(true)?;
+            socket.set_reuseport(true)?;
+            socket.set_nodelay(true)?;
+            socket.bind(addr)?;
+            // The next workers bind the port the first one got.
+            addr = socket.local_addr()?;
+            // `listen` registers the socket with the runtime in context: the worker's.
+            let listener = {
+                let _context = worker.handle.enter();
+                socket.listen(BACKLOG)?
+            };
+            bound.push((worker.handle.clone(), listener));
+        }
+        Ok(bound)
+    }
+}
+
+impl Worker {
+    fn start(index: usize) -> io::Result<Worker> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .thread_name(format!("portico-worker-{index}-blocking"))
+            .build()?;
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name(format!("portico-worker-{index}"))
+            .spawn(move || {
+                // The runtime runs its tasks only while this thread drives it.
+                runtime.block_on(async {
+                    let _ = stopped.await;
+                });
+                runtime.shutdown_timeout(BLOCKING_SHUTDOWN);
+            })?;
+        Ok(Worker {
+            handle,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("a request worker panicked");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn every_worker_listens_on_the_same_port_and_answers() {
+        let workers = Workers::start(3).unwrap();
+        let bound = workers.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let port = bound[0].1.local_addr().unwrap().port();
+        assert_ne!(port, 0);
+        for (handle, listener) in bound {
+            assert_eq!(listener.local_addr().unwrap().port(), port);
+            handle.spawn(async move {
+                // Answers with the worker thread's name, then stops after 64 connections.
+                for _ in 0..64 {
+                    let Ok((mut stream, _)) = listener.accept().await else {
+                        return;
+                    };
+                    let name = std::thread::current().name().unwrap_or("").to_string();
+                    let _ = stream.write_all(name.as_bytes()).await;
+                }
+            });
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut names = std::collections::BTreeSet::new();
+        runtime.block_on(async {
+            for _ in 0..48 {
+                let mut stream = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    tokio::net::TcpStream::connect(("127.0.0.1", port)),
+                )
+                .await
+                .unwrap()
+                .unwrap();
+                let mut name = String::new();
+                tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut name))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert!(name.starts_with("portico-worker-"), "{name}");
+                names.insert(name);
+            }
+        });
+        // The kernel spreads connections by a hash of the 4-tuple: 48 connections from
+        // different source ports reach more than one of the 3 listeners.
+        assert!(names.len() > 1, "all connections went to {names:?}");
+        drop(workers);
+    }
+
+    #[test]
+    fn dropping_the_workers_stops_their_threads() {
+        let workers = Workers::start(2).unwrap();
+        let handles: Vec<Handle> = workers.handles().cloned().collect();
+        drop(workers);
+        for handle in handles {
+            // A stopped runtime refuses new work: the spawned task never runs.
+            let (sender, receiver) = std::sync::mpsc::channel::<()>();
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                handle.spawn(async move {
+                    let _ = sender.send(());
+                })
+            }));
+            assert!(receiver.recv_timeout(Duration::from_millis(200)).is_err());
+        }
+    }
+}
