@@ -1,103 +1,199 @@
-//! The access-log sink: a `tracing` layer for the `portico::access` target that writes each
-//! event as one JSON line, built directly from the event's fields, and hands it to a writer
-//! thread.
+//! The access-log sink: each request's line is formatted straight into its worker's batch
+//! buffer, and one writer thread collects the batches and writes them to stdout.
 //!
-//! Why not tracing-subscriber's JSON formatter: on a proxied request it cost about a quarter of
-//! the gateway's user-space instructions (generic field visiting, map building, a `write`
-//! system call per line under stdout's lock; see bench/README.md). This layer appends the
-//! fields it is given to a reused buffer, and the writer thread batches lines into a few
-//! writes. The request path never blocks on the log: if the writer falls behind by
-//! [`QUEUE_LINES`] lines, lines are dropped and counted, and the count is reported.
+//! Why not `tracing`: an event goes through the dispatcher, the registry and every layer's
+//! filter, and a layer sees fields only through a generic visitor; tracing-subscriber's JSON
+//! formatter cost about a quarter of a proxied request's user-space instructions, and even a
+//! lean layer paid the dispatch, a line allocation, a global lock for buffer reuse and a
+//! channel hand-off per request (bench/README.md). Here a line costs the formatting and one
+//! uncontended lock of the calling thread's own buffer: per worker, since a worker is a
+//! thread. The writer takes a whole buffer at a time (swapping in an empty one with the
+//! capacity of the last it wrote), so steady state allocates nothing and issues one `write`
+//! per batch.
+//!
+//! The request path never blocks on the log: a buffer holds at most [`BATCH_MAX_BYTES`], and
+//! lines beyond it (a writer that cannot keep up) are dropped and counted, and the count is
+//! reported. Lines are whole and in order per worker; workers' lines interleave by batch.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::sync::{Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
-use tracing::field::{Field, Visit};
-use tracing_subscriber::layer::Context;
+use super::AccessRecord;
 
-/// Lines queued for the writer before new ones are dropped.
-pub const QUEUE_LINES: usize = 16_384;
+/// What one thread's buffer may hold before lines are dropped (a writer that fell behind).
+pub const BATCH_MAX_BYTES: usize = 1024 * 1024;
 
-enum Message {
-    Line(String),
-    Flush(SyncSender<()>),
+/// How long the writer lets lines accumulate after a busy batch. Workers wake the writer only
+/// when it is parked (idle), so under load the request path pays no system call for its line.
+const BATCH_INTERVAL: Duration = Duration::from_millis(5);
+/// An idle writer also looks every so often, so a wake-up lost to a race costs at most this.
+const IDLE_LOOK: Duration = Duration::from_millis(100);
+
+/// One thread's lines, waiting for the writer.
+#[derive(Default)]
+struct Batch {
+    lines: Mutex<String>,
 }
 
 struct Sink {
-    sender: SyncSender<Message>,
+    /// Every thread's batch that ever logged; the writer drops those whose thread is gone.
+    batches: Mutex<Vec<Arc<Batch>>>,
     dropped: AtomicU64,
+    /// True while the writer is parked and wants a wake-up for the next line.
+    parked: AtomicBool,
+    writer: OnceLock<std::thread::Thread>,
+    /// Held while batches are taken and written, so `flush` returns after every line logged
+    /// before it is out.
+    writing: Mutex<()>,
 }
 
-static SINK: OnceLock<Sink> = OnceLock::new();
-/// Buffers recycled between the layer and the writer, so steady state allocates nothing.
-static SPARE: Mutex<Vec<String>> = Mutex::new(Vec::new());
+static SINK: Sink = Sink {
+    batches: Mutex::new(Vec::new()),
+    dropped: AtomicU64::new(0),
+    parked: AtomicBool::new(false),
+    writer: OnceLock::new(),
+    writing: Mutex::new(()),
+};
+/// Set by [`enable`]: until then (a library user, the tests) lines are not formatted at all.
+static ENABLED: AtomicBool = AtomicBool::new(false);
 
-fn sink() -> &'static Sink {
-    SINK.get_or_init(|| {
-        let (sender, receiver) = sync_channel(QUEUE_LINES);
-        let spawned = std::thread::Builder::new()
-            .name("access-log".into())
-            .spawn(move || write_lines(receiver));
-        if let Err(error) = spawned {
-            eprintln!("cannot start the access-log writer: {error}");
+thread_local! {
+    static LOCAL: Arc<Batch> = {
+        let batch = Arc::new(Batch::default());
+        if let Ok(mut batches) = SINK.batches.lock() {
+            batches.push(batch.clone());
         }
-        Sink {
-            sender,
-            dropped: AtomicU64::new(0),
-        }
-    })
+        batch
+    };
 }
 
-/// How long the writer lets lines accumulate after a busy batch. Senders never wake a writer
-/// that is sleeping here (only a writer blocked in `recv` needs waking), so under load the
-/// request path pays no system call for its log line; an idle writer blocks.
-const BATCH_INTERVAL: Duration = Duration::from_millis(5);
+/// Starts the writer thread; from now on [`log`] writes lines to stdout.
+pub fn enable() {
+    if SINK.writer.get().is_some() {
+        return;
+    }
+    match std::thread::Builder::new()
+        .name("access-log".into())
+        .spawn(write_batches)
+    {
+        Ok(handle) => {
+            let _ = SINK.writer.set(handle.thread().clone());
+            ENABLED.store(true, Ordering::Release);
+        }
+        Err(error) => eprintln!("cannot start the access-log writer: {error}"),
+    }
+}
 
-fn write_lines(receiver: Receiver<Message>) {
-    // Lines collect here and go to stdout in one write per batch; stdout is locked only for
-    // that write, so other output (a banner, a panic message) is never held up.
+/// Appends `record`'s line to the calling thread's batch.
+pub fn log(record: &AccessRecord<'_>) {
+    if !ENABLED.load(Ordering::Relaxed) {
+        return;
+    }
+    let appended = LOCAL.with(|batch| append(batch, record, SystemTime::now()));
+    match appended {
+        Appended::Dropped => {
+            SINK.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        // The first line of a batch wakes a parked writer; later ones find it awake.
+        Appended::First if SINK.parked.swap(false, Ordering::SeqCst) => {
+            if let Some(writer) = SINK.writer.get() {
+                writer.unpark();
+            }
+        }
+        Appended::First | Appended::More => {}
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Appended {
+    First,
+    More,
+    Dropped,
+}
+
+fn append(batch: &Batch, record: &AccessRecord<'_>, now: SystemTime) -> Appended {
+    let Ok(mut lines) = batch.lines.lock() else {
+        return Appended::Dropped;
+    };
+    if lines.len() >= BATCH_MAX_BYTES {
+        return Appended::Dropped;
+    }
+    let first = lines.is_empty();
+    push_line(&mut lines, record, now);
+    if first {
+        Appended::First
+    } else {
+        Appended::More
+    }
+}
+
+/// One JSON line, the fields in this order, absent ones left out (what the `tracing` JSON
+/// layer wrote before, so log pipelines see the same lines).
+fn push_line(line: &mut String, record: &AccessRecord<'_>, now: SystemTime) {
+    line.push_str("{\"timestamp\":\"");
+    push_rfc3339(line, now);
+    line.push_str("\",\"level\":\"INFO\",\"requestId\":");
+    push_json_string(line, record.request_id);
+    line.push_str(",\"ip\":\"");
+    crate::integrate::http::push_ip(line, record.source_ip);
+    line.push_str("\",\"httpMethod\":");
+    push_json_string(line, record.method);
+    if let Some(resource_path) = record.resource_path {
+        line.push_str(",\"resourcePath\":");
+        push_json_string(line, resource_path);
+    }
+    line.push_str(",\"path\":");
+    push_json_string(line, record.path);
+    line.push_str(",\"protocol\":");
+    push_json_string(line, record.protocol);
+    line.push_str(",\"status\":");
+    crate::integrate::http::push_decimal(line, u32::from(record.status));
+    line.push_str(",\"latencyMs\":");
+    push_fixed3(line, record.latency_ms);
+    if let Some(latency) = record.integration_latency_ms {
+        line.push_str(",\"integrationLatencyMs\":");
+        push_fixed3(line, latency);
+    }
+    let optional = [
+        ("apiId", record.api_id),
+        ("stage", record.stage),
+        ("error", record.error),
+        ("errorDetail", record.error_detail),
+    ];
+    for (name, value) in optional {
+        if let Some(value) = value {
+            line.push_str(",\"");
+            line.push_str(name);
+            line.push_str("\":");
+            push_json_string(line, value);
+        }
+    }
+    line.push_str("}\n");
+}
+
+fn write_batches() {
+    // The buffer swapped into the next batch taken: the capacity circulates.
+    let mut spare = String::with_capacity(64 * 1024);
     let mut out: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut reported_drops = 0;
-    let mut busy = false;
     loop {
-        let first = if busy {
+        let wrote = take_and_write(&mut spare, &mut out);
+        if wrote {
             std::thread::sleep(BATCH_INTERVAL);
-            match receiver.try_recv() {
-                Ok(message) => Some(message),
-                Err(std::sync::mpsc::TryRecvError::Empty) => None,
-                Err(std::sync::mpsc::TryRecvError::Disconnected) => return,
-            }
         } else {
-            match receiver.recv() {
-                Ok(message) => Some(message),
-                Err(_) => return,
+            SINK.parked.store(true, Ordering::SeqCst);
+            // A line appended between the look above and `parked` would find the writer
+            // awake and not wake it: look again before parking.
+            if take_and_write(&mut spare, &mut out) {
+                SINK.parked.store(false, Ordering::SeqCst);
+            } else {
+                std::thread::park_timeout(IDLE_LOOK);
             }
-        };
-        busy = first.is_some();
-        let mut next = first;
-        // Everything queued goes out in the same write.
-        while let Some(message) = next.take() {
-            match message {
-                Message::Line(line) => {
-                    out.extend_from_slice(line.as_bytes());
-                    recycle(line);
-                }
-                Message::Flush(done) => {
-                    write_out(&mut out);
-                    let _ = done.send(());
-                }
-            }
-            next = receiver.try_recv().ok();
         }
-        write_out(&mut out);
-        let dropped = SINK
-            .get()
-            .map(|sink| sink.dropped.load(Ordering::Relaxed))
-            .unwrap_or(0);
+        let dropped = SINK.dropped.load(Ordering::Relaxed);
         if dropped > reported_drops {
             tracing::warn!(
                 dropped = dropped - reported_drops,
@@ -108,135 +204,68 @@ fn write_lines(receiver: Receiver<Message>) {
     }
 }
 
-fn write_out(out: &mut Vec<u8>) {
+/// Takes every thread's lines and writes them in one `write`; false when there were none.
+fn take_and_write(spare: &mut String, out: &mut Vec<u8>) -> bool {
+    let Ok(_writing) = SINK.writing.lock() else {
+        return false;
+    };
+    take_all(spare, out);
     if out.is_empty() {
-        return;
+        return false;
     }
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(out);
     let _ = stdout.flush();
     out.clear();
-    // A burst may have grown the batch buffer; do not keep megabytes around.
-    if out.capacity() > 1024 * 1024 {
+    // A burst may have grown the buffer; do not keep megabytes around.
+    if out.capacity() > BATCH_MAX_BYTES {
         out.shrink_to(64 * 1024);
     }
+    true
 }
 
-/// Buffers above this are not kept for reuse (a line with a huge path would pin its size).
-const SPARE_MAX_CAPACITY: usize = 4096;
-
-fn recycle(mut line: String) {
-    if line.capacity() > SPARE_MAX_CAPACITY {
-        return;
-    }
-    line.clear();
-    if let Ok(mut spare) = SPARE.lock()
-        && spare.len() < 1024
-    {
-        spare.push(line);
-    }
-}
-
-fn buffer() -> String {
-    SPARE
-        .lock()
-        .ok()
-        .and_then(|mut spare| spare.pop())
-        .unwrap_or_else(|| String::with_capacity(512))
-}
-
-/// Waits (up to a second) until every line logged so far is written; for shutdown.
-pub fn flush() {
-    let Some(sink) = SINK.get() else {
+/// Moves every batch's lines into `out` (each batch gets `spare`'s capacity back), and
+/// forgets the batches of threads that ended.
+fn take_all(spare: &mut String, out: &mut Vec<u8>) {
+    let Ok(mut batches) = SINK.batches.lock() else {
         return;
     };
-    let (done, wait) = sync_channel(1);
-    if sink.sender.send(Message::Flush(done)).is_ok() {
-        let _ = wait.recv_timeout(Duration::from_secs(1));
+    batches.retain(|batch| {
+        if let Ok(mut lines) = batch.lines.lock()
+            && !lines.is_empty()
+        {
+            spare.clear();
+            std::mem::swap(&mut *lines, spare);
+        }
+        if !spare.is_empty() {
+            out.extend_from_slice(spare.as_bytes());
+            spare.clear();
+        }
+        // The registry's reference is the last one once the thread has gone.
+        Arc::strong_count(batch) > 1
+    });
+    if spare.capacity() > BATCH_MAX_BYTES {
+        spare.shrink_to(64 * 1024);
     }
+}
+
+/// Writes every line logged so far; for shutdown.
+pub fn flush() {
+    if SINK.writer.get().is_none() {
+        return;
+    }
+    let mut spare = String::new();
+    let mut out = Vec::new();
+    take_and_write(&mut spare, &mut out);
 }
 
 /// Lines dropped because the writer was behind (for metrics and tests).
 pub fn dropped_lines() -> u64 {
-    SINK.get()
-        .map(|sink| sink.dropped.load(Ordering::Relaxed))
-        .unwrap_or(0)
+    SINK.dropped.load(Ordering::Relaxed)
 }
 
-/// The layer: install it for the `portico::access` target only.
-#[derive(Debug, Default)]
-pub struct AccessLayer;
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for AccessLayer {
-    fn on_event(&self, event: &tracing::Event<'_>, _context: Context<'_, S>) {
-        let mut line = buffer();
-        line.push_str("{\"timestamp\":\"");
-        push_rfc3339(&mut line, SystemTime::now());
-        line.push_str("\",\"level\":\"INFO\"");
-        event.record(&mut JsonFields { line: &mut line });
-        line.push_str("}\n");
-        let sink = sink();
-        match sink.sender.try_send(Message::Line(line)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(Message::Line(line)))
-            | Err(TrySendError::Disconnected(Message::Line(line))) => {
-                sink.dropped.fetch_add(1, Ordering::Relaxed);
-                recycle(line);
-            }
-            Err(_) => {}
-        }
-    }
-}
-
-/// Appends each field as `,"name":value`; `None` options are simply not recorded by tracing.
-struct JsonFields<'a> {
-    line: &'a mut String,
-}
-
-impl JsonFields<'_> {
-    fn key(&mut self, field: &Field) {
-        self.line.push_str(",\"");
-        self.line.push_str(field.name());
-        self.line.push_str("\":");
-    }
-}
-
-impl Visit for JsonFields<'_> {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.key(field);
-        push_json_string(self.line, value);
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.key(field);
-        let _ = write!(self.line, "{value}");
-    }
-
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.key(field);
-        let _ = write!(self.line, "{value}");
-    }
-
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.key(field);
-        push_fixed3(self.line, value);
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.key(field);
-        self.line.push_str(if value { "true" } else { "false" });
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.key(field);
-        let mut text = String::new();
-        let _ = write!(text, "{value:?}");
-        push_json_string(self.line, &text);
-    }
-}
-
-/// Request-controlled fields (path, error detail) are cut to this many bytes in the log, which
-/// bounds the queue's memory at `QUEUE_LINES` lines.
+/// Request-controlled fields (path, error detail) are cut to this many bytes in the log, so a
+/// line stays far below a batch's bound.
 const FIELD_MAX_BYTES: usize = 8 * 1024;
 
 fn push_json_string(line: &mut String, value: &str) {
@@ -336,6 +365,101 @@ fn push_fixed3(line: &mut String, value: f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn record<'a>(path: &'a str, routed: bool) -> AccessRecord<'a> {
+        AccessRecord {
+            request_id: "c0ffee00-0000-4000-8000-000000000001",
+            source_ip: std::net::IpAddr::from([192, 0, 2, 7]),
+            method: "GET",
+            resource_path: routed.then_some("/pets/{id}"),
+            path,
+            protocol: "HTTP/1.1",
+            status: if routed { 200 } else { 403 },
+            latency_ms: 1.25,
+            integration_latency_ms: routed.then_some(0.5),
+            api_id: routed.then_some("a1b2c3"),
+            stage: routed.then_some("prod"),
+            error: (!routed).then_some("MISSING_AUTHENTICATION_TOKEN"),
+            error_detail: (!routed).then_some("no route"),
+        }
+    }
+
+    #[test]
+    fn a_line_is_one_json_object_with_the_fields_in_order_and_absent_ones_left_out() {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_millis(1_589_522_469_014);
+        let mut line = String::new();
+        push_line(&mut line, &record("/prod/pets/\"1", true), at);
+        assert!(line.ends_with("}\n") && line.matches('\n').count() == 1);
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let order = [
+            "timestamp",
+            "level",
+            "requestId",
+            "ip",
+            "httpMethod",
+            "resourcePath",
+            "path",
+            "protocol",
+            "status",
+            "latencyMs",
+            "integrationLatencyMs",
+            "apiId",
+            "stage",
+        ];
+        assert_eq!(value.as_object().unwrap().len(), order.len());
+        let positions: Vec<usize> = order
+            .iter()
+            .map(|key| line.find(&format!("\"{key}\":")).unwrap())
+            .collect();
+        assert!(positions.is_sorted(), "{line}");
+        assert_eq!(value["timestamp"], "2020-05-15T06:01:09.014Z");
+        assert_eq!(value["ip"], "192.0.2.7");
+        assert_eq!(value["path"], "/prod/pets/\"1");
+        assert_eq!(value["status"], 200);
+        assert_eq!(value["latencyMs"], 1.25);
+
+        line.clear();
+        push_line(&mut line, &record("/nowhere", false), at);
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert!(value.get("resourcePath").is_none() && value.get("apiId").is_none());
+        assert_eq!(value["error"], "MISSING_AUTHENTICATION_TOKEN");
+        assert_eq!(value["errorDetail"], "no route");
+    }
+
+    #[test]
+    fn a_batch_is_bounded_and_the_writer_takes_every_threads_lines() {
+        let batch = Batch::default();
+        let now = SystemTime::now();
+        assert_eq!(append(&batch, &record("/a", true), now), Appended::First);
+        assert_eq!(append(&batch, &record("/b", true), now), Appended::More);
+        let long = "x".repeat(FIELD_MAX_BYTES);
+        let mut appended = 2;
+        while append(&batch, &record(&long, true), now) != Appended::Dropped {
+            appended += 1;
+            assert!(appended < 10_000);
+        }
+        let held = batch.lines.lock().unwrap().len();
+        assert!(held >= BATCH_MAX_BYTES && held < BATCH_MAX_BYTES + 2 * FIELD_MAX_BYTES);
+
+        // Lines appended on another thread, which then ends: taken whole, and its batch
+        // forgotten afterwards.
+        std::thread::spawn(|| {
+            LOCAL.with(|batch| append(batch, &record("/from-a-thread", true), SystemTime::now()));
+        })
+        .join()
+        .unwrap();
+        let mut spare = String::new();
+        let mut out = Vec::new();
+        take_all(&mut spare, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("\"path\":\"/from-a-thread\""), "{text}");
+        for line in text.lines() {
+            serde_json::from_str::<serde_json::Value>(line).unwrap();
+        }
+        let mut out = Vec::new();
+        take_all(&mut spare, &mut out);
+        assert!(!String::from_utf8(out).unwrap().contains("/from-a-thread"));
+    }
 
     #[test]
     fn strings_are_escaped() {
