@@ -439,7 +439,7 @@ mod tests {
             assert!(appended < 10_000);
         }
         let held = batch.lines.lock().unwrap().len();
-        assert!(held >= BATCH_MAX_BYTES && held < BATCH_MAX_BYTES + 2 * FIELD_MAX_BYTES);
+        assert!((BATCH_MAX_BYTES..BATCH_MAX_BYTES + 2 * FIELD_MAX_BYTES).contains(&held));
 
         // Lines appended on another thread, which then ends: taken whole, and its batch
         // forgotten afterwards.
