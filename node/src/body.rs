@@ -100,3 +100,184 @@ where
         self.inner.size_hint()
     }
 }
+
+/// How long a request body may go without delivering a byte while the gateway waits for it.
+/// API Gateway documents no figure; 20 s is under the 29 s default integration timeout, so a
+/// stalled upload to a streaming proxy is answered as the client's fault (408) before the
+/// integration's deadline would blame the backend (504).
+pub const REQUEST_BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// At most this many bytes of a refused request's body are read and discarded: enough to drain
+/// an upload refused for being just over the 10 MB payload limit, with room for a client that
+/// overshoots it.
+pub const LINGER_BYTES_MAX: u64 = 16 * 1024 * 1024;
+
+/// ... and for at most this long.
+pub const LINGER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Why a client's request body could not be read. Integrations find it in an error's source
+/// chain (also inside a backend client's error, for a streamed upload) and answer the client's
+/// fault as such instead of as a backend failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientBodyError {
+    /// No byte arrived for the idle timeout while the gateway waited.
+    #[error("the client sent no request body bytes for {} ms", .0.as_millis())]
+    Idle(std::time::Duration),
+    /// The body's framing is broken (a malformed or overflowing chunk size, a connection closed
+    /// mid-body...).
+    #[error("the request body is malformed: {0}")]
+    Malformed(#[source] hyper::Error),
+}
+
+/// A client's request body as the pipeline hands it to the stages: idle-timed, with its errors
+/// marked as the client's, and drained when dropped unread.
+///
+/// Draining ("lingering close"): when a request is refused before its body was read (413, 403,
+/// 401...), HTTP/1.1 would otherwise close a connection with unread bytes in flight, and the
+/// client's TCP stack, receiving a reset while still sending, often discards the answer it
+/// was sent. Dropped before its end, this body hands itself to a task that reads and discards up
+/// to [`LINGER_BYTES_MAX`] bytes within [`LINGER_TIMEOUT`]: hyper keeps the connection reading
+/// (and sends the response meanwhile), the client sees its 413, and a drained connection even
+/// stays open for the next request. Not for HTTP/2, where a stream reset never loses the
+/// response; not for a request waiting on `Expect: 100-continue` whose body was never asked for
+/// (reading it would invite the upload the gateway just refused).
+pub struct ClientBody {
+    inner: Option<hyper::body::Incoming>,
+    idle: std::time::Duration,
+    sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    /// True while the last poll returned `Pending`: the idle clock runs only while the gateway
+    /// waits on the client, never while a slow backend keeps the gateway from asking.
+    waiting: bool,
+    polled: bool,
+    finished: bool,
+    linger: bool,
+    expects_continue: bool,
+}
+
+impl ClientBody {
+    /// `linger`: drain when dropped unread (HTTP/1.x). `expects_continue`: the request carries
+    /// `Expect: 100-continue`.
+    pub fn new(
+        inner: hyper::body::Incoming,
+        idle: std::time::Duration,
+        linger: bool,
+        expects_continue: bool,
+    ) -> Self {
+        ClientBody {
+            inner: Some(inner),
+            idle,
+            sleep: None,
+            waiting: false,
+            polled: false,
+            finished: false,
+            linger,
+            expects_continue,
+        }
+    }
+
+    /// Boxed as the gateway's [`Body`].
+    pub fn into_body(self) -> Body {
+        self.boxed_unsync()
+    }
+}
+
+impl http_body::Body for ClientBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        use std::future::Future as _;
+        use std::task::Poll;
+        let this = &mut *self;
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        this.polled = true;
+        match std::pin::Pin::new(inner).poll_frame(context) {
+            Poll::Ready(Some(Ok(frame))) => {
+                this.waiting = false;
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(error))) => {
+                this.finished = true;
+                Poll::Ready(Some(Err(Box::new(ClientBodyError::Malformed(error)))))
+            }
+            Poll::Ready(None) => {
+                this.finished = true;
+                Poll::Ready(None)
+            }
+            Poll::Pending => {
+                let deadline = tokio::time::Instant::now() + this.idle;
+                let sleep = match &mut this.sleep {
+                    Some(sleep) => {
+                        if !this.waiting {
+                            sleep.as_mut().reset(deadline);
+                        }
+                        sleep
+                    }
+                    None => this
+                        .sleep
+                        .insert(Box::pin(tokio::time::sleep_until(deadline))),
+                };
+                this.waiting = true;
+                if sleep.as_mut().poll(context).is_ready() {
+                    this.finished = true;
+                    return Poll::Ready(Some(Err(Box::new(ClientBodyError::Idle(this.idle)))));
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.finished
+            || self
+                .inner
+                .as_ref()
+                .is_none_or(http_body::Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        match &self.inner {
+            Some(inner) => inner.size_hint(),
+            None => http_body::SizeHint::with_exact(0),
+        }
+    }
+}
+
+impl Drop for ClientBody {
+    fn drop(&mut self) {
+        if !self.linger || self.finished || (self.expects_continue && !self.polled) {
+            return;
+        }
+        let Some(inner) = self.inner.take() else {
+            return;
+        };
+        if http_body::Body::is_end_stream(&inner) {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(linger(inner));
+        }
+    }
+}
+
+/// Reads and discards what is left of a refused request's body, within the linger bounds; then
+/// drops it, which lets hyper close the connection if the body did not end.
+async fn linger(mut body: hyper::body::Incoming) {
+    let drain = async {
+        let mut read: u64 = 0;
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Some(data) = frame.data_ref() {
+                read += data.len() as u64;
+                if read > LINGER_BYTES_MAX {
+                    return;
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIMEOUT, drain).await;
+}
