@@ -461,3 +461,306 @@ async fn refused_uploads_are_drained_so_the_client_reads_the_answer() {
     assert!(still_serves(&mut stream, &host).await);
     gw.stop().await;
 }
+
+/// Fuzzing the HTTP/1.1 front: raw requests built from a grammar of hostile pieces (methods,
+/// targets with dot segments and bad escapes, Host variants, conflicting framing headers,
+/// broken chunks), sometimes mutated, each sent on a fresh connection to a real listener.
+/// Properties: no task of the node panics; every byte that comes back is a well-formed
+/// HTTP/1.1 response head (a gateway error with a JSON `{"message": ...}` body), or the
+/// connection closes, or (for input that is not a complete request) nothing comes; and the
+/// node still serves afterwards. `PORTICO_FUZZ_CASES=2000 cargo test -p portico --test
+/// gateway_hostile fuzz` runs it longer than the default 40 cases.
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    const WORKER_NAME: &str = "fuzz-front-worker";
+    static SERVER_PANICS: AtomicUsize = AtomicUsize::new(0);
+
+    fn method() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("GET".to_string()),
+            Just("POST".to_string()),
+            Just("HEAD".to_string()),
+            Just("OPTIONS".to_string()),
+            Just("DELETE".to_string()),
+            Just("G\u{0}T".to_string()),
+            Just(String::new()),
+            "[A-Z]{1,12}",
+        ]
+    }
+
+    fn target() -> impl Strategy<Value = String> {
+        let segment = prop_oneof![
+            Just("..".to_string()),
+            Just(".".to_string()),
+            Just("%2e%2E".to_string()),
+            Just("..;".to_string()),
+            Just("a%2F..".to_string()),
+            Just("%zz".to_string()),
+            Just("%00".to_string()),
+            Just("\u{e9}".to_string()),
+            Just(String::new()),
+            "[a-z0-9]{1,8}",
+        ];
+        let path = prop_oneof![
+            Just("/prod/who".to_string()),
+            Just("/prod/echo".to_string()),
+            Just("/prod/fn".to_string()),
+            proptest::collection::vec(segment, 0..6)
+                .prop_map(|segments| format!("/prod/files/{}", segments.join("/"))),
+            Just("*".to_string()),
+            Just(String::new()),
+            Just("/".repeat(3000)),
+            "[ -~]{0,40}",
+        ];
+        let query = prop_oneof![
+            Just(String::new()),
+            Just("?a=1&a=2".to_string()),
+            Just("?%%".to_string()),
+            Just(format!("?q={}", "x".repeat(10_300))),
+        ];
+        let authority = prop_oneof![
+            Just(String::new()),
+            Just("http://a.execute-api.x".to_string()),
+            Just("http://u@a.execute-api.x".to_string()),
+            Just("http://[::1".to_string()),
+        ];
+        (authority, path, query)
+            .prop_map(|(authority, path, query)| format!("{authority}{path}{query}"))
+    }
+
+    fn version() -> impl Strategy<Value = &'static str> {
+        prop_oneof![
+            6 => Just("HTTP/1.1"),
+            1 => Just("HTTP/1.0"),
+            1 => Just("HTTP/2.0"),
+            1 => Just("HTTP/1.1x"),
+            1 => Just(""),
+        ]
+    }
+
+    fn header(host: String) -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => Just(format!("Host: {host}")),
+            1 => Just(format!("Host: {}", host.to_ascii_uppercase())),
+            1 => Just(format!("Host: a@{host}")),
+            1 => Just("Host:".to_string()),
+            1 => Just("Host: [::1".to_string()),
+            1 => (0u64..20_000_000).prop_map(|length| format!("Content-Length: {length}")),
+            1 => Just("Content-Length: -1".to_string()),
+            1 => Just("Content-Length: 99999999999999999999999".to_string()),
+            2 => Just("Transfer-Encoding: chunked".to_string()),
+            1 => Just("Transfer-Encoding: gzip, chunked".to_string()),
+            1 => Just("Transfer-Encoding: xchunked".to_string()),
+            1 => Just("Expect: 100-continue".to_string()),
+            1 => Just("Connection: close".to_string()),
+            1 => Just("x-api-key: k".to_string()),
+            1 => "[!-9;-~]{1,12}: [ -~]{0,24}",
+            1 => "[ -~]{0,30}",
+        ]
+    }
+
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        let chunk_line = prop_oneof![
+            Just("3".to_string()),
+            Just("zz".to_string()),
+            Just("FFFFFFFFFFFFFFFFFFFF".to_string()),
+            Just("-1".to_string()),
+            Just("0".to_string()),
+            Just("3;ext=1".to_string()),
+        ];
+        prop_oneof![
+            Just(Vec::new()),
+            proptest::collection::vec(any::<u8>(), 0..64),
+            proptest::collection::vec(chunk_line, 1..4).prop_map(|lines| {
+                let mut body = String::new();
+                for line in lines {
+                    body.push_str(&line);
+                    body.push_str("\r\nabc\r\n");
+                }
+                body.push_str("0\r\n\r\n");
+                body.into_bytes()
+            }),
+        ]
+    }
+
+    fn request(host: String) -> impl Strategy<Value = Vec<u8>> {
+        let head = (
+            method(),
+            target(),
+            version(),
+            proptest::collection::vec(header(host), 0..5),
+        );
+        (head, body(), any::<Option<(prop::sample::Index, u8)>>()).prop_map(
+            |((method, target, version, headers), body, mutation)| {
+                let mut bytes = format!("{method} {target} {version}\r\n").into_bytes();
+                for header in headers {
+                    bytes.extend_from_slice(header.as_bytes());
+                    bytes.extend_from_slice(b"\r\n");
+                }
+                bytes.extend_from_slice(b"\r\n");
+                bytes.extend_from_slice(&body);
+                if let Some((at, xor)) = mutation {
+                    let at = at.index(bytes.len());
+                    bytes[at] ^= xor.max(1);
+                }
+                bytes
+            },
+        )
+    }
+
+    /// What came back on one connection: the bytes read, and whether it closed.
+    async fn send_raw(addr: SocketAddr, request: &[u8]) -> (Vec<u8>, bool) {
+        let Ok(mut stream) = TcpStream::connect(addr).await else {
+            return (Vec::new(), true);
+        };
+        // The node may refuse (and close) before taking everything: not a failure.
+        let _ = stream.write_all(request).await;
+        let mut received = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(400);
+        loop {
+            match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
+                Err(_) => return (received, false),
+                Ok(Ok(0)) | Ok(Err(_)) => return (received, true),
+                Ok(Ok(read)) => {
+                    received.extend_from_slice(&chunk[..read]);
+                    if received.len() > 64 * 1024 {
+                        return (received, false);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Checks every response head in `received`; a body is checked when the gateway answered
+    /// an error whole.
+    fn check_answer(received: &[u8]) -> Result<(), TestCaseError> {
+        let mut rest = received;
+        while !rest.is_empty() {
+            let Some(end) = rest.windows(4).position(|window| window == b"\r\n\r\n") else {
+                // A head cut by the read window (or a pipelined answer in progress).
+                prop_assert!(rest.starts_with(b"HTTP/1.1 ") || b"HTTP/1.1 ".starts_with(rest));
+                return Ok(());
+            };
+            let head = std::str::from_utf8(&rest[..end])
+                .map_err(|_| TestCaseError::fail("a response head that is not UTF-8"))?;
+            let mut lines = head.split("\r\n");
+            let status_line = lines.next().unwrap_or("");
+            prop_assert!(
+                status_line.len() >= 12
+                    && (status_line.starts_with("HTTP/1.1 ")
+                        || status_line.starts_with("HTTP/1.0 "))
+                    && status_line[9..12].bytes().all(|byte| byte.is_ascii_digit()),
+                "status line {:?}",
+                status_line
+            );
+            let status: u16 = status_line[9..12].parse().unwrap_or(0);
+            prop_assert!((100..600).contains(&status), "status {}", status);
+            let mut length = 0usize;
+            let mut gateway_error = false;
+            for line in lines {
+                let (name, value) = line
+                    .split_once(':')
+                    .ok_or_else(|| TestCaseError::fail(format!("header line {line:?}")))?;
+                prop_assert!(
+                    !name.is_empty() && name.bytes().all(|byte| byte.is_ascii_graphic()),
+                    "header name {:?}",
+                    name
+                );
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value
+                        .trim()
+                        .parse()
+                        .map_err(|_| TestCaseError::fail(format!("content-length {value:?}")))?;
+                }
+                if name.eq_ignore_ascii_case("x-amzn-errortype") {
+                    gateway_error = true;
+                }
+            }
+            rest = &rest[end + 4..];
+            if status == 100 {
+                continue;
+            }
+            // An answer to HEAD declares a length it does not send: the next response follows.
+            if rest.starts_with(b"HTTP/1.") {
+                length = 0;
+            }
+            let body = &rest[..length.min(rest.len())];
+            if gateway_error && length > 0 && body.len() == length {
+                let json: serde_json::Value = serde_json::from_slice(body).map_err(|error| {
+                    TestCaseError::fail(format!("error body is not JSON: {error}"))
+                })?;
+                prop_assert!(json.get("message").is_some(), "{}", json);
+            }
+            if body.len() < length {
+                // Cut by the read window or a HEAD answer's declared length: the head was
+                // checked.
+                return Ok(());
+            }
+            rest = &rest[length..];
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_http1_front_survives_hostile_bytes() {
+        let cases = std::env::var("PORTICO_FUZZ_CASES")
+            .ok()
+            .and_then(|cases| cases.parse().ok())
+            .unwrap_or(40);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name(WORKER_NAME)
+            .enable_all()
+            .build()
+            .unwrap();
+        let default_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if std::thread::current().name() == Some(WORKER_NAME) {
+                SERVER_PANICS.fetch_add(1, Ordering::SeqCst);
+            }
+            default_hook(info);
+        }));
+        let gw = runtime.block_on(Hostile::start(Duration::from_millis(200)));
+        let (addr, host) = (gw.addr, gw.host(0));
+        let mut runner = TestRunner::new(Config {
+            cases,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        let answered = AtomicUsize::new(0);
+        let result = runner.run(&request(host.clone()), |request| {
+            let (received, closed) = runtime.block_on(send_raw(addr, &request));
+            if !received.is_empty() || closed {
+                answered.fetch_add(1, Ordering::Relaxed);
+            }
+            check_answer(&received)?;
+            prop_assert_eq!(
+                SERVER_PANICS.load(Ordering::SeqCst),
+                0,
+                "a node task panicked"
+            );
+            Ok(())
+        });
+        if let Err(failure) = result {
+            panic!("{failure}");
+        }
+        // Not vacuous: most hostile requests are answered or closed within the window.
+        let answered = answered.load(Ordering::Relaxed);
+        assert!(
+            answered * 2 >= cases as usize,
+            "{answered} of {cases} answered"
+        );
+        // And the node still serves.
+        let ok = runtime.block_on(async {
+            let request = format!("GET /prod/who HTTP/1.1\r\nHost: {host}\r\n\r\n");
+            exchange(addr, request.as_bytes()).await.status
+        });
+        assert_eq!(ok, 200);
+        runtime.block_on(gw.stop());
+    }
+}
