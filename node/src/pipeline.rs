@@ -1,10 +1,15 @@
 //! The request pipeline of an edge: one function from request to response.
 //!
 //! ```text
-//! request ─▶ size ─▶ route (host, stage, resource, method) ─▶ limits ─▶ cache ─▶ integrate ─▶ stamp ids ─▶ log
-//!             │         │                                          │         │          │
-//!             └─────────┴──────────── GatewayError ──▶ respond ◀───┴─────────┴──────────┘
+//! request ─▶ host, target, size ─▶ route (API, stage, resource, method) ─▶ limits ─▶ cache ─▶ integrate ─▶ stamp ids ─▶ log
+//!                  │                   │                                       │         │          │
+//!                  └───────────────────┴────────── GatewayError ──▶ respond ◀──┴─────────┴──────────┘
 //! ```
+//!
+//! Hostile input is settled at the front, once: the host every stage reads is validated here
+//! (RFC 9112), and the body every stage reads is a `body::ClientBody`, so a stalled upload times
+//! out the same way for every integration, a framing error is the client's 400 wherever it
+//! surfaces, and a refused upload is drained rather than reset.
 //!
 //! The compiled snapshot is loaded once per request from an `ArcSwap`: no lock, no wait, and a
 //! request that started on one snapshot finishes on it even if a new deployment is swapped in
