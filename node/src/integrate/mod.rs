@@ -152,3 +152,31 @@ pub fn request_media_type(parts: &Parts) -> String {
         .filter(|media| !media.is_empty())
         .unwrap_or_else(|| "application/json".to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error wrapping another, as the backend client wraps a failed upload.
+    #[derive(Debug, thiserror::Error)]
+    #[error("request failed")]
+    struct Wrapped(#[source] crate::body::BoxError);
+
+    #[tokio::test]
+    async fn client_body_errors_are_found_inside_other_errors() {
+        use http_body_util::BodyExt;
+        let idle = Wrapped(Box::new(crate::body::ClientBodyError::Idle(
+            std::time::Duration::from_secs(20),
+        )));
+        let failure = request_body_failure(&idle).map(|failure| failure.error);
+        assert_eq!(failure, Some(GatewayError::RequestTimeout));
+        let over = crate::body::limited(crate::body::full("abc"), 1)
+            .collect()
+            .await;
+        let too_large = Wrapped(over.err().expect("over the limit"));
+        let failure = request_body_failure(&too_large).map(|failure| failure.error);
+        assert_eq!(failure, Some(GatewayError::RequestTooLarge));
+        let backend = Wrapped(Box::new(std::io::Error::other("connection refused")));
+        assert!(request_body_failure(&backend).is_none());
+    }
+}

@@ -6,7 +6,9 @@
 //! 400; an absolute-form request target's authority wins over `Host` (§3.2.2); HTTP/2's
 //! `:authority` likewise, and a `Host` that contradicts it is refused (RFC 9113 §8.3.1).
 //! Malformed means outside RFC 3986's `host [":" port]`: userinfo (`a@b.execute-api...`), spaces,
-//! an unclosed IPv6 literal, a port that is not digits. Host names are case-insensitive, so the
+//! an unclosed IPv6 literal, a port that is not digits; and, stricter than the RFC, a name with
+//! sub-delimiters (`,;=!$&'()*+`), which no DNS name has and which would let a folded pair of
+//! Hosts (`a.x,b.x`) pass as one. Host names are case-insensitive, so the
 //! host is lower-cased here once, and `ABC.execute-api...` finds API `abc`.
 
 use std::borrow::Cow;
@@ -81,9 +83,9 @@ fn lower_case(host: &str) -> Cow<'_, str> {
     }
 }
 
-/// RFC 3986 `host [":" port]`: an IP literal in brackets, or a reg-name (unreserved,
-/// sub-delims, percent-encoded octets; which covers IPv4 addresses) of at most 255 bytes, then
-/// an optional port of up to five digits. No userinfo, no empty host.
+/// RFC 3986 `host [":" port]`: an IP literal in brackets, or a reg-name of unreserved
+/// characters and percent-encoded octets (which covers IPv4 addresses; sub-delims refused) of
+/// at most 255 bytes, then an optional port of up to five digits. No userinfo, no empty host.
 pub fn is_valid_authority(text: &str) -> bool {
     let (host, port) = if let Some(rest) = text.strip_prefix('[') {
         let Some((literal, after)) = rest.split_once(']') else {
@@ -134,7 +136,7 @@ fn is_reg_name(host: &str) -> bool {
             index += 3;
             continue;
         }
-        let allowed = byte.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&byte);
+        let allowed = byte.is_ascii_alphanumeric() || b"-._~".contains(&byte);
         if !allowed {
             return false;
         }
@@ -213,6 +215,9 @@ mod tests {
             "a.x/",
             "a%zz",
             "a\\b",
+            "a.execute-api.x,b.execute-api.x",
+            "a.x;b",
+            "a.x=",
         ] {
             assert_eq!(
                 host(H11, "/p", &[bad]),
