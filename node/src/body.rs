@@ -210,20 +210,18 @@ impl http_body::Body for ClientBody {
                 Poll::Ready(None)
             }
             Poll::Pending => {
-                let deadline = tokio::time::Instant::now() + this.idle;
-                let sleep = match &mut this.sleep {
-                    Some(sleep) => {
-                        if !this.waiting {
-                            sleep.as_mut().reset(deadline);
-                        }
-                        sleep
+                // The clock starts when the gateway starts waiting, not at the last frame.
+                if !this.waiting || this.sleep.is_none() {
+                    let deadline = tokio::time::Instant::now() + this.idle;
+                    match &mut this.sleep {
+                        Some(sleep) => sleep.as_mut().reset(deadline),
+                        None => this.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
                     }
-                    None => this
-                        .sleep
-                        .insert(Box::pin(tokio::time::sleep_until(deadline))),
-                };
+                }
                 this.waiting = true;
-                if sleep.as_mut().poll(context).is_ready() {
+                if let Some(sleep) = &mut this.sleep
+                    && sleep.as_mut().poll(context).is_ready()
+                {
                     this.finished = true;
                     return Poll::Ready(Some(Err(Box::new(ClientBodyError::Idle(this.idle)))));
                 }
@@ -280,4 +278,88 @@ async fn linger(mut body: hyper::body::Incoming) {
         }
     };
     let _ = tokio::time::timeout(LINGER_TIMEOUT, drain).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tokio::io::AsyncWriteExt;
+
+    /// A request body as hyper hands it to the gateway, from bytes written on an in-memory
+    /// connection: the head and `first` now, the rest of `length` whenever the test writes it.
+    async fn incoming(
+        length: usize,
+        first: &[u8],
+    ) -> (hyper::body::Incoming, tokio::io::DuplexStream) {
+        let (mut client, server) = tokio::io::duplex(64 * 1024);
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let sender = std::sync::Mutex::new(Some(sender));
+        let service =
+            hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
+                if let Some(sender) = sender.lock().unwrap().take() {
+                    let _ = sender.send(request.into_body());
+                }
+                async { Ok::<_, std::convert::Infallible>(http::Response::new(empty())) }
+            });
+        tokio::spawn(
+            hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(server), service),
+        );
+        let head = format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n");
+        client.write_all(head.as_bytes()).await.unwrap();
+        client.write_all(first).await.unwrap();
+        (receiver.await.unwrap(), client)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_idle_clock_runs_only_while_the_gateway_waits() {
+        let (inner, mut client) = incoming(10, b"").await;
+        let mut body = ClientBody::new(inner, Duration::from_secs(10), false, false);
+        // The gateway waits 5 s for the first bytes (the clock runs)...
+        let (frame, ()) = tokio::join!(body.frame(), async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            client.write_all(b"abc").await.unwrap();
+        });
+        assert_eq!(frame.unwrap().unwrap().into_data().unwrap(), "abc");
+        // ... then does not ask for a minute (a slow backend): not the client's idleness, and
+        // the clock starts afresh when the gateway waits again.
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let waited = tokio::time::timeout(Duration::from_secs(9), body.frame()).await;
+        assert!(waited.is_err(), "no timeout 9 s into the wait");
+        client.write_all(b"de").await.unwrap();
+        let frame = body.frame().await.unwrap().unwrap();
+        assert_eq!(frame.into_data().unwrap(), "de");
+        // Then the client stalls for good: 408 material once 10 s pass.
+        let started = tokio::time::Instant::now();
+        let error = body.frame().await.unwrap().unwrap_err();
+        assert!(matches!(
+            error.downcast_ref::<ClientBodyError>(),
+            Some(ClientBodyError::Idle(_))
+        ));
+        assert_eq!(started.elapsed(), Duration::from_secs(10));
+    }
+
+    #[tokio::test]
+    async fn a_body_dropped_unread_is_drained_only_when_asked_to() {
+        // Drained: the client's remaining bytes are taken, so its writes complete.
+        let (inner, mut client) = incoming(512 * 1024, b"").await;
+        drop(ClientBody::new(inner, Duration::from_secs(10), true, false));
+        let written = tokio::time::timeout(
+            Duration::from_secs(5),
+            client.write_all(&[b'a'; 512 * 1024]),
+        )
+        .await;
+        assert!(matches!(written, Ok(Ok(()))), "{written:?}");
+        // Not drained (HTTP/2, or 100-continue never asked for): nobody reads past the duplex
+        // buffer.
+        let (inner, mut client) = incoming(512 * 1024, b"").await;
+        drop(ClientBody::new(inner, Duration::from_secs(10), true, true));
+        let written = tokio::time::timeout(
+            Duration::from_millis(300),
+            client.write_all(&[b'a'; 512 * 1024]),
+        )
+        .await;
+        assert!(!matches!(written, Ok(Ok(()))), "{written:?}");
+    }
 }
