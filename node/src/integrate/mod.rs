@@ -173,7 +173,10 @@ mod tests {
         let over = crate::body::limited(crate::body::full("abc"), 1)
             .collect()
             .await;
-        let too_large = Wrapped(over.err().expect("over the limit"));
+        let Err(over) = over else {
+            panic!("a body over its limit is refused")
+        };
+        let too_large = Wrapped(over);
         let failure = request_body_failure(&too_large).map(|failure| failure.error);
         assert_eq!(failure, Some(GatewayError::RequestTooLarge));
         let backend = Wrapped(Box::new(std::io::Error::other("connection refused")));
