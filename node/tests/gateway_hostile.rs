@@ -764,3 +764,55 @@ mod fuzz {
         runtime.block_on(gw.stop());
     }
 }
+
+/// HTTP/2 carries the host as `:authority`, which wins; a `Host` that names another host is
+/// refused, one that agrees (in any case) is accepted.
+#[tokio::test]
+async fn http2_authority_selects_the_api_and_host_must_agree() {
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+    let gw = Hostile::start(Duration::from_secs(5)).await;
+    let (first, second) = (gw.host(0), gw.host(1));
+    let stream = TcpStream::connect(gw.addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let mut ask = async |authority: &str, host: Option<&str>| {
+        let mut request = http::Request::get(format!("http://{authority}/prod/who"));
+        if let Some(host) = host {
+            request = request.header("host", host);
+        }
+        let response = tokio::time::timeout(
+            TEST_TIMEOUT,
+            sender.send_request(request.body(Full::new(Bytes::new())).unwrap()),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.unwrap().to_bytes();
+        (parts, body)
+    };
+    let (parts, _) = ask(&second, None).await;
+    assert_eq!(parts.version, http::Version::HTTP_2);
+    assert_eq!(parts.headers["x-route"], "second");
+    let (parts, _) = ask(&second.to_ascii_uppercase(), Some(&second)).await;
+    assert_eq!(parts.headers["x-route"], "second");
+    let (parts, body) = ask(&second, Some(&first)).await;
+    assert_eq!(parts.status, 400);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+        serde_json::json!({"message": "Host header does not match the request authority"})
+    );
+    let (parts, body) = ask(&format!("a@{second}"), None).await;
+    assert_eq!(parts.status, 400);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+        serde_json::json!({"message": "Invalid Host header"})
+    );
+    gw.stop().await;
+}
