@@ -362,4 +362,52 @@ mod tests {
         .await;
         assert!(!matches!(written, Ok(Ok(()))), "{written:?}");
     }
+
+    /// Reads until the gateway's side closes; the time that took.
+    async fn until_closed(client: &mut tokio::io::DuplexStream) -> Duration {
+        use tokio::io::AsyncReadExt;
+        let started = tokio::time::Instant::now();
+        let mut buffer = [0u8; 1024];
+        while client.read(&mut buffer).await.is_ok_and(|read| read > 0) {}
+        started.elapsed()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn lingering_is_bounded_in_time() {
+        // A client that stops sending: the drain gives up after LINGER_TIMEOUT and the
+        // connection closes.
+        let (inner, mut client) = incoming(1000, b"abc").await;
+        drop(ClientBody::new(inner, Duration::from_secs(10), true, false));
+        let closed_after = tokio::time::timeout(Duration::from_secs(60), until_closed(&mut client))
+            .await
+            .expect("the connection closes");
+        assert_eq!(closed_after, LINGER_TIMEOUT);
+    }
+
+    #[tokio::test]
+    async fn lingering_is_bounded_in_bytes() {
+        let total = LINGER_BYTES_MAX as usize + 1024 * 1024;
+        let (inner, client) = incoming(total, b"").await;
+        drop(ClientBody::new(inner, Duration::from_secs(10), true, false));
+        let (mut reader, mut writer) = tokio::io::split(client);
+        let writing = tokio::spawn(async move {
+            let chunk = vec![b'a'; 64 * 1024];
+            let mut written = 0;
+            while written < total && writer.write_all(&chunk).await.is_ok() {
+                written += chunk.len();
+            }
+            written
+        });
+        // The connection closes once the bound is passed, before the client is done.
+        let mut buffer = [0u8; 1024];
+        let closed = tokio::time::timeout(Duration::from_secs(20), async {
+            use tokio::io::AsyncReadExt;
+            while reader.read(&mut buffer).await.is_ok_and(|read| read > 0) {}
+        })
+        .await;
+        assert!(closed.is_ok(), "the connection closes");
+        let written = writing.await.unwrap();
+        assert!(written < total, "{written} of {total} taken");
+        assert!(written as u64 >= LINGER_BYTES_MAX, "{written} taken");
+    }
 }
