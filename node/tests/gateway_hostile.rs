@@ -817,3 +817,45 @@ async fn http2_authority_selects_the_api_and_host_must_agree() {
     );
     gw.stop().await;
 }
+
+/// Conflicting framing never reaches a backend ambiguous (request smuggling): with both
+/// Transfer-Encoding and Content-Length the chunks win and no Content-Length is forwarded
+/// (RFC 9112 §6.3); a Transfer-Encoding that does not end in `chunked`, or a Content-Length that
+/// is repeated or not a plain number, is refused with 400 (by hyper, before the pipeline).
+#[tokio::test]
+async fn conflicting_framing_never_reaches_the_backend_ambiguous() {
+    let gw = Hostile::start(Duration::from_secs(1)).await;
+    let host = gw.host(0);
+    for headers in [
+        "Content-Length: 3\r\nTransfer-Encoding: chunked",
+        "Transfer-Encoding: chunked\r\nContent-Length: 3",
+    ] {
+        let request = format!(
+            "POST /prod/echo HTTP/1.1\r\nHost: {host}\r\n{headers}\r\n\r\n5\r\nabcde\r\n0\r\n\r\n"
+        );
+        let reply = exchange(gw.addr, request.as_bytes()).await;
+        assert_eq!(reply.status, 200, "{headers:?}: {}", reply.head);
+        let seen = reply.json();
+        assert_eq!(seen["body"], "abcde", "{headers:?}");
+        assert!(seen["headers"].get("content-length").is_none(), "{seen}");
+    }
+    for headers in [
+        "Transfer-Encoding: xchunked",
+        "Transfer-Encoding: chunked, gzip",
+        "Content-Length: 3\r\nContent-Length: 5",
+        "Content-Length: 3, 5",
+        "Content-Length: +3",
+    ] {
+        let request = format!("POST /prod/echo HTTP/1.1\r\nHost: {host}\r\n{headers}\r\n\r\nabcde");
+        let mut stream = TcpStream::connect(gw.addr).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = vec![0u8; 1024];
+        let read = tokio::time::timeout(TEST_TIMEOUT, stream.read(&mut answer))
+            .await
+            .expect("an answer in time")
+            .unwrap_or(0);
+        let answer = String::from_utf8_lossy(&answer[..read]);
+        assert!(answer.starts_with("HTTP/1.1 400"), "{headers:?}: {answer}");
+    }
+    gw.stop().await;
+}
