@@ -1,10 +1,15 @@
 //! The request pipeline of an edge: one function from request to response.
 //!
 //! ```text
-//! request ─▶ size ─▶ route (host, stage, resource, method) ─▶ limits ─▶ cache ─▶ integrate ─▶ stamp ids ─▶ log
-//!             │         │                                          │         │          │
-//!             └─────────┴──────────── GatewayError ──▶ respond ◀───┴─────────┴──────────┘
+//! request ─▶ host, target, size ─▶ route (API, stage, resource, method) ─▶ limits ─▶ cache ─▶ integrate ─▶ stamp ids ─▶ log
+//!                  │                   │                                       │         │          │
+//!                  └───────────────────┴────────── GatewayError ──▶ respond ◀──┴─────────┴──────────┘
 //! ```
+//!
+//! Hostile input is settled at the front, once: the host every stage reads is validated here
+//! (RFC 9112), and the body every stage reads is a `body::ClientBody`, so a stalled upload times
+//! out the same way for every integration, a framing error is the client's 400 wherever it
+//! surfaces, and a refused upload is drained rather than reset.
 //!
 //! The compiled snapshot is loaded once per request from an `ArcSwap`: no lock, no wait, and a
 //! request that started on one snapshot finishes on it even if a new deployment is swapped in
@@ -42,6 +47,8 @@ pub struct Gateway {
     limits: Arc<Limits>,
     cache: Arc<ResponseCache>,
     authorizers: Arc<Authorizers>,
+    /// How long a request body may stall while a stage waits for it.
+    body_idle_timeout: std::time::Duration,
 }
 
 impl Gateway {
@@ -55,6 +62,7 @@ impl Gateway {
                 Arc::new(crate::observe::metrics::Metrics::new()),
             )),
             authorizers: Arc::new(Authorizers::default()),
+            body_idle_timeout: crate::body::REQUEST_BODY_IDLE_TIMEOUT,
         }
         .with_cache_attached()
     }
@@ -89,6 +97,13 @@ impl Gateway {
     /// Uses `authorizers` (the node's decision cache and verifiers) for authorization.
     pub fn with_authorizers(mut self, authorizers: Arc<Authorizers>) -> Self {
         self.authorizers = authorizers;
+        self
+    }
+
+    /// Answers 408 when a request body delivers nothing for `timeout` while a stage waits for
+    /// it (default [`crate::body::REQUEST_BODY_IDLE_TIMEOUT`]).
+    pub fn with_body_idle_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.body_idle_timeout = timeout;
         self
     }
 
@@ -128,14 +143,34 @@ impl Gateway {
         let (request_id, extended_request_id, trace_id) =
             crate::ids::request_ids(crate::time::epoch_seconds(received_at));
         let (parts, body) = request.into_parts();
+        let body = crate::body::ClientBody::new(
+            body,
+            self.body_idle_timeout,
+            parts.version <= http::Version::HTTP_11,
+            parts
+                .headers
+                .get(http::header::EXPECT)
+                .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue")),
+        )
+        .into_body();
         // Borrowed from the request's parts, which live until the response is built.
         let path = parts.uri.path();
         let query = parts.uri.query();
-        let host = parts
-            .headers
-            .get(http::header::HOST)
-            .and_then(|value| value.to_str().ok())
-            .or_else(|| parts.uri.authority().map(|authority| authority.as_str()));
+        // The one host every later stage sees; refused when RFC 9112 says the request names
+        // none acceptably.
+        let (host, refused) = match route::host::request_host(&parts) {
+            Ok(host) => (host, None),
+            Err(error) => (
+                None,
+                Some(Failure::with_message(
+                    GatewayError::BadRequest,
+                    error.message(),
+                    error.message(),
+                )),
+            ),
+        };
+        let host = host.as_deref();
+        let refused = refused.or_else(|| refuse_before_routing(&parts));
         let protocol = match parts.version {
             http::Version::HTTP_2 => "HTTP/2.0",
             http::Version::HTTP_10 => "HTTP/1.0",
@@ -143,10 +178,11 @@ impl Gateway {
         };
 
         let mut integration_latency_ms = None;
-        let (mut response, failure, routed) = match declared_length_too_large(&parts.headers) {
-            true => {
-                let failure =
-                    Failure::new(GatewayError::RequestTooLarge, "Content-Length over 10 MB");
+        let (mut response, failure, routed) = match refused {
+            Some(failure) => {
+                // Dropping the body unread lingers on it (`body::ClientBody`), so the client
+                // reads this answer rather than a reset.
+                drop(body);
                 (
                     self.render_unrouted(&failure, host, path, &request_id),
                     Some(failure),
@@ -155,48 +191,49 @@ impl Gateway {
             }
             // The routed request holds its own references into the snapshot, so the ArcSwap
             // guard is released before the integration call.
-            false => match route::resolve(&self.snapshot.load(), host, path, parts.method.as_str())
-            {
-                Err(error) => {
-                    let failure = Failure::new(error, "no route");
-                    (
-                        self.render_unrouted(&failure, host, path, &request_id),
-                        Some(failure),
-                        None,
-                    )
-                }
-                Ok(routed) => {
-                    let view = RequestView {
-                        request_id: &request_id,
-                        extended_request_id: &extended_request_id,
-                        trace_id: &trace_id,
-                        routed: &routed,
-                        parts: &parts,
-                        path,
-                        query,
-                        host,
-                        source_ip: remote.ip(),
-                        local_port: connection.local.port(),
-                        secure: connection.tls,
-                        received_at,
-                        auth: None,
-                    };
-                    let (outcome, latency) = self.serve_routed(&view, body).await;
-                    integration_latency_ms = latency;
-                    match outcome {
-                        Ok(response) => (response, None, Some(routed)),
-                        Err(failure) => {
-                            let response = respond::gateway::render(
-                                failure.error,
-                                failure.message.as_deref(),
-                                Some(&view.stage().gateway_responses),
-                                &ViewContext(&view),
-                            );
-                            (response, Some(failure), Some(routed))
+            None => {
+                match route::resolve(&self.snapshot.load(), host, path, parts.method.as_str()) {
+                    Err(error) => {
+                        let failure = Failure::new(error, "no route");
+                        (
+                            self.render_unrouted(&failure, host, path, &request_id),
+                            Some(failure),
+                            None,
+                        )
+                    }
+                    Ok(routed) => {
+                        let view = RequestView {
+                            request_id: &request_id,
+                            extended_request_id: &extended_request_id,
+                            trace_id: &trace_id,
+                            routed: &routed,
+                            parts: &parts,
+                            path,
+                            query,
+                            host,
+                            source_ip: remote.ip(),
+                            local_port: connection.local.port(),
+                            secure: connection.tls,
+                            received_at,
+                            auth: None,
+                        };
+                        let (outcome, latency) = self.serve_routed(&view, body).await;
+                        integration_latency_ms = latency;
+                        match outcome {
+                            Ok(response) => (response, None, Some(routed)),
+                            Err(failure) => {
+                                let response = respond::gateway::render(
+                                    failure.error,
+                                    failure.message.as_deref(),
+                                    Some(&view.stage().gateway_responses),
+                                    &ViewContext(&view),
+                                );
+                                (response, Some(failure), Some(routed))
+                            }
                         }
                     }
                 }
-            },
+            }
         };
 
         let headers = response.headers_mut();
@@ -239,16 +276,16 @@ impl Gateway {
     async fn serve_routed(
         &self,
         view: &RequestView<'_>,
-        body: Incoming,
+        body: Body,
     ) -> (Result<Response<Body>, Failure>, Option<f64>) {
         // An AWS_IAM method's signature covers the body's hash: read it first (bounded).
         let (body, read) = if Authorizers::needs_body(view) {
-            match integrate::read_body(crate::body::incoming(body)).await {
+            match integrate::read_body(body).await {
                 Ok(bytes) => (crate::body::full(bytes.clone()), Some(bytes)),
                 Err(failure) => return (Err(failure), None),
             }
         } else {
-            (crate::body::incoming(body), None)
+            (body, None)
         };
         let authorized = match self
             .authorizers
@@ -355,10 +392,25 @@ impl respond::gateway::ErrorContext for StageContext<'_> {
     }
 }
 
-fn declared_length_too_large(headers: &http::HeaderMap) -> bool {
-    headers
+/// What is refused from the request line and head alone, before routing: a request target over
+/// [`respond::MAX_REQUEST_TARGET_BYTES`] (414), a declared body over the payload limit (413).
+fn refuse_before_routing(parts: &http::request::Parts) -> Option<Failure> {
+    let target_bytes = parts
+        .uri
+        .path_and_query()
+        .map_or(0, |target| target.as_str().len());
+    if target_bytes > respond::MAX_REQUEST_TARGET_BYTES {
+        return Some(Failure::new(
+            GatewayError::UriTooLong,
+            format!("request target of {target_bytes} bytes"),
+        ));
+    }
+    let declared_too_large = parts
+        .headers
         .get(http::header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok())
-        .is_some_and(|length| length > integrate::MAX_REQUEST_BODY_BYTES as u64)
+        .is_some_and(|length| length > integrate::MAX_REQUEST_BODY_BYTES as u64);
+    declared_too_large
+        .then(|| Failure::new(GatewayError::RequestTooLarge, "Content-Length over 10 MB"))
 }

@@ -106,6 +106,9 @@ pub struct RequestView<'a> {
     /// The request path (with the stage prefix), undecoded.
     pub path: &'a str,
     pub query: Option<&'a str>,
+    /// The host the request names, validated and lower-cased once by the pipeline
+    /// (`route::host`): the absolute-form or HTTP/2 authority, else `Host`; `None` only for an
+    /// HTTP/1.0 request without one. Read this, never the `Host` header.
     pub host: Option<&'a str>,
     pub source_ip: IpAddr,
     /// The port and scheme the client connected to (for `X-Forwarded-Port`/`-Proto`).

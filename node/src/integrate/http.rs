@@ -174,15 +174,10 @@ async fn send(
         )),
         Ok(Ok(response)) => Ok(response),
         Ok(Err(error)) => {
-            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
-            while let Some(current) = source {
-                if current.is::<http_body_util::LengthLimitError>() {
-                    return Err(Failure::new(
-                        GatewayError::RequestTooLarge,
-                        "request body over 10 MB",
-                    ));
-                }
-                source = current.source();
+            // The client's upload failing (too large, stalled, malformed chunks) surfaces
+            // here, wrapped in the client pool's error: it is answered as the client's fault.
+            if let Some(failure) = super::request_body_failure(&error) {
+                return Err(failure);
             }
             Err(Failure::new(
                 GatewayError::IntegrationFailure,

@@ -94,15 +94,44 @@ pub async fn read_body(body: Body) -> Result<bytes::Bytes, Failure> {
         .await
     {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(Failure::new(
-            GatewayError::RequestTooLarge,
-            "request body over 10 MB",
-        )),
-        Err(error) => Err(Failure::new(
-            GatewayError::BadRequest,
-            format!("reading the request body failed: {error}"),
-        )),
+        Err(error) => Err(request_body_failure(error.as_ref()).unwrap_or_else(|| {
+            Failure::new(
+                GatewayError::BadRequest,
+                format!("reading the request body failed: {error}"),
+            )
+        })),
     }
+}
+
+/// The client's fault, if `error` (or anything in its source chain) is one reading the request
+/// body: over the payload limit (413), stalled past the idle timeout (408), or malformed
+/// framing (400). A streamed upload's error arrives wrapped in the backend client's, and must
+/// not be answered as a backend failure.
+pub fn request_body_failure(error: &(dyn std::error::Error + 'static)) -> Option<Failure> {
+    use crate::body::ClientBodyError;
+    let mut source = Some(error);
+    while let Some(current) = source {
+        if current.is::<http_body_util::LengthLimitError>() {
+            return Some(Failure::new(
+                GatewayError::RequestTooLarge,
+                "request body over 10 MB",
+            ));
+        }
+        match current.downcast_ref::<ClientBodyError>() {
+            Some(idle @ ClientBodyError::Idle(_)) => {
+                return Some(Failure::new(GatewayError::RequestTimeout, idle.to_string()));
+            }
+            Some(malformed @ ClientBodyError::Malformed(_)) => {
+                return Some(Failure::new(
+                    GatewayError::BadRequest,
+                    malformed.to_string(),
+                ));
+            }
+            None => {}
+        }
+        source = current.source();
+    }
+    None
 }
 
 /// The request's content type for template selection: its media type, lower-cased, without
@@ -122,4 +151,35 @@ pub fn request_media_type(parts: &Parts) -> String {
         })
         .filter(|media| !media.is_empty())
         .unwrap_or_else(|| "application/json".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error wrapping another, as the backend client wraps a failed upload.
+    #[derive(Debug, thiserror::Error)]
+    #[error("request failed")]
+    struct Wrapped(#[source] crate::body::BoxError);
+
+    #[tokio::test]
+    async fn client_body_errors_are_found_inside_other_errors() {
+        use http_body_util::BodyExt;
+        let idle = Wrapped(Box::new(crate::body::ClientBodyError::Idle(
+            std::time::Duration::from_secs(20),
+        )));
+        let failure = request_body_failure(&idle).map(|failure| failure.error);
+        assert_eq!(failure, Some(GatewayError::RequestTimeout));
+        let over = crate::body::limited(crate::body::full("abc"), 1)
+            .collect()
+            .await;
+        let Err(over) = over else {
+            panic!("a body over its limit is refused")
+        };
+        let too_large = Wrapped(over);
+        let failure = request_body_failure(&too_large).map(|failure| failure.error);
+        assert_eq!(failure, Some(GatewayError::RequestTooLarge));
+        let backend = Wrapped(Box::new(std::io::Error::other("connection refused")));
+        assert!(request_body_failure(&backend).is_none());
+    }
 }

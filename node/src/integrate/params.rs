@@ -269,6 +269,9 @@ pub fn render_uri(
     client_query: Option<&str>,
 ) -> Result<http::Uri, Failure> {
     let mut uri = String::with_capacity(128);
+    // Where the first path parameter went: the template's literal path before it is the base
+    // no parameter may climb out of.
+    let mut first_parameter_at = None;
     for part in &template.parts {
         match part {
             TemplatePart::Literal(text) => uri.push_str(text),
@@ -301,9 +304,13 @@ pub fn render_uri(
                             format!("integration path parameter {{{name}}} has no value"),
                         )
                     })?;
+                first_parameter_at.get_or_insert(uri.len());
                 uri.push_str(value);
             }
         }
+    }
+    if let Some(at) = first_parameter_at {
+        confine_path(&mut uri, at)?;
     }
     let mut separator = if uri.contains('?') { '&' } else { '?' };
     for (name, value) in &mapped.query {
@@ -323,6 +330,141 @@ pub fn render_uri(
             format!("integration uri {uri:?} is invalid: {error}"),
         )
     })
+}
+
+/// Resolves the dot segments of a rendered integration URI's path (RFC 3986 §5.2.4, `%2e`
+/// counted as `.`), refusing with 400 a path that would climb above the literal prefix the
+/// template gives before its first path parameter (`/base/` of `http://be/base/{proxy}`).
+///
+/// The refusal is conservative, because backends disagree about what a separator is: for the
+/// climb check, `\`, `%2F` and `%5C` also separate segments, a segment's `;params` are ignored
+/// (`..;` is `..` to some servlet containers) and empty segments do not count as depth (some
+/// servers merge `//`). What is forwarded is the RFC's normalisation only; every other byte
+/// (encoded slashes, `..;`, other percent-encodings) goes to the backend as the client sent it.
+fn confine_path(uri: &mut String, first_parameter_at: usize) -> Result<(), Failure> {
+    let path_start = match uri.find("://") {
+        Some(scheme_end) => uri[scheme_end + 3..]
+            .find('/')
+            .map_or(uri.len(), |slash| scheme_end + 3 + slash),
+        None => 0,
+    };
+    let path_end = uri[path_start..]
+        .find(['?', '#'])
+        .map_or(uri.len(), |end| path_start + end);
+    if first_parameter_at >= path_end {
+        return Ok(());
+    }
+    // The base ends at the last `/` before the first parameter (the whole path's root when the
+    // parameter is in the authority).
+    let base_end = match uri[path_start..first_parameter_at.max(path_start)].rfind('/') {
+        Some(slash) => path_start + slash + 1,
+        None => path_start,
+    };
+    let rest = &uri[base_end..path_end];
+    let suspicious = rest.contains('.') || rest.contains('\\') || rest.contains('%');
+    if !suspicious {
+        return Ok(());
+    }
+    let refuse = || {
+        Failure::new(
+            GatewayError::BadRequest,
+            format!("the integration path {rest:?} climbs above its base"),
+        )
+    };
+    let mut depth: usize = 0;
+    for segment in split_lenient(rest) {
+        let segment = segment.split(';').next().unwrap_or("");
+        match dots(segment) {
+            Some(1) => {}
+            Some(2) => depth = depth.checked_sub(1).ok_or_else(refuse)?,
+            _ if segment.is_empty() => {}
+            _ => depth += 1,
+        }
+    }
+    let mut kept: Vec<&str> = Vec::new();
+    let mut trailing_slash = false;
+    for segment in rest.split('/') {
+        trailing_slash = false;
+        match dots(segment) {
+            Some(1) => trailing_slash = true,
+            Some(2) => {
+                kept.pop().ok_or_else(refuse)?;
+                trailing_slash = true;
+            }
+            _ => kept.push(segment),
+        }
+    }
+    let mut normalised = kept.join("/");
+    if trailing_slash && !kept.is_empty() {
+        normalised.push('/');
+    }
+    uri.replace_range(base_end..path_end, &normalised);
+    Ok(())
+}
+
+/// Splits a path at `/`, `\`, `%2F` and `%5C` (either case).
+fn split_lenient(path: &str) -> impl Iterator<Item = &str> {
+    let bytes = path.as_bytes();
+    let mut start = 0;
+    let mut index = 0;
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        while index < bytes.len() {
+            let width = match bytes[index] {
+                b'/' | b'\\' => 1,
+                b'%' if bytes.get(index + 1) == Some(&b'2')
+                    && bytes
+                        .get(index + 2)
+                        .is_some_and(|b| b.eq_ignore_ascii_case(&b'f')) =>
+                {
+                    3
+                }
+                b'%' if bytes.get(index + 1) == Some(&b'5')
+                    && bytes
+                        .get(index + 2)
+                        .is_some_and(|b| b.eq_ignore_ascii_case(&b'c')) =>
+                {
+                    3
+                }
+                _ => 0,
+            };
+            if width > 0 {
+                let segment = &path[start..index];
+                index += width;
+                start = index;
+                return Some(segment);
+            }
+            index += 1;
+        }
+        done = true;
+        Some(&path[start..])
+    })
+}
+
+/// `Some(1)` for a `.` segment, `Some(2)` for `..`, with `%2e` (either case) as a dot.
+fn dots(segment: &str) -> Option<usize> {
+    let bytes = segment.as_bytes();
+    let mut count = 0;
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'.' {
+            index += 1;
+        } else if bytes[index] == b'%'
+            && bytes.get(index + 1) == Some(&b'2')
+            && bytes
+                .get(index + 2)
+                .is_some_and(|b| b.eq_ignore_ascii_case(&b'e'))
+        {
+            index += 3;
+        } else {
+            return None;
+        }
+        count += 1;
+    }
+    matches!(count, 1 | 2).then_some(count)
 }
 
 #[cfg(test)]
@@ -352,6 +494,64 @@ mod tests {
             ("a b#c", "a%20b%23c"),
         ] {
             assert_eq!(utf8_percent_encode(raw, PATH_SEGMENT).to_string(), encoded);
+        }
+    }
+
+    /// `uri` with its first path parameter at `marker`'s position (the marker removed).
+    fn confined(uri: &str) -> Result<String, GatewayError> {
+        let at = uri.find('|').expect("a marker");
+        let mut uri = uri.replacen('|', "", 1);
+        confine_path(&mut uri, at)
+            .map(|()| uri)
+            .map_err(|failure| failure.error)
+    }
+
+    #[test]
+    fn dot_segments_resolve_inside_the_base() {
+        for (rendered, expected) in [
+            ("http://be/base/|a/b", "http://be/base/a/b"),
+            ("http://be/base/|a/../b", "http://be/base/b"),
+            ("http://be/base/|a/%2e%2E/b", "http://be/base/b"),
+            ("http://be/base/|a/./b/.", "http://be/base/a/b/"),
+            ("http://be/base/|a/..", "http://be/base/"),
+            ("http://be/base/|.", "http://be/base/"),
+            ("http://be/base/|a//../b", "http://be/base/a/b"),
+            (
+                "http://be/base/|a/../b?x=/../..",
+                "http://be/base/b?x=/../..",
+            ),
+            ("http://be/base/|a%2Fb/%41", "http://be/base/a%2Fb/%41"),
+            ("http://be/base/pre-|x/../y", "http://be/base/y"),
+            ("http://be/|a/../x/..", "http://be/"),
+            ("http://be/x?q=|..", "http://be/x?q=.."),
+        ] {
+            assert_eq!(confined(rendered), Ok(expected.to_string()), "{rendered}");
+        }
+    }
+
+    #[test]
+    fn dot_segments_that_climb_above_the_base_are_refused() {
+        for rendered in [
+            "http://be/base/|..",
+            "http://be/base/|../admin",
+            "http://be/base/|a/../../admin",
+            "http://be/base/|%2e%2e/admin",
+            "http://be/base/|.%2E/admin",
+            "http://be/base/|a%2F..%2F..%2Fadmin",
+            "http://be/base/|a%2f..%2f..",
+            "http://be/base/|a\\..\\..\\admin",
+            "http://be/base/|a%5c..%5C..",
+            "http://be/base/|..;/admin",
+            "http://be/base/|a//../../admin",
+            "http://be/base/pre-|x/../../y",
+            // Above the root too: a backend would clamp it, but nothing legitimate asks for it.
+            "http://be/|a/../../x",
+        ] {
+            assert_eq!(
+                confined(rendered),
+                Err(GatewayError::BadRequest),
+                "{rendered}"
+            );
         }
     }
 

@@ -12,6 +12,10 @@ use crate::body::{self, Body};
 
 pub mod gateway;
 
+/// The longest request target (path and query) served: API Gateway's limit on a regional API's
+/// URL, 10,240 characters, applied to the part of the URL the client controls.
+pub const MAX_REQUEST_TARGET_BYTES: usize = 10_240;
+
 /// The gateway responses of API Gateway (`GatewayResponseType`) that this node can produce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GatewayError {
@@ -31,8 +35,13 @@ pub enum GatewayError {
     RequestTooLarge,
     /// No mapping template matches the request's content type and passthrough is off.
     UnsupportedMediaType,
-    /// The request could not be understood (bad path encoding and the like).
+    /// The request could not be understood: a missing, repeated or malformed Host, broken body
+    /// framing, a path that would leave the integration's base, and the like.
     BadRequest,
+    /// The request target is longer than [`MAX_REQUEST_TARGET_BYTES`].
+    UriTooLong,
+    /// The client stopped sending its request body (idle past the body read timeout).
+    RequestTimeout,
     /// The method requires an API key and the request's is missing, unknown, disabled or in
     /// no usage plan of the stage (`INVALID_API_KEY`).
     Forbidden,
@@ -116,6 +125,19 @@ impl GatewayError {
                 "BadRequestException",
                 "Bad Request",
             ),
+            // Neither is recorded from AWS (its edge answers them before API Gateway sees the
+            // request); the types are the ones AWS's SDKs know (botocore retries
+            // `RequestTimeoutException`).
+            GatewayError::UriTooLong => (
+                StatusCode::URI_TOO_LONG,
+                "BadRequestException",
+                "Request-URI Too Long",
+            ),
+            GatewayError::RequestTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "RequestTimeoutException",
+                "Request Timeout",
+            ),
             GatewayError::Unauthorized => (
                 StatusCode::UNAUTHORIZED,
                 "UnauthorizedException",
@@ -177,6 +199,8 @@ impl GatewayError {
             GatewayError::UnknownApi
             | GatewayError::BadFunctionResponse
             | GatewayError::BadRequest
+            | GatewayError::UriTooLong
+            | GatewayError::RequestTimeout
             | GatewayError::UnrecognizedClient
             | GatewayError::IncompleteSignature => return None,
         })
@@ -194,6 +218,8 @@ impl GatewayError {
             GatewayError::RequestTooLarge => "REQUEST_TOO_LARGE",
             GatewayError::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             GatewayError::BadRequest => "BAD_REQUEST",
+            GatewayError::UriTooLong => "URI_TOO_LONG",
+            GatewayError::RequestTimeout => "REQUEST_TIMEOUT",
             GatewayError::Forbidden => "INVALID_API_KEY",
             GatewayError::Throttled => "THROTTLED",
             GatewayError::QuotaExceeded => "QUOTA_EXCEEDED",

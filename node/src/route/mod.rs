@@ -6,6 +6,7 @@
 //! 403 "Missing Authentication Token", as API Gateway does, so that clients cannot probe which
 //! routes exist. Nothing here allocates: the snapshot is read, never built.
 
+pub mod host;
 pub mod table;
 
 use std::sync::Arc;
