@@ -78,6 +78,7 @@ struct Hostile {
     ids: Vec<String>,
     shutdown: Shutdown,
     _listeners: Vec<Listener>,
+    _workers: portico::accept::Workers,
 }
 
 impl Hostile {
@@ -106,20 +107,24 @@ impl Hostile {
             },
         };
         let gateway = Arc::new(Gateway::new(snapshot, integrations).with_body_idle_timeout(idle));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let listener = portico::serve::serve_gateway(
-            listener,
+        let workers = portico::accept::Workers::start(1).unwrap();
+        let mut listeners = portico::serve::serve_gateway(
+            &workers,
+            "127.0.0.1:0".parse().unwrap(),
             None,
-            gateway,
+            &gateway,
             &shutdown,
             Duration::from_secs(1),
         )
         .unwrap();
+        let addr = listeners[0].local_addr;
+        listeners.extend([backend, functions]);
         Hostile {
-            addr: listener.local_addr,
+            addr,
             ids,
             shutdown,
-            _listeners: vec![listener, backend, functions],
+            _listeners: listeners,
+            _workers: workers,
         }
     }
 
@@ -132,6 +137,7 @@ impl Hostile {
         for listener in self._listeners {
             listener.stopped().await;
         }
+        drop(self._workers);
     }
 }
 
