@@ -219,6 +219,11 @@ struct DevArgs {
     /// Default: one per core.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=portico::cluster::config::MAX_WORKERS))]
     workers: Option<u64>,
+    /// Client connections the data plane holds at most (shared out over the workers; fewer
+    /// when the file-descriptor limit cannot hold them and an upstream connection each).
+    #[arg(long, default_value_t = portico::accept::MAX_CONNECTIONS_DEFAULT as u64,
+          value_parser = clap::value_parser!(u64).range(1..=portico::cluster::config::MAX_CONNECTIONS))]
+    max_connections: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -494,6 +499,7 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
     if let Some(workers) = args.workers {
         options.workers = workers as usize;
     }
+    options.max_connections = args.max_connections as usize;
     options.admin_credentials = match (
         std::env::var("PORTICO_ADMIN_ACCESS_KEY_ID"),
         std::env::var("PORTICO_ADMIN_SECRET_ACCESS_KEY"),

@@ -19,6 +19,8 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpSocket};
@@ -26,6 +28,12 @@ use tokio::runtime::Handle;
 
 /// Listen backlog of every worker's socket (what `tokio::net::TcpListener::bind` uses).
 const BACKLOG: u32 = 1024;
+/// Client connections a node holds at most (all workers, all data-plane listeners), unless its
+/// file-descriptor limit allows fewer.
+pub const MAX_CONNECTIONS_DEFAULT: usize = 16_384;
+/// File descriptors kept out of the connection budget: listeners, the data dir, the cluster's
+/// links, the log, a management request's files.
+const RESERVED_FDS: u64 = 512;
 /// How long a stopping worker waits for its blocking tasks before leaving them behind.
 const BLOCKING_SHUTDOWN: Duration = Duration::from_secs(1);
 
@@ -39,6 +47,7 @@ pub struct Workers {
 #[derive(Debug)]
 struct Worker {
     handle: Handle,
+    slots: Arc<Slots>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -49,16 +58,38 @@ impl Workers {
         std::thread::available_parallelism().map_or(1, usize::from)
     }
 
-    /// Starts `count` workers (at least one), named `portico-worker-{i}`.
+    /// Starts `count` workers (at least one), named `portico-worker-{i}`, sharing
+    /// [`MAX_CONNECTIONS_DEFAULT`] client connections (see [`Workers::start_with`]).
     pub fn start(count: usize) -> io::Result<Workers> {
+        Workers::start_with(count, MAX_CONNECTIONS_DEFAULT)
+    }
+
+    /// Starts `count` workers sharing at most `max_connections` client connections, fewer
+    /// when the file-descriptor limit (raised to its hard limit first) cannot hold them and an
+    /// upstream connection for each: every worker gets an equal share, so a flood on one
+    /// worker's listener cannot take the others' slots.
+    pub fn start_with(count: usize, max_connections: usize) -> io::Result<Workers> {
+        let count = count.max(1);
+        let budget = connection_budget(max_connections, raise_fd_limit());
+        let per_worker = (budget / count).max(1);
         let mut workers = Workers {
-            workers: Vec::with_capacity(count.max(1)),
+            workers: Vec::with_capacity(count),
         };
-        for index in 0..count.max(1) {
+        for index in 0..count {
             // Dropping `workers` on an error stops the ones already started.
-            workers.workers.push(Worker::start(index)?);
+            workers.workers.push(Worker::start(index, per_worker)?);
         }
+        tracing::info!(
+            workers = count,
+            connections_per_worker = per_worker,
+            "request workers started"
+        );
         Ok(workers)
+    }
+
+    /// Client connections each worker admits.
+    pub fn connections_per_worker(&self) -> usize {
+        self.workers.first().map_or(0, |worker| worker.slots.limit)
     }
 
     pub fn len(&self) -> usize {
@@ -76,7 +107,7 @@ impl Workers {
 
     /// Binds one listening socket per worker on `addr` (port 0: one free port for all of them),
     /// each registered with its worker's runtime.
-    pub fn bind(&self, addr: SocketAddr) -> io::Result<Vec<(Handle, TcpListener)>> {
+    pub fn bind(&self, addr: SocketAddr) -> io::Result<Vec<(Handle, TcpListener, Arc<Slots>)>> {
         let mut bound = Vec::with_capacity(self.workers.len());
         let mut addr = addr;
         for worker in &self.workers {
@@ -95,14 +126,14 @@ impl Workers {
                 let _context = worker.handle.enter();
                 socket.listen(BACKLOG)?
             };
-            bound.push((worker.handle.clone(), listener));
+            bound.push((worker.handle.clone(), listener, worker.slots.clone()));
         }
         Ok(bound)
     }
 }
 
 impl Worker {
-    fn start(index: usize) -> io::Result<Worker> {
+    fn start(index: usize, connections: usize) -> io::Result<Worker> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .thread_name(format!("portico-worker-{index}-blocking"))
@@ -120,9 +151,95 @@ impl Worker {
             })?;
         Ok(Worker {
             handle,
+            slots: Arc::new(Slots::new(connections)),
             stop: Some(stop),
             thread: Some(thread),
         })
+    }
+}
+
+/// A worker's (or a single listener's) client-connection slots. Only the owning worker's
+/// accept loops and connections touch the count.
+#[derive(Debug)]
+pub struct Slots {
+    limit: usize,
+    open: AtomicUsize,
+}
+
+/// One admitted connection; its slot is free again when this drops.
+#[derive(Debug)]
+pub struct Slot(Arc<Slots>);
+
+impl Slots {
+    pub fn new(limit: usize) -> Slots {
+        Slots {
+            limit,
+            open: AtomicUsize::new(0),
+        }
+    }
+
+    /// A slot, or `None` when `limit` connections are open.
+    pub fn try_take(self: &Arc<Self>) -> Option<Slot> {
+        let taken = self
+            .open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+                (open < self.limit).then_some(open + 1)
+            });
+        taken.ok().map(|_| Slot(self.clone()))
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Connections the node can hold: `max`, or fewer when `fd_limit` file descriptors cannot hold
+/// the reserve and two per connection (the client's and an upstream's).
+fn connection_budget(max: usize, fd_limit: u64) -> usize {
+    let by_fds = fd_limit.saturating_sub(RESERVED_FDS) / 2;
+    max.min(usize::try_from(by_fds).unwrap_or(usize::MAX))
+        .max(1)
+}
+
+/// Raises the soft file-descriptor limit to the hard one (as nginx's `worker_rlimit_nofile`
+/// would be set by hand) and returns the limit in force.
+fn raise_fd_limit() -> u64 {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit/setrlimit only read and write the struct given.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+                return 1024;
+            }
+            if limit.rlim_cur < limit.rlim_max {
+                let raised = libc::rlimit {
+                    rlim_cur: limit.rlim_max,
+                    rlim_max: limit.rlim_max,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                    limit = raised;
+                }
+            }
+        }
+        limit.rlim_cur
+    }
+    #[cfg(not(unix))]
+    {
+        u64::MAX
     }
 }
 
@@ -150,7 +267,7 @@ mod tests {
         let bound = workers.bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let port = bound[0].1.local_addr().unwrap().port();
         assert_ne!(port, 0);
-        for (handle, listener) in bound {
+        for (handle, listener, _) in bound {
             assert_eq!(listener.local_addr().unwrap().port(), port);
             handle.spawn(async move {
                 // Answers with the worker thread's name, then stops after 64 connections.
@@ -190,6 +307,23 @@ mod tests {
         // different source ports reach more than one of the 3 listeners.
         assert!(names.len() > 1, "all connections went to {names:?}");
         drop(workers);
+    }
+
+    #[test]
+    fn the_connection_budget_fits_the_descriptor_limit_and_is_shared_out() {
+        assert_eq!(connection_budget(16_384, 1_048_576), 16_384);
+        assert_eq!(connection_budget(16_384, 1024), 256);
+        assert_eq!(connection_budget(16_384, 100), 1);
+        let workers = Workers::start_with(2, 10).unwrap();
+        assert_eq!(workers.connections_per_worker(), 5);
+
+        let slots = Arc::new(Slots::new(2));
+        let first = slots.try_take().unwrap();
+        let _second = slots.try_take().unwrap();
+        assert!(slots.try_take().is_none());
+        drop(first);
+        assert_eq!(slots.open(), 1);
+        assert!(slots.try_take().is_some());
     }
 
     #[test]

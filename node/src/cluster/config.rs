@@ -142,10 +142,14 @@ struct RawEdge {
     signing_regions: Option<Vec<String>>,
     /// Request workers; default: one per core.
     workers: Option<u64>,
+    /// Client connections the data plane holds at most.
+    max_connections: Option<u64>,
 }
 
 /// The most request workers a node's config may ask for (a typo guard: each is a thread).
 pub const MAX_WORKERS: u64 = 1024;
+/// The most client connections a node's config may ask for.
+pub const MAX_CONNECTIONS: u64 = 16_777_216;
 
 /// Certificate files of a node, resolved relative to the config file's folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,6 +227,9 @@ pub struct EdgeConfig {
     pub signing_regions: Vec<String>,
     /// Request workers (threads, each with its own listeners and upstream pools).
     pub workers: usize,
+    /// Client connections the data plane holds at most, shared out over the workers (fewer
+    /// when the file-descriptor limit cannot hold them).
+    pub max_connections: usize,
 }
 
 struct Checker {
@@ -557,6 +564,17 @@ pub fn load_edge(file: &Path) -> Result<EdgeConfig, ConfigError> {
             1
         }
     };
+    let max_connections = match raw.max_connections {
+        None => crate::accept::MAX_CONNECTIONS_DEFAULT,
+        Some(count @ 1..=MAX_CONNECTIONS) => count as usize,
+        Some(_) => {
+            checker.problem(
+                "max_connections",
+                format!("must be from 1 to {MAX_CONNECTIONS}"),
+            );
+            1
+        }
+    };
     let signing_regions =
         checker.signing_regions(raw.signing_regions.as_ref(), vec![raw.region.clone()]);
     let data_dir = checker.path(&raw.data_dir);
@@ -577,6 +595,7 @@ pub fn load_edge(file: &Path) -> Result<EdgeConfig, ConfigError> {
         aws,
         signing_regions,
         workers,
+        max_connections,
     };
     checker.finish(config)
 }
@@ -662,12 +681,15 @@ mod tests {
         let file = write(
             dir.path(),
             "bad.toml",
-            &edge("metrics = \"nowhere\"\ncache_capacity_bytes_max = 0\nworkers = 0\n"),
+            &edge(
+                "metrics = \"nowhere\"\ncache_capacity_bytes_max = 0\nworkers = 0\nmax_connections = 0\n",
+            ),
         );
         let error = load_edge(&file).unwrap_err();
         let fields: Vec<&str> = error.problems.iter().map(|(f, _)| f.as_str()).collect();
         assert!(fields.contains(&"metrics"), "{fields:?}");
         assert!(fields.contains(&"workers"), "{fields:?}");
+        assert!(fields.contains(&"max_connections"), "{fields:?}");
         assert!(fields.contains(&"cache_capacity_bytes_max"), "{fields:?}");
     }
 

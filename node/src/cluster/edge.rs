@@ -135,7 +135,7 @@ impl EdgeNode {
         gateway.observe_state(&state, true);
 
         let shutdown = Shutdown::new();
-        let workers = crate::accept::Workers::start(config.workers)
+        let workers = crate::accept::Workers::start_with(config.workers, config.max_connections)
             .map_err(|error| anyhow::anyhow!("starting the request workers: {error}"))?;
         let crate::serve::GatewayListeners {
             mut listeners,

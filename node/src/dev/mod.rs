@@ -56,6 +56,8 @@ pub struct DevOptions {
     pub signing_regions: Vec<String>,
     /// Request workers (threads, each with its own listeners); default: one per core.
     pub workers: usize,
+    /// Client connections the data plane holds at most (shared out over the workers).
+    pub max_connections: usize,
 }
 
 impl DevOptions {
@@ -79,6 +81,7 @@ impl DevOptions {
             aws: crate::awsconf::AwsConfig::default(),
             signing_regions: Vec::new(),
             workers: crate::accept::Workers::default_count(),
+            max_connections: crate::accept::MAX_CONNECTIONS_DEFAULT,
         }
     }
 }
@@ -393,7 +396,7 @@ impl DevNode {
         // sees once it answers is what the gateway keeps.
         crate::memory::release_freed_heap();
 
-        let workers = crate::accept::Workers::start(options.workers)
+        let workers = crate::accept::Workers::start_with(options.workers, options.max_connections)
             .context("starting the request workers")?;
         let data_plane = crate::serve::start_gateway_listeners(
             &workers,
