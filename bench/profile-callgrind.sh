@@ -33,7 +33,7 @@ upstream=$!
 TOKIO_WORKER_THREADS=1 RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$out" \
     "$target/portico" dev --api "$root/bench/config/proxy.yaml" --stage b \
     --stage-var upstream=127.0.0.1:$upstream_port "${listen[@]}" \
-    --data-dir "$work/data" --drain-seconds 1 ${EXTRA:-} > /dev/null 2> "$work/stderr" &
+    --data-dir "$work/data" --drain-seconds 1 --workers 1 ${EXTRA:-} > /dev/null 2> "$work/stderr" &
 gateway=$!
 url="$scheme://127.0.0.1:$gateway_port/b/small"
 for _ in $(seq 1 60); do
