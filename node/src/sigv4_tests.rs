@@ -380,7 +380,7 @@ fn documented_iam_example_key_hash_and_signature() {
         false,
         &headers,
         &["content-type", "host", "x-amz-date"],
-        b"",
+        Some(b""),
     )
     .expect("canonical request");
     assert_eq!(
