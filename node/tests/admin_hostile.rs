@@ -136,6 +136,17 @@ async fn slow_forged_uploads_do_not_lock_out_the_admin() {
         stream.write_all(&[b'x'; 64 * 1024]).await.unwrap();
         floods.push(stream);
     }
+    // And 64 without any signature, refused from their heads.
+    for _ in 0..64 {
+        let head =
+            forged_head(&admin, 4 << 20, "").replace("authorization:", "x-not-authorization:");
+        let mut stream = open(&admin, &head).await;
+        let _ = stream.write_all(&[b'x'; 1024]).await;
+        assert_eq!(
+            status_within(&mut stream, Duration::from_secs(2)).await,
+            Some(403)
+        );
+    }
     let mut refused_at_once = 0;
     let mut held = Vec::new();
     for mut stream in floods {
@@ -473,40 +484,52 @@ async fn the_data_plane_answers_during_a_hostile_import() {
         "{{\"openapi\": \"3.0.1\", \"info\": {{\"title\": \"hostile\", \"version\": \"1\"}}, \"paths\": 5, \"x-filler\": [{}0]}}",
         "0,".repeat(portico::openapi::limits::MAX_JSON_NODES - 100)
     );
+    // All of it under a flood: 64 slow forged uploads (the source's 8 held, the rest refused)
+    // and a 16 MB one, as in the issue.
+    let mut flood = Vec::new();
+    for _ in 0..64 {
+        let mut stream = open(&admin, &forged_head(&admin, 4 << 20, "")).await;
+        let _ = stream.write_all(&[b'x'; 64 * 1024]).await;
+        flood.push(stream);
+    }
+    let mut huge = open(&admin, &forged_head(&admin, 16 << 20, "")).await;
+    assert_eq!(
+        status_within(&mut huge, Duration::from_secs(2)).await,
+        Some(413)
+    );
     let before = rss_kib();
     let mut peak = before;
     for hostile in [yaml, json] {
-        let import = {
-            let client = admin.client.clone();
-            let base = admin.base.clone();
-            let hostile = hostile.clone();
-            tokio::spawn(async move {
-                let started = Instant::now();
-                let reply = common::admin::signed_call(
-                    &client,
-                    &base,
-                    "POST",
-                    "/restapis?mode=import",
-                    &hostile,
-                )
-                .await;
-                (reply, started.elapsed())
-            })
-        };
-        let mut slowest = Duration::ZERO;
-        let mut answered = 0;
-        while !import.is_finished() {
+        // The admin's import declares its payload hash, so the flood holding this source's
+        // unverified budget does not stand in its way.
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let import = async {
             let started = Instant::now();
-            let reply = tokio::time::timeout(Duration::from_secs(1), common::get(&data_plane))
-                .await
-                .expect("the data plane answers within 1 s");
-            assert_eq!(reply.status.as_u16(), 200);
-            slowest = slowest.max(started.elapsed());
-            answered += 1;
-            peak = peak.max(rss_kib());
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let ((status, error_type, body), took) = import.await.unwrap();
+            let reply =
+                signed_call_with_hash(&admin, "POST", "/restapis?mode=import", &hostile).await;
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            (reply, started.elapsed())
+        };
+        let poll = async {
+            let mut slowest = Duration::ZERO;
+            let mut answered = 0;
+            let mut peak = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                let started = Instant::now();
+                let reply = tokio::time::timeout(Duration::from_secs(1), common::get(&data_plane))
+                    .await
+                    .expect("the data plane answers within 1 s");
+                assert_eq!(reply.status.as_u16(), 200);
+                slowest = slowest.max(started.elapsed());
+                answered += 1;
+                peak = peak.max(rss_kib());
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            (slowest, answered, peak)
+        };
+        let (((status, error_type, body), took), (slowest, answered, peak_here)) =
+            tokio::join!(import, poll);
+        peak = peak.max(peak_here);
         println!(
             "hostile import of {} bytes: {status} after {took:?}; {answered} data-plane \
              requests meanwhile, slowest {slowest:?}; RSS {before} KiB before, peak {peak} KiB",
@@ -516,6 +539,7 @@ async fn the_data_plane_answers_during_a_hostile_import() {
         assert_eq!(error_type.as_deref(), Some("BadRequestException"));
         assert!(answered > 0);
     }
+    drop(flood);
     let (status, _, _) = admin.call("GET", "/restapis", "").await;
     assert_eq!(status, 200);
 }
