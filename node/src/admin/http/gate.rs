@@ -25,6 +25,9 @@ pub const MAX_UNVERIFIED_PER_KEY: usize = 32;
 pub const MAX_UNVERIFIED_BYTES: usize = 32 * 1024 * 1024;
 /// Bytes of unverified bodies held at once for one source (two 6 MB imports).
 pub const MAX_UNVERIFIED_BYTES_PER_SOURCE: usize = 12 * 1024 * 1024;
+/// Bytes of unverified bodies held at once naming one access key id, so that one key id,
+/// known to an attacker, cannot take the whole node's budget from the other keys.
+pub const MAX_UNVERIFIED_BYTES_PER_KEY: usize = 24 * 1024 * 1024;
 /// An unverified body must be complete within this.
 pub const UNVERIFIED_BODY_DEADLINE: Duration = Duration::from_secs(10);
 /// Each failed signature puts a source this far into debt; the debt drains in real time.
@@ -56,7 +59,7 @@ struct Usage {
 #[derive(Debug, Default)]
 struct Held {
     by_source: HashMap<IpAddr, Usage>,
-    by_key: HashMap<String, usize>,
+    by_key: HashMap<String, Usage>,
 }
 
 /// The node's budgets for unverified requests (one per management listener).
@@ -120,12 +123,12 @@ impl Gate {
             .by_source
             .get(&source)
             .map_or(0, |usage| usage.requests);
-        let by_key = held.by_key.get(key_id).copied().unwrap_or(0);
+        let by_key = held.by_key.get(key_id).map_or(0, |usage| usage.requests);
         if by_source >= MAX_UNVERIFIED_PER_SOURCE || by_key >= MAX_UNVERIFIED_PER_KEY {
             return Err(Refused::Busy);
         }
         held.by_source.entry(source).or_default().requests += 1;
-        *held.by_key.entry(key_id.to_string()).or_default() += 1;
+        held.by_key.entry(key_id.to_string()).or_default().requests += 1;
         Ok(Pending {
             gate: self.clone(),
             source,
@@ -159,8 +162,14 @@ impl Pending {
         }
         let permits = u32::try_from(len).map_err(|_| Refused::Bytes)?;
         let mut held = self.gate.held.lock().unwrap_or_else(|e| e.into_inner());
-        let usage = held.by_source.entry(self.source).or_default();
-        if usage.bytes + len > MAX_UNVERIFIED_BYTES_PER_SOURCE {
+        let by_source = held
+            .by_source
+            .get(&self.source)
+            .map_or(0, |usage| usage.bytes);
+        let by_key = held.by_key.get(&self.key_id).map_or(0, |usage| usage.bytes);
+        if by_source + len > MAX_UNVERIFIED_BYTES_PER_SOURCE
+            || by_key + len > MAX_UNVERIFIED_BYTES_PER_KEY
+        {
             return Err(Refused::Bytes);
         }
         let permit = self
@@ -169,7 +178,8 @@ impl Pending {
             .clone()
             .try_acquire_many_owned(permits)
             .map_err(|_| Refused::Bytes)?;
-        usage.bytes += len;
+        held.by_source.entry(self.source).or_default().bytes += len;
+        held.by_key.entry(self.key_id.clone()).or_default().bytes += len;
         self.bytes += len;
         match &mut self.permit {
             Some(held) => held.merge(permit),
@@ -189,9 +199,10 @@ impl Drop for Pending {
                 held.by_source.remove(&self.source);
             }
         }
-        if let Some(count) = held.by_key.get_mut(&self.key_id) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
+        if let Some(usage) = held.by_key.get_mut(&self.key_id) {
+            usage.requests = usage.requests.saturating_sub(1);
+            usage.bytes = usage.bytes.saturating_sub(self.bytes);
+            if usage.requests == 0 {
                 held.by_key.remove(&self.key_id);
             }
         }
@@ -240,22 +251,39 @@ mod tests {
         first.take(MAX_UNVERIFIED_BYTES_PER_SOURCE).unwrap();
         let mut second = gate.admit(ip(1), "AKID").unwrap();
         assert_eq!(second.take(1).unwrap_err(), Refused::Bytes);
-        // Other sources fill the node's budget, then nobody gets more.
+        // Other sources (naming other keys) fill the node's budget, then nobody gets more.
         let mut others = Vec::new();
         let mut source = 2;
         while gate.bytes_held() + MAX_UNVERIFIED_BYTES_PER_SOURCE <= MAX_UNVERIFIED_BYTES {
-            let mut pending = gate.admit(ip(source), "AKID").unwrap();
+            let mut pending = gate.admit(ip(source), &format!("KEY{source}")).unwrap();
             pending.take(MAX_UNVERIFIED_BYTES_PER_SOURCE).unwrap();
             others.push(pending);
             source += 1;
         }
-        let mut last = gate.admit(ip(250), "AKID").unwrap();
+        let mut last = gate.admit(ip(250), "LAST").unwrap();
         let room = MAX_UNVERIFIED_BYTES - gate.bytes_held();
         assert_eq!(last.take(room + 1).unwrap_err(), Refused::Bytes);
         drop((first, others));
         assert_eq!(gate.bytes_held(), 0);
         assert!(second.take(1024).is_ok());
         assert_eq!(gate.bytes_held(), 1024);
+    }
+
+    #[test]
+    fn one_key_id_cannot_take_the_whole_byte_budget() {
+        let gate = Arc::new(Gate::default());
+        let mut held = Vec::new();
+        for source in 1..=2 {
+            let mut pending = gate.admit(ip(source), "AKID").unwrap();
+            pending.take(MAX_UNVERIFIED_BYTES_PER_SOURCE).unwrap();
+            held.push(pending);
+        }
+        let mut third = gate.admit(ip(3), "AKID").unwrap();
+        assert_eq!(third.take(1).unwrap_err(), Refused::Bytes);
+        let mut other_key = gate.admit(ip(3), "OTHER").unwrap();
+        assert!(other_key.take(1024).is_ok());
+        drop(held);
+        assert!(third.take(1).is_ok());
     }
 
     #[test]
