@@ -12,8 +12,9 @@ use crate::{ApiDefinition, RestApi, StringMap};
 
 /// A REST API's name, in characters. Not documented by AWS; ours.
 pub const API_NAME_MAX: usize = 1024;
-/// A REST API's description, in characters. Not documented by AWS; ours.
-pub const DESCRIPTION_MAX: usize = 4096;
+/// A REST API's description, in characters. Not documented by AWS; ours, generous because
+/// imports take it from `info.description`, often a long Markdown introduction.
+pub const DESCRIPTION_MAX: usize = 16_384;
 /// A REST API's version label, in characters. Not documented by AWS; ours.
 pub const VERSION_MAX: usize = 1024;
 /// Binary media types of one API. Not documented by AWS; ours.
