@@ -1,10 +1,16 @@
 //! The management API over HTTP: botocore's `apigateway` 2015-07-09 wire contract.
 //!
 //! ```text
-//!   request ─▶ read body ─▶ SigV4 (keys from the replicated state, secrets unsealed here)
+//!   request ─▶ SigV4 from the head (no body, or a declared x-amz-content-sha256) ─▶ slot ─▶ body
+//!           │  otherwise: gate (per source, per key id, bytes, 10 s) ─▶ body ─▶ SigV4 ─▶ slot
 //!           ─▶ route (method + URI template) ─▶ operation ─▶ ControlPlane write / read
 //!           ─▶ render (AWS shapes) │ error ({"message"} + x-amzn-ErrorType)
 //! ```
+//!
+//! Keys come from the replicated state, secrets are unsealed here. Nothing a caller who only
+//! knows an access key id sends can hold one of the request slots, and what it can make the
+//! node buffer is bounded by the gate (`http/gate.rs`); definitions are parsed on the blocking
+//! pool, one at a time, after `openapi::limits` has bounded their cost.
 //!
 //! Every write is a command applied by the same deterministic `apply` as the rest of the
 //! cluster; a response that describes what was written is rendered from a linearizable read

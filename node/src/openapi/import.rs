@@ -140,7 +140,7 @@ pub(crate) fn import(
     })
 }
 
-/// Refuses an import that ran past [`limits::IMPORT_DEADLINE`] (checked between stages; the
+/// Refuses an import that ran past `limits::IMPORT_DEADLINE` (checked after each stage; the
 /// limits on the text keep every stage short, so this is the backstop).
 fn check_deadline(started: std::time::Instant) -> Result<(), Vec<Problem>> {
     if started.elapsed() > super::limits::IMPORT_DEADLINE {
