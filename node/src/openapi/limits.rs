@@ -105,6 +105,8 @@ pub(crate) fn scan(text: &str) -> Result<Shape, Problem> {
     // block scalar), as a byte range.
     let mut token = (0usize, 0usize);
     let mut previous = b'\n';
+    // In block context: inside a plain scalar, or inside an anchor, alias or tag.
+    let (mut plain, mut skip_token) = (false, false);
     let mut index = 0;
     while index < bytes.len() {
         let byte = bytes[index];
@@ -130,6 +132,7 @@ pub(crate) fn scan(text: &str) -> Result<Shape, Problem> {
             line_started = false;
             token = (index, index);
             previous = b'\n';
+            (plain, skip_token) = (false, false);
             continue;
         }
         if let State::Block { parent } = state {
@@ -192,35 +195,64 @@ pub(crate) fn scan(text: &str) -> Result<Shape, Problem> {
             line_started = true;
         }
         let at_token_start = matches!(previous, b' ' | b'\t' | b'\n' | b'[' | b'{' | b',');
-        match byte {
-            b'#' if at_token_start => {
-                state = State::Comment;
-                continue;
-            }
-            b'"' if at_token_start || previous == b':' => state = State::Double,
-            b'\'' if at_token_start || previous == b':' => state = State::Single,
-            b'[' | b'{' => {
-                depth += 1;
-                shape.nodes += 1;
-                if depth > shape.max_flow_depth {
-                    shape.max_flow_depth = depth;
+        let next_is_space = bytes
+            .get(index)
+            .is_none_or(|next| next.is_ascii_whitespace());
+        // In block context, inside a plain scalar (`description: see [1`), brackets, quotes
+        // and anchors are text: only `: ` (the value indicator) and ` #` end it before the
+        // line does. In flow context plain scalars cannot hold flow indicators, so every
+        // bracket there is structure.
+        if depth == 0 && (plain || skip_token) {
+            match byte {
+                b':' if plain && next_is_space => {
+                    plain = false;
+                    shape.nodes += 1;
                 }
-                if depth > MAX_FLOW_DEPTH {
-                    return Err(Problem {
-                        pointer: "/".to_string(),
-                        message: format!(
-                            "collections are nested more than {MAX_FLOW_DEPTH} levels deep"
-                        ),
-                        line: Some((line, column)),
-                    });
+                b'#' if previous.is_ascii_whitespace() => {
+                    state = State::Comment;
+                    continue;
                 }
+                b' ' | b'\t' if skip_token => skip_token = false,
+                _ => {}
             }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            b',' => shape.nodes += 1,
-            b':' => shape.nodes += 1,
-            b'-' if at_token_start => shape.nodes += 1,
-            b'&' | b'*' if at_token_start => shape.aliases += 1,
-            _ => {}
+        } else {
+            match byte {
+                b'#' if at_token_start => {
+                    state = State::Comment;
+                    continue;
+                }
+                b'"' if at_token_start || previous == b':' => state = State::Double,
+                b'\'' if at_token_start || previous == b':' => state = State::Single,
+                b'[' | b'{' => {
+                    depth += 1;
+                    shape.nodes += 1;
+                    if depth > shape.max_flow_depth {
+                        shape.max_flow_depth = depth;
+                    }
+                    if depth > MAX_FLOW_DEPTH {
+                        return Err(Problem {
+                            pointer: "/".to_string(),
+                            message: format!(
+                                "collections are nested more than {MAX_FLOW_DEPTH} levels deep"
+                            ),
+                            line: Some((line, column)),
+                        });
+                    }
+                }
+                b']' | b'}' => depth = depth.saturating_sub(1),
+                b',' | b':' => shape.nodes += 1,
+                b'-' | b'?' if at_token_start && next_is_space => shape.nodes += 1,
+                b'&' | b'*' | b'!' if at_token_start => {
+                    if byte != b'!' {
+                        shape.aliases += 1;
+                    }
+                    // The anchor, alias or tag runs to the next space.
+                    skip_token = depth == 0;
+                }
+                b' ' | b'\t' | b'\r' => {}
+                _ if depth == 0 => plain = true,
+                _ => {}
+            }
         }
         if !byte.is_ascii_whitespace() {
             if previous.is_ascii_whitespace() {
@@ -272,6 +304,10 @@ mod tests {
         );
         let shape = scan(&text).unwrap();
         assert_eq!(shape.max_flow_depth, 0);
+        let unbalanced: String = (0..200).map(|i| format!("d{i}: see [{i}\n")).collect();
+        assert_eq!(scan(&unbalanced).unwrap().max_flow_depth, 0);
+        let compact = format!("{{\"a\":[{}1{}]}}", "[".repeat(10), "]".repeat(10));
+        assert_eq!(scan(&compact).unwrap().max_flow_depth, 12);
         let json = format!("{{\"a\": \"{}\\\"\", \"b\": [1]}}", "{".repeat(200));
         assert_eq!(scan(&json).unwrap().max_flow_depth, 2);
     }
