@@ -122,10 +122,10 @@ def main():
         print(f"flood answers (forged?, status): {answers}; 16 MB upload: {first_status(huge, 2)}")
 
         yaml_path = os.path.join(work, "hostile.yaml")
-        unit = "- " + "{a: " * 60 + "1" + "}" * 60 + "\n"
+        unit = "- " + "{a: " * 30 + "1" + "}" * 30 + "\n"
         with open(yaml_path, "w") as out:
             out.write("openapi: 3.0.1\ninfo:\n  title: hostile\n  version: '1'\npaths: 5\n"
-                      "x-filler:\n" + unit * 2300)
+                      "x-filler:\n" + unit * 4250)
         json_path = os.path.join(work, "hostile.json")
         with open(json_path, "w") as out:
             out.write('{"openapi": "3.0.1", "info": {"title": "h", "version": "1"}, "paths": 5, '

@@ -168,13 +168,16 @@ pub(crate) fn parse(text: &str) -> Result<Value, Problem> {
             line: Some((error.line(), error.column())),
         });
     }
-    let mut yaml: yaml_serde::Value = yaml_serde::from_str(text).map_err(|error| Problem {
+    let invalid = |error: yaml_serde::Error| Problem {
         pointer: "/".to_string(),
         message: format!("invalid YAML: {error}"),
         line: error
             .location()
             .map(|location| (location.line(), location.column())),
-    })?;
+    };
+    // Aliases expanded, the tree must stay within the node bound: counted before it is built.
+    super::limits::count_yaml_nodes(text, super::limits::MAX_YAML_NODES).map_err(invalid)?;
+    let mut yaml: yaml_serde::Value = yaml_serde::from_str(text).map_err(invalid)?;
     yaml.apply_merge().map_err(|error| Problem {
         pointer: "/".to_string(),
         message: format!("invalid YAML merge key: {error}"),

@@ -14,7 +14,7 @@
 //! scalars, comments and block scalars are skipped so that brackets and commas in text do not
 //! count, and every separator (`,`, `:`, `- `, a line) counts as a node. It never accepts more
 //! than the parsers would hold within the bounds; a document it refuses is one no API
-//! definition needs (64 nested flow collections, or more nodes than a 6 MB document of real
+//! definition needs (32 nested flow collections in YAML, or more nodes than a 6 MB document of real
 //! definitions has).
 
 use super::Problem;
@@ -22,9 +22,12 @@ use super::Problem;
 /// AWS's limit for ImportRestApi and PutRestApi bodies ("The maximum size of the API
 /// definition file is 6MB", botocore's `apigateway` model).
 pub const MAX_DOCUMENT_BYTES: usize = 6 * 1024 * 1024;
-/// Open `[` / `{` collections at once. Real definitions nest schemas a few levels deep in flow
-/// style at most; the YAML scanner's cost per token grows with this.
-pub const MAX_FLOW_DEPTH: usize = 64;
+/// Open `[` / `{` collections at once in a YAML document. Definitions written in YAML nest a
+/// few levels deep in flow style at most; the YAML scanner's cost per token grows with this.
+pub const MAX_FLOW_DEPTH: usize = 32;
+/// The same for a JSON document, all of it flow style: `serde_json`'s own limit (its cost is
+/// linear in the text however deep).
+pub const MAX_JSON_DEPTH: usize = 128;
 /// Estimated nodes (scalars, keys and collections) of a YAML document: about 130 MB of parser
 /// memory at the measured ~430 bytes per node, and more than the nodes of a 6 MB definition
 /// written as YAML (about 25 bytes of text per node).
@@ -58,7 +61,7 @@ pub(crate) fn check(text: &str, json: bool) -> Result<Shape, Problem> {
             ),
         ));
     }
-    let shape = scan(text)?;
+    let shape = scan(text, if json { MAX_JSON_DEPTH } else { MAX_FLOW_DEPTH })?;
     let max_nodes = if json { MAX_JSON_NODES } else { MAX_YAML_NODES };
     if shape.nodes > max_nodes {
         return Err(Problem::at(
@@ -78,6 +81,108 @@ pub(crate) fn check(text: &str, json: bool) -> Result<Shape, Problem> {
     Ok(shape)
 }
 
+/// Counts the nodes of a YAML document as `yaml_serde` will build them, aliases expanded,
+/// and stops at `max`. Why: an alias is replayed wherever it appears, so 100 KB of text (an
+/// anchored list of 50,000 items, then a list of 1,000 aliases to it) became 50 million
+/// nodes, 5 GB and 29 s. The count builds nothing, so it costs the events `yaml_serde`
+/// buffers (bounded by the scan's node estimate) and at most `max` visits.
+pub(crate) fn count_yaml_nodes(text: &str, max: usize) -> Result<usize, yaml_serde::Error> {
+    use serde::de::{DeserializeSeed, Deserializer, Error, MapAccess, SeqAccess, Visitor};
+
+    struct Count<'c> {
+        nodes: &'c std::cell::Cell<usize>,
+        max: usize,
+    }
+
+    impl Count<'_> {
+        fn one<E: Error>(&self) -> Result<(), E> {
+            let nodes = self.nodes.get() + 1;
+            self.nodes.set(nodes);
+            if nodes > self.max {
+                return Err(E::custom(format!(
+                    "the document has more than {} nodes once its aliases are expanded",
+                    self.max
+                )));
+            }
+            Ok(())
+        }
+    }
+
+    impl<'de> DeserializeSeed<'de> for &Count<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+            deserializer.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for &Count<'_> {
+        type Value = ();
+        fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            formatter.write_str("any YAML node")
+        }
+        fn visit_bool<E: Error>(self, _: bool) -> Result<(), E> {
+            self.one()
+        }
+        fn visit_i64<E: Error>(self, _: i64) -> Result<(), E> {
+            self.one()
+        }
+        fn visit_u64<E: Error>(self, _: u64) -> Result<(), E> {
+            self.one()
+        }
+        fn visit_i128<E: Error>(self, _: i128) -> Result<(), E> {
+            self.one()
+        }
+        fn visit_u128<E: Error>(self, _: u128) -> Result<(), E> {
+            self.one()
+        }
+        fn visit_f64<E: Error>(self, _: f64) -> Result<(), E> {
+            self.one()
+        }
+        fn visit_str<E: Error>(self, _: &str) -> Result<(), E> {
+            self.one()
+        }
+        fn visit_unit<E: Error>(self) -> Result<(), E> {
+            self.one()
+        }
+        fn visit_none<E: Error>(self) -> Result<(), E> {
+            self.one()
+        }
+        fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+            deserializer.deserialize_any(self)
+        }
+        fn visit_newtype_struct<D: Deserializer<'de>>(
+            self,
+            deserializer: D,
+        ) -> Result<(), D::Error> {
+            deserializer.deserialize_any(self)
+        }
+        fn visit_enum<A: serde::de::EnumAccess<'de>>(self, data: A) -> Result<(), A::Error> {
+            // A tagged node (`!Tag value`): the tag, then its value.
+            use serde::de::VariantAccess;
+            self.one()?;
+            let ((), variant) = data.variant_seed(self)?;
+            variant.newtype_variant_seed(self)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            self.one()?;
+            while seq.next_element_seed(self)?.is_some() {}
+            Ok(())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            self.one()?;
+            while map.next_key_seed(self)?.is_some() {
+                map.next_value_seed(self)?;
+            }
+            Ok(())
+        }
+    }
+
+    let nodes = std::cell::Cell::new(0);
+    let count = Count { nodes: &nodes, max };
+    (&count).deserialize(yaml_serde::Deserializer::from_str(text))?;
+    Ok(nodes.get())
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum State {
     Normal,
@@ -90,9 +195,9 @@ enum State {
     },
 }
 
-/// One pass over the bytes; fails at the first flow collection past [`MAX_FLOW_DEPTH`], with
-/// its line and column.
-pub(crate) fn scan(text: &str) -> Result<Shape, Problem> {
+/// One pass over the bytes; fails at the first flow collection past `max_depth`, with its
+/// line and column.
+pub(crate) fn scan(text: &str, max_depth: usize) -> Result<Shape, Problem> {
     let bytes = text.as_bytes();
     let mut shape = Shape::default();
     let mut state = State::Normal;
@@ -229,11 +334,11 @@ pub(crate) fn scan(text: &str) -> Result<Shape, Problem> {
                     if depth > shape.max_flow_depth {
                         shape.max_flow_depth = depth;
                     }
-                    if depth > MAX_FLOW_DEPTH {
+                    if depth > max_depth {
                         return Err(Problem {
                             pointer: "/".to_string(),
                             message: format!(
-                                "collections are nested more than {MAX_FLOW_DEPTH} levels deep"
+                                "collections are nested more than {max_depth} levels deep"
                             ),
                             line: Some((line, column)),
                         });
@@ -283,17 +388,23 @@ mod tests {
     #[test]
     fn nesting_past_the_limit_is_refused_with_its_position() {
         let text = format!("a:\n  b: {}1{}", "{x: ".repeat(70), "}".repeat(70));
-        let problem = scan(&text).unwrap_err();
+        let problem = scan(&text, MAX_FLOW_DEPTH).unwrap_err();
         assert_eq!(
             problem.line,
             Some((2, "  b: ".len() + 4 * MAX_FLOW_DEPTH + 1))
         );
         assert!(
-            problem.message.contains("nested more than 64"),
+            problem.message.contains("nested more than 32"),
             "{problem:?}"
         );
-        let ok = format!("a: {}1{}", "[".repeat(64), "]".repeat(64));
-        assert_eq!(scan(&ok).unwrap().max_flow_depth, 64);
+        let ok = format!("a: {}1{}", "[".repeat(32), "]".repeat(32));
+        assert_eq!(scan(&ok, MAX_FLOW_DEPTH).unwrap().max_flow_depth, 32);
+        let json = format!("{{\"a\": {}1{}}}", "[".repeat(100), "]".repeat(100));
+        assert!(check(&json, true).is_ok());
+        assert!(
+            check(&json, false).is_err(),
+            "as YAML, the same text is too deep"
+        );
     }
 
     #[test]
@@ -302,22 +413,22 @@ mod tests {
             "a: \"{open}\"\nb: '{open}'\nc: |\n  {open}\n\n  more {open}\nd: >- # {open}\n  {open}\ne: 1 # {open}\n",
             open = "[".repeat(200)
         );
-        let shape = scan(&text).unwrap();
+        let shape = scan(&text, MAX_FLOW_DEPTH).unwrap();
         assert_eq!(shape.max_flow_depth, 0);
         let unbalanced: String = (0..200).map(|i| format!("d{i}: see [{i}\n")).collect();
-        assert_eq!(scan(&unbalanced).unwrap().max_flow_depth, 0);
+        assert_eq!(scan(&unbalanced, MAX_FLOW_DEPTH).unwrap().max_flow_depth, 0);
         let compact = format!("{{\"a\":[{}1{}]}}", "[".repeat(10), "]".repeat(10));
-        assert_eq!(scan(&compact).unwrap().max_flow_depth, 12);
+        assert_eq!(scan(&compact, MAX_FLOW_DEPTH).unwrap().max_flow_depth, 12);
         let json = format!("{{\"a\": \"{}\\\"\", \"b\": [1]}}", "{".repeat(200));
-        assert_eq!(scan(&json).unwrap().max_flow_depth, 2);
+        assert_eq!(scan(&json, MAX_FLOW_DEPTH).unwrap().max_flow_depth, 2);
     }
 
     #[test]
     fn nodes_are_counted_at_least_once_each() {
         let list = format!("[{}1]", "1,".repeat(1000));
-        assert!(scan(&list).unwrap().nodes >= 1001);
+        assert!(scan(&list, MAX_FLOW_DEPTH).unwrap().nodes >= 1001);
         let block: String = (0..1000).map(|i| format!("k{i}: v\n")).collect();
-        assert!(scan(&block).unwrap().nodes >= 2000);
+        assert!(scan(&block, MAX_FLOW_DEPTH).unwrap().nodes >= 2000);
         let too_many = format!("[{}1]", "1,".repeat(MAX_YAML_NODES));
         assert!(
             check(&too_many, false)
@@ -326,6 +437,23 @@ mod tests {
                 .contains("nodes")
         );
         assert!(check(&too_many, true).is_ok());
+    }
+
+    #[test]
+    fn aliases_count_as_what_they_expand_to() {
+        let wide = format!(
+            "a: &a [{}x]\nb: [{}]\n",
+            "x,".repeat(5_000),
+            vec!["*a"; 100].join(",")
+        );
+        assert!(scan(&wide, MAX_FLOW_DEPTH).unwrap().nodes < 6_000);
+        let error = count_yaml_nodes(&wide, MAX_YAML_NODES).unwrap_err();
+        assert!(
+            error.to_string().contains("once its aliases are expanded"),
+            "{error}"
+        );
+        let modest = "base: &b {type: MOCK}\nx: *b\ny: {<<: *b, extra: 1}\n";
+        assert_eq!(count_yaml_nodes(modest, MAX_YAML_NODES).unwrap(), 17);
     }
 
     #[test]
