@@ -189,9 +189,11 @@ enum State {
     Double,
     Single,
     Comment,
-    /// Lines indented deeper than `parent` belong to a `|` or `>` scalar.
+    /// A `|` or `>` scalar: its first line indented deeper than `parent` sets `content`
+    /// (0 until then), and it ends at the first line indented less than that, as in libyaml.
     Block {
         parent: usize,
+        content: usize,
     },
 }
 
@@ -226,7 +228,10 @@ pub(crate) fn scan(text: &str, max_depth: usize) -> Result<Shape, Problem> {
                 && line_started
                 && is_block_header(&bytes[token.0..token.1])
             {
-                state = State::Block { parent: indent };
+                state = State::Block {
+                    parent: indent,
+                    content: 0,
+                };
             }
             if line_started && !matches!(state, State::Block { .. }) {
                 shape.nodes += 1;
@@ -240,7 +245,7 @@ pub(crate) fn scan(text: &str, max_depth: usize) -> Result<Shape, Problem> {
             (plain, skip_token) = (false, false);
             continue;
         }
-        if let State::Block { parent } = state {
+        if let State::Block { parent, content } = state {
             if !line_started {
                 if byte == b' ' {
                     indent += 1;
@@ -249,7 +254,18 @@ pub(crate) fn scan(text: &str, max_depth: usize) -> Result<Shape, Problem> {
                 if byte == b'\r' || byte == b'\t' {
                     continue;
                 }
-                if indent > parent {
+                let inside = if content == 0 {
+                    indent > parent
+                } else {
+                    indent >= content
+                };
+                if inside {
+                    if content == 0 {
+                        state = State::Block {
+                            parent,
+                            content: indent,
+                        };
+                    }
                     // Content of the block scalar: skip the rest of the line.
                     line_started = true;
                     while index < bytes.len() && bytes[index] != b'\n' {
@@ -421,6 +437,19 @@ mod tests {
         assert_eq!(scan(&compact, MAX_FLOW_DEPTH).unwrap().max_flow_depth, 12);
         let json = format!("{{\"a\": \"{}\\\"\", \"b\": [1]}}", "{".repeat(200));
         assert_eq!(scan(&json, MAX_FLOW_DEPTH).unwrap().max_flow_depth, 2);
+    }
+
+    #[test]
+    fn a_block_scalar_ends_where_its_indentation_does() {
+        // `b` is less indented than the scalar's text, so it is a key again, and its
+        // brackets are structure (libyaml scans them as such).
+        let text = format!(
+            "- a: |\n    text [[[\n\n    more\n  b: {}1{}\n",
+            "{a: ".repeat(40),
+            "}".repeat(40)
+        );
+        let problem = scan(&text, MAX_FLOW_DEPTH).unwrap_err();
+        assert_eq!(problem.line.map(|(line, _)| line), Some(5));
     }
 
     #[test]
