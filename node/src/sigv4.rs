@@ -208,6 +208,62 @@ pub fn verify(
 ) -> Result<Verified, AuthError> {
     verify_inner(
         request,
+        Some(request.body),
+        now_epoch_s,
+        allowed_service,
+        region_allowed,
+        &|access_key_id, date, region, service| {
+            secret_for(access_key_id).map(|secret| signing_key(&secret, date, region, service))
+        },
+    )
+}
+
+/// What a request's `x-amz-content-sha256` header declares the body to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeclaredPayload {
+    /// `UNSIGNED-PAYLOAD`: the signature does not cover the body.
+    Unsigned,
+    /// The SHA-256 of the body, which the signature covers in its place.
+    Sha256([u8; 32]),
+}
+
+impl DeclaredPayload {
+    /// The declaration of `headers`, if it has exactly one well-formed one.
+    pub fn of(headers: &HeaderMap) -> Option<Self> {
+        let declared = single_header(headers, X_AMZ_CONTENT_SHA256).ok()??;
+        if declared == UNSIGNED_PAYLOAD {
+            return Some(DeclaredPayload::Unsigned);
+        }
+        let mut digest = [0u8; 32];
+        hex::decode_to_slice(declared.as_bytes(), &mut digest).ok()?;
+        Some(DeclaredPayload::Sha256(digest))
+    }
+
+    /// Whether `digest` (the SHA-256 of the body as received) is what was declared.
+    pub fn admits(&self, digest: &[u8]) -> bool {
+        match self {
+            DeclaredPayload::Unsigned => true,
+            DeclaredPayload::Sha256(declared) => declared.as_slice() == digest,
+        }
+    }
+}
+
+/// Verifies like [`verify`] before the body has been read, signing the payload hash the
+/// request's `x-amz-content-sha256` header declares (an error when it has none). The signature
+/// then proves who sent the head; the caller must still hash the body as it arrives and refuse
+/// it with [`AuthError::SignatureMismatch`] unless [`DeclaredPayload::admits`] the digest, as
+/// [`verify`] does when given the whole body. This is what lets the management API refuse a
+/// forged upload before buffering it.
+pub fn verify_head(
+    request: &SignedRequest<'_>,
+    now_epoch_s: i64,
+    allowed_service: &str,
+    region_allowed: &dyn Fn(&str) -> bool,
+    secret_for: &dyn Fn(&str) -> Option<String>,
+) -> Result<Verified, AuthError> {
+    verify_inner(
+        request,
+        None,
         now_epoch_s,
         allowed_service,
         region_allowed,
@@ -231,6 +287,7 @@ pub fn verify_with_signing_key(
 ) -> Result<Verified, AuthError> {
     verify_inner(
         request,
+        Some(request.body),
         now_epoch_s,
         allowed_service,
         region_allowed,
@@ -246,8 +303,10 @@ pub type SigningKeyFor<'a> = dyn Fn(&str, &str, &str) -> Option<[u8; 32]> + 'a;
 
 type KeyFor<'a> = dyn Fn(&str, &str, &str, &str) -> Option<hmac::Key> + 'a;
 
+/// `body` is `None` when the body has not been read: the declared payload hash is signed.
 fn verify_inner(
     request: &SignedRequest<'_>,
+    body: Option<&[u8]>,
     now_epoch_s: i64,
     allowed_service: &str,
     region_allowed: &dyn Fn(&str) -> bool,
@@ -293,7 +352,7 @@ fn verify_inner(
         auth.presigned,
         request.headers,
         &signed_headers,
-        request.body,
+        body,
     )?;
     let string_to_sign = string_to_sign(&auth.amz_date, &scope.to_string(), &canonical);
 
@@ -356,7 +415,7 @@ pub fn sign(
         false,
         headers,
         &signed_headers,
-        body,
+        Some(body),
     ) else {
         return;
     };
@@ -690,7 +749,7 @@ fn canonical_request(
     presigned: bool,
     headers: &HeaderMap,
     signed_headers: &[&str],
-    body: &[u8],
+    body: Option<&[u8]>,
 ) -> Result<String, AuthError> {
     let mut canonical = String::with_capacity(256);
     canonical.push_str(method);
@@ -742,10 +801,16 @@ fn push_trimmed_value(out: &mut String, value: &[u8]) {
     }
 }
 
-fn payload_hash(headers: &HeaderMap, body: &[u8]) -> Result<String, AuthError> {
-    let computed = || hex::encode(digest::digest(&digest::SHA256, body));
+/// The payload hash to sign: the declared one (checked against `body` when it is given), else
+/// the SHA-256 of `body`.
+fn payload_hash(headers: &HeaderMap, body: Option<&[u8]>) -> Result<String, AuthError> {
+    let computed = || body.map(|body| hex::encode(digest::digest(&digest::SHA256, body)));
     let Some(declared) = single_header(headers, X_AMZ_CONTENT_SHA256)? else {
-        return Ok(computed());
+        return computed().ok_or_else(|| {
+            AuthError::Malformed(format!(
+                "{X_AMZ_CONTENT_SHA256} is required to verify a request before its body."
+            ))
+        });
     };
     if declared == UNSIGNED_PAYLOAD {
         return Ok(declared);
@@ -757,8 +822,11 @@ fn payload_hash(headers: &HeaderMap, body: &[u8]) -> Result<String, AuthError> {
             "x-amz-content-sha256 must be a hex SHA-256 digest or {UNSIGNED_PAYLOAD}."
         )));
     }
-    // A declared digest is signed in place of the body, so the body must match it.
-    if !declared.eq_ignore_ascii_case(&computed()) {
+    // A declared digest is signed in place of the body, so the body must match it (checked by
+    // the caller when the body has not been read yet).
+    if let Some(computed) = computed()
+        && !declared.eq_ignore_ascii_case(&computed)
+    {
         return Err(AuthError::SignatureMismatch);
     }
     Ok(declared)

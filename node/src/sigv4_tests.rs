@@ -380,7 +380,7 @@ fn documented_iam_example_key_hash_and_signature() {
         false,
         &headers,
         &["content-type", "host", "x-amz-date"],
-        b"",
+        Some(b""),
     )
     .expect("canonical request");
     assert_eq!(
@@ -868,6 +868,74 @@ fn content_sha256_header_is_the_payload_hash_and_must_match_the_body() {
             assert_eq!(other_body, Err(AuthError::SignatureMismatch));
         }
     }
+}
+
+#[test]
+fn a_declared_payload_hash_verifies_from_the_head_alone() {
+    let uri: http::Uri = "https://example.amazonaws.com/upload".parse().expect("uri");
+    let body = b"hello";
+    let digest = digest::digest(&digest::SHA256, body);
+    let head_only = |headers: &HeaderMap| {
+        let request = SignedRequest {
+            method: "PUT",
+            path: "/upload",
+            query: None,
+            headers,
+            body: &[],
+        };
+        verify_head(&request, SUITE_NOW, "service", &|_| true, &suite_secret)
+    };
+    for declared in [hex::encode(digest.as_ref()), UNSIGNED_PAYLOAD.to_string()] {
+        let mut headers = header_map(&[("x-amz-content-sha256", &declared)]);
+        sign(
+            "PUT",
+            &uri,
+            &mut headers,
+            body,
+            SUITE_KEY_ID,
+            SUITE_SECRET,
+            "us-east-1",
+            "service",
+            SUITE_NOW,
+        );
+        assert!(head_only(&headers).is_ok(), "{declared}");
+        // The body is held to the declaration afterwards.
+        let declaration = DeclaredPayload::of(&headers).expect("declared");
+        assert!(declaration.admits(digest.as_ref()));
+        let other = digest::digest(&digest::SHA256, b"jello");
+        assert_eq!(
+            declaration.admits(other.as_ref()),
+            declared == UNSIGNED_PAYLOAD
+        );
+        // A forged signature fails from the head, before any body.
+        let forged = headers
+            .get(AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .map(|value| format!("{}{}", &value[..value.len() - 64], "0".repeat(64)))
+            .expect("authorization");
+        headers.insert(
+            AUTHORIZATION,
+            HeaderValue::from_str(&forged).expect("value"),
+        );
+        assert_eq!(head_only(&headers), Err(AuthError::SignatureMismatch));
+    }
+    // Without a declaration there is nothing to verify the head against.
+    let mut headers = HeaderMap::new();
+    sign(
+        "PUT",
+        &uri,
+        &mut headers,
+        body,
+        SUITE_KEY_ID,
+        SUITE_SECRET,
+        "us-east-1",
+        "service",
+        SUITE_NOW,
+    );
+    assert!(matches!(head_only(&headers), Err(AuthError::Malformed(_))));
+    assert_eq!(DeclaredPayload::of(&headers), None);
+    let malformed = header_map(&[("x-amz-content-sha256", "not-a-digest")]);
+    assert_eq!(DeclaredPayload::of(&malformed), None);
 }
 
 #[test]

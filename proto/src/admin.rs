@@ -29,6 +29,7 @@ use crate::model::{
 
 mod auth;
 mod keys;
+pub mod quotas;
 
 pub use auth::{
     AUTHORIZER_TTL_DEFAULT_SECONDS, AUTHORIZER_TTL_MAX_SECONDS, AUTHORIZER_TYPES,
@@ -324,7 +325,8 @@ pub fn apply(state: &mut GatewayState, op: &AdminOp) -> Result<(), Refusal> {
         AdminOp::CreateRestApi { api } => create_rest_api(state, api),
         AdminOp::UpdateRestApi { api_id, patch } => {
             edit_definition(state, api_id, api_not_found, |definition| {
-                update_rest_api(&mut definition.api, patch)
+                update_rest_api(&mut definition.api, patch)?;
+                quotas::check_rest_api(&definition.api)
             })
         }
         AdminOp::DeleteRestApi { api_id } => state
@@ -495,6 +497,8 @@ pub fn apply(state: &mut GatewayState, op: &AdminOp) -> Result<(), Refusal> {
         AdminOp::CreateStage { api_id, stage } => {
             let api = api_mut(state, api_id)?;
             check_stage_name(&stage.stage_name)?;
+            quotas::check_stage_variables(&stage.variables)?;
+            quotas::check_tags(&stage.tags)?;
             if let Some(size) = &stage.cache_cluster_size {
                 check_cache_cluster_size(size)?;
             }
@@ -530,6 +534,7 @@ pub fn apply(state: &mut GatewayState, op: &AdminOp) -> Result<(), Refusal> {
             for operation in patch {
                 patch_stage(&mut stage, operation, &api.deployments)?;
             }
+            quotas::check_stage_variables(&stage.variables)?;
             stage.last_updated_date = *now;
             api.stages[position] = stage;
             Ok(())
@@ -737,7 +742,7 @@ fn check_rest_api(api: &RestApi) -> Result<(), Refusal> {
     if let Some(size) = api.minimum_compression_size {
         check_compression_size(size)?;
     }
-    Ok(())
+    quotas::check_rest_api(api)
 }
 
 fn check_compression_size(size: i32) -> Result<(), Refusal> {
@@ -984,6 +989,9 @@ fn create_resource(
         .resource(parent_id)
         .ok_or_else(resource_not_found)?;
     validate_path_part(path_part)?;
+    if definition.resources.len() >= quotas::RESOURCES_MAX {
+        return Err(quotas::too_many_resources());
+    }
     if let Some(parent_part) = parent.path_part.as_deref().filter(|part| is_greedy(part)) {
         return Err(bad(format!(
             "Cannot create a child of a resource with a greedy path variable: {parent_part}"
@@ -1216,6 +1224,14 @@ fn create_deployment(
     }
     if let Some(stage) = stage {
         check_stage_name(&stage.stage_name)?;
+        let mut variables = api
+            .stages
+            .iter()
+            .find(|existing| existing.stage_name == stage.stage_name)
+            .map(|existing| existing.variables.clone())
+            .unwrap_or_default();
+        variables.extend(stage.variables.clone());
+        quotas::check_stage_variables(&variables)?;
     }
     let mut methods = api
         .definition
@@ -1533,6 +1549,7 @@ fn patch_stage(
 /// The resource list must be a tree whose root comes first and whose parents come before
 /// their children, with paths that agree with the parts.
 fn check_tree(definition: &ApiDefinition) -> Result<(), Refusal> {
+    quotas::check_definition(definition)?;
     let invalid = |reason: &str| bad(format!("Invalid API definition: {reason}"));
     let Some(root) = definition.resources.first() else {
         return Err(invalid("no root resource"));

@@ -1,10 +1,16 @@
 //! The management API over HTTP: botocore's `apigateway` 2015-07-09 wire contract.
 //!
 //! ```text
-//!   request ─▶ read body ─▶ SigV4 (keys from the replicated state, secrets unsealed here)
+//!   request ─▶ SigV4 from the head (no body, or a declared x-amz-content-sha256) ─▶ slot ─▶ body
+//!           │  otherwise: gate (per source, per key id, bytes, 10 s) ─▶ body ─▶ SigV4 ─▶ slot
 //!           ─▶ route (method + URI template) ─▶ operation ─▶ ControlPlane write / read
 //!           ─▶ render (AWS shapes) │ error ({"message"} + x-amzn-ErrorType)
 //! ```
+//!
+//! Keys come from the replicated state, secrets are unsealed here. Nothing a caller who only
+//! knows an access key id sends can hold one of the request slots, and what it can make the
+//! node buffer is bounded by the gate (`http/gate.rs`); definitions are parsed on the blocking
+//! pool, one at a time, after `openapi::limits` has bounded their cost.
 //!
 //! Every write is a command applied by the same deterministic `apply` as the rest of the
 //! cluster; a response that describes what was written is rendered from a linearizable read
@@ -15,6 +21,7 @@ use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body::Body as _;
 use http_body_util::BodyExt;
 use portico_proto::admin::{AdminOp, NewStage, PutMode};
 use portico_proto::cluster::{Command, Refusal};
@@ -29,18 +36,25 @@ use crate::body::{self, Body};
 use crate::integrate::{Integrations, params};
 
 mod auth;
+pub mod gate;
 mod iam;
 mod keys;
 
-/// Import documents and other bodies above this are refused.
-const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// Bodies above this are refused (413) before they are read: AWS's limit for API definitions,
+/// the largest bodies the management API takes.
+pub const MAX_BODY_BYTES: usize = crate::openapi::limits::MAX_DOCUMENT_BYTES;
+/// Definitions parsed at once; more wait for a turn (up to `IMPORT_QUEUE_WAIT`).
+pub const MAX_CONCURRENT_IMPORTS: usize = 1;
+/// How long an import waits for its turn before 429.
+const IMPORT_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 const PAGE_DEFAULT: usize = 25;
 /// Management requests handled at once by one node; more are refused with 429
 /// TooManyRequestsException, as API Gateway throttles its control plane, rather than queued
 /// without bound.
-const MAX_CONCURRENT_REQUESTS: usize = 64;
-/// A request body must arrive within this (the header-read timeout covers only HTTP/1 heads).
-const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+pub const MAX_CONCURRENT_REQUESTS: usize = 64;
+/// A verified request's body must arrive within this (the header-read timeout covers only
+/// HTTP/1 heads); an unverified one within `gate::UNVERIFIED_BODY_DEADLINE`.
+pub const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 const PAGE_MAX: usize = 500;
 /// The stage name TestInvokeMethod runs under.
 const TEST_INVOKE_STAGE: &str = "test-invoke-stage";
@@ -140,6 +154,10 @@ pub struct AdminApi {
     regions: Vec<String>,
     integrations: Arc<Integrations>,
     in_flight: Arc<tokio::sync::Semaphore>,
+    /// Budgets of requests whose signature is not verified yet.
+    gate: Arc<gate::Gate>,
+    /// Definitions parsed at once (on the blocking pool).
+    imports: Arc<tokio::sync::Semaphore>,
     /// TestInvokeAuthorizer's Cognito verifier (dev shares its data plane's; origins build one).
     cognito: Option<Arc<crate::authorize::cognito::CognitoVerifier>>,
 }
@@ -342,6 +360,96 @@ fn scope_service(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
     credential.split('/').nth(3).map(str::to_string)
 }
 
+fn too_many_requests() -> Response<Body> {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "TooManyRequestsException",
+        "Too Many Requests",
+    )
+    .into_response()
+}
+
+/// Why a body could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyError {
+    TooLarge,
+    Timeout,
+    Broken,
+    /// The gate's budget for unverified bodies is spent.
+    Budget,
+}
+
+fn body_error(error: BodyError) -> Response<Body> {
+    match error {
+        BodyError::TooLarge => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PayloadTooLargeException",
+            "Request body too large",
+        )
+        .into_response(),
+        BodyError::Timeout => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "RequestTimeoutException",
+            "The request body was not received in time",
+        )
+        .into_response(),
+        BodyError::Broken => {
+            ApiError::bad_request("The request body could not be read").into_response()
+        }
+        BodyError::Budget => too_many_requests(),
+    }
+}
+
+/// Reads a body of at most `MAX_BODY_BYTES` within `deadline`, each chunk taken from
+/// `pending`'s budgets (when unverified) and fed to `digest` (when a hash was declared).
+async fn read_body(
+    mut incoming: Body,
+    capacity: usize,
+    deadline: std::time::Duration,
+    mut pending: Option<&mut gate::Pending>,
+    mut digest: Option<&mut ring::digest::Context>,
+) -> Result<Bytes, BodyError> {
+    let read = async {
+        let mut buffer = bytes::BytesMut::with_capacity(capacity.min(MAX_BODY_BYTES));
+        while let Some(frame) = incoming.frame().await {
+            let frame = frame.map_err(|_| BodyError::Broken)?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            if buffer.len() + data.len() > MAX_BODY_BYTES {
+                return Err(BodyError::TooLarge);
+            }
+            if let Some(pending) = pending.as_deref_mut() {
+                pending.take(data.len()).map_err(|_| BodyError::Budget)?;
+            }
+            if let Some(digest) = digest.as_deref_mut() {
+                digest.update(&data);
+            }
+            buffer.extend_from_slice(&data);
+        }
+        Ok(buffer.freeze())
+    };
+    tokio::time::timeout(deadline, read)
+        .await
+        .unwrap_or(Err(BodyError::Timeout))
+}
+
+/// The access key id a request's credential names (header or presigned query), unverified.
+fn credential_key_id(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+    let from_header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split("Credential=").nth(1))
+        .and_then(|rest| rest.split('/').next())
+        .map(str::to_string);
+    from_header.or_else(|| {
+        params::parse_query(query)
+            .into_iter()
+            .find(|(name, _)| name == "X-Amz-Credential")
+            .and_then(|(_, value)| value.split('/').next().map(str::to_string))
+    })
+}
+
 impl AdminApi {
     pub fn new(
         control: Arc<dyn ControlPlane>,
@@ -355,6 +463,8 @@ impl AdminApi {
             regions,
             integrations,
             in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_REQUESTS)),
+            gate: Arc::new(gate::Gate::default()),
+            imports: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_IMPORTS)),
             cognito: None,
         }
     }
@@ -394,8 +504,14 @@ impl AdminApi {
                 .is_some_and(|key| self.control.admin_key(key).is_some_and(|key| key.enabled))
     }
 
-    /// Serves one management request.
-    pub async fn handle(&self, request: Request<Body>) -> Response<Body> {
+    /// One of the node's request slots, taken only by requests whose signature verified.
+    fn request_slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.in_flight.clone().try_acquire_owned().ok()
+    }
+
+    /// Serves one management request from `source` (the client's address, for the budgets of
+    /// requests not yet verified).
+    pub async fn handle(&self, request: Request<Body>, source: std::net::IpAddr) -> Response<Body> {
         let (mut parts, incoming) = request.into_parts();
         // HTTP/2 carries the host as `:authority`; SigV4 signs it as `host`.
         if !parts.headers.contains_key(header::HOST)
@@ -424,6 +540,18 @@ impl AdminApi {
                 self.secret_for(id)
             })
         };
+        let verify_head = || {
+            let signed = SignedRequest {
+                method: parts.method.as_str(),
+                path: parts.uri.path(),
+                query: parts.uri.query(),
+                headers: &parts.headers,
+                body: &[],
+            };
+            sigv4::verify_head(&signed, now, service, &region_allowed, &|id: &str| {
+                self.secret_for(id)
+            })
+        };
         let refuse = |error: sigv4::AuthError| {
             if iam {
                 return iam::IamApiError::from_auth(&error)
@@ -439,44 +567,77 @@ impl AdminApi {
             // signed in its query string, passes here and is checked in full below.)
             return refuse(error);
         }
-        let Ok(_permit) = self.in_flight.clone().try_acquire_owned() else {
-            return ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "TooManyRequestsException",
-                "Too Many Requests",
-            )
-            .into_response();
-        };
-        let collected = tokio::time::timeout(
-            BODY_DEADLINE,
-            body::limited(incoming, MAX_BODY_BYTES).collect(),
-        )
-        .await;
-        let body = match collected {
-            Ok(Ok(collected)) => collected.to_bytes(),
-            Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
-                return ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "PayloadTooLargeException",
-                    "Request body too large",
-                )
-                .into_response();
-            }
-            Ok(Err(_)) => {
-                return ApiError::bad_request("The request body could not be read").into_response();
-            }
-            Err(_) => {
-                return ApiError::new(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "RequestTimeoutException",
-                    "The request body was not received in time",
-                )
-                .into_response();
-            }
-        };
-        if let Err(error) = verify(&body) {
-            return refuse(error);
+        let declared_length = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<u64>().ok());
+        if declared_length.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+            return body_error(BodyError::TooLarge);
         }
+        let capacity = declared_length.map_or(0, |length| length as usize);
+        let declared = sigv4::DeclaredPayload::of(&parts.headers);
+        // Three ways in, cheapest first. A request without a body is verified at once. One
+        // that declares its payload hash is verified from its head, then its body is read and
+        // held to the declaration. Any other is verified only once its body is in, so until
+        // then it holds only the unverified budgets of the gate, never a request slot.
+        let (body, permit) = if incoming.is_end_stream() {
+            if let Err(error) = verify(&[]) {
+                self.gate.record_failure(source);
+                return refuse(error);
+            }
+            let Some(permit) = self.request_slot() else {
+                return too_many_requests();
+            };
+            (Bytes::new(), permit)
+        } else if let Some(declared) = declared {
+            if let Err(error) = verify_head() {
+                self.gate.record_failure(source);
+                return refuse(error);
+            }
+            let Some(permit) = self.request_slot() else {
+                return too_many_requests();
+            };
+            let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+            let body =
+                match read_body(incoming, capacity, BODY_DEADLINE, None, Some(&mut digest)).await {
+                    Ok(body) => body,
+                    Err(error) => return body_error(error),
+                };
+            if !declared.admits(digest.finish().as_ref()) {
+                self.gate.record_failure(source);
+                return refuse(sigv4::AuthError::SignatureMismatch);
+            }
+            (body, permit)
+        } else {
+            let key_id = credential_key_id(&parts.headers, parts.uri.query()).unwrap_or_default();
+            let mut pending = match self.gate.admit(source, &key_id) {
+                Ok(pending) => pending,
+                Err(_) => return too_many_requests(),
+            };
+            let body = match read_body(
+                incoming,
+                capacity.min(gate::MAX_UNVERIFIED_BYTES_PER_SOURCE),
+                gate::UNVERIFIED_BODY_DEADLINE,
+                Some(&mut pending),
+                None,
+            )
+            .await
+            {
+                Ok(body) => body,
+                Err(error) => return body_error(error),
+            };
+            if let Err(error) = verify(&body) {
+                self.gate.record_failure(source);
+                return refuse(error);
+            }
+            drop(pending);
+            let Some(permit) = self.request_slot() else {
+                return too_many_requests();
+            };
+            (body, permit)
+        };
+        let _permit = permit;
         if iam {
             let started = Instant::now();
             let response = self.iam(parts.uri.query(), &body).await;
@@ -1087,19 +1248,44 @@ impl AdminApi {
         ))
     }
 
-    fn import(
+    /// Parses and imports the body on the blocking pool, one document at a time: parsing is
+    /// CPU-bound and bounded by `openapi::limits`, and must never stall a runtime worker.
+    async fn import(
         &self,
         call: &Call<'_>,
         api_id: &str,
     ) -> Result<portico_proto::ApiDefinition, ApiError> {
-        let text = call.text()?;
-        let imported =
-            crate::openapi::import("body", text, api_id, call.now, &mut crate::ids::new_id)
-                .map_err(|error| {
-                    let problems: Vec<String> =
-                        error.problems.iter().map(ToString::to_string).collect();
-                    ApiError::bad_request(format!("Invalid OpenAPI input. {}", problems.join("; ")))
-                })?;
+        call.text()?;
+        let Ok(Ok(turn)) =
+            tokio::time::timeout(IMPORT_QUEUE_WAIT, self.imports.clone().acquire_owned()).await
+        else {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequestsException",
+                "Too Many Requests",
+            ));
+        };
+        let body = call.body.clone();
+        let (api_id_owned, now) = (api_id.to_string(), call.now);
+        let outcome = tokio::task::spawn_blocking(move || {
+            // Held by the work itself, so a client that goes away does not free the turn
+            // while its document is still being parsed.
+            let _turn = turn;
+            let text = std::str::from_utf8(&body).unwrap_or_default();
+            crate::openapi::import("body", text, &api_id_owned, now, &mut crate::ids::new_id)
+        })
+        .await
+        .map_err(|error| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerErrorException",
+                format!("the import failed: {error}"),
+            )
+        })?;
+        let imported = outcome.map_err(|error| {
+            let problems: Vec<String> = error.problems.iter().map(ToString::to_string).collect();
+            ApiError::bad_request(format!("Invalid OpenAPI input. {}", problems.join("; ")))
+        })?;
         let fail_on_warnings = call
             .query("failonwarnings")
             .is_some_and(|value| value.eq_ignore_ascii_case("true"));
@@ -1124,7 +1310,7 @@ impl AdminApi {
 
     async fn import_rest_api(&self, call: &Call<'_>) -> Outcome {
         let api_id = crate::ids::new_id();
-        let definition = self.import(call, &api_id)?;
+        let definition = self.import(call, &api_id).await?;
         let state = self.write(AdminOp::ImportRestApi { definition }).await?;
         let api = api(&state, &api_id)?;
         Ok(json_response(
@@ -1143,7 +1329,7 @@ impl AdminApi {
                 )));
             }
         };
-        let definition = self.import(call, api_id)?;
+        let definition = self.import(call, api_id).await?;
         let state = self
             .write(AdminOp::PutRestApi {
                 api_id: api_id.to_string(),

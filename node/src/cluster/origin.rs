@@ -808,9 +808,12 @@ async fn start_admin(
         Some(tls),
         &shutdown,
         Duration::from_secs(10),
-        move |request, _connection| {
+        move |request, connection| {
             let api = api.clone();
-            async move { api.handle(request.map(crate::body::incoming)).await }
+            async move {
+                api.handle(request.map(crate::body::incoming), connection.remote.ip())
+                    .await
+            }
         },
     )?;
     tracing::info!(listen = %listener.local_addr, "management API");

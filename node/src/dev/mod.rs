@@ -379,9 +379,13 @@ impl DevNode {
                 Some(tls),
                 &shutdown,
                 options.drain_timeout,
-                move |request, _connection| {
+                move |request, connection| {
                     let admin = admin.clone();
-                    async move { admin.handle(request.map(crate::body::incoming)).await }
+                    async move {
+                        admin
+                            .handle(request.map(crate::body::incoming), connection.remote.ip())
+                            .await
+                    }
                 },
             )?;
             admin_addr = Some(listener.local_addr);

@@ -97,7 +97,9 @@ pub(crate) fn import(
     now_epoch_s: i64,
     next_id: &mut dyn FnMut() -> String,
 ) -> Result<super::Imported, Vec<Problem>> {
+    let started = std::time::Instant::now();
     let document = parse(text).map_err(|problem| vec![problem])?;
+    check_deadline(started)?;
     let mut importer = Importer {
         doc: &document,
         oas3: true,
@@ -115,6 +117,7 @@ pub(crate) fn import(
         api_key_used: false,
     };
     let api = importer.run(api_id, now_epoch_s);
+    check_deadline(started)?;
     if !importer.errors.is_empty() {
         return Err(importer.errors);
     }
@@ -137,23 +140,44 @@ pub(crate) fn import(
     })
 }
 
+/// Refuses an import that ran past `limits::IMPORT_DEADLINE` (checked after each stage; the
+/// limits on the text keep every stage short, so this is the backstop).
+fn check_deadline(started: std::time::Instant) -> Result<(), Vec<Problem>> {
+    if started.elapsed() > super::limits::IMPORT_DEADLINE {
+        return Err(vec![Problem::at(
+            "",
+            format!(
+                "the document took longer than {} s to import",
+                super::limits::IMPORT_DEADLINE.as_secs()
+            ),
+        )]);
+    }
+    Ok(())
+}
+
 /// JSON if the first non-blank character is `{`, YAML otherwise. YAML is converted to JSON with
-/// scalar mapping keys stringified (`200:` is an integer key in YAML).
+/// scalar mapping keys stringified (`200:` is an integer key in YAML). The text is checked
+/// against `limits` first, so neither parser sees a document whose cost is out of bounds.
 pub(crate) fn parse(text: &str) -> Result<Value, Problem> {
-    if text.trim_start().starts_with('{') {
+    let json = text.trim_start().starts_with('{');
+    super::limits::check(text, json)?;
+    if json {
         return serde_json::from_str(text).map_err(|error| Problem {
             pointer: "/".to_string(),
             message: format!("invalid JSON: {error}"),
             line: Some((error.line(), error.column())),
         });
     }
-    let mut yaml: yaml_serde::Value = yaml_serde::from_str(text).map_err(|error| Problem {
+    let invalid = |error: yaml_serde::Error| Problem {
         pointer: "/".to_string(),
         message: format!("invalid YAML: {error}"),
         line: error
             .location()
             .map(|location| (location.line(), location.column())),
-    })?;
+    };
+    // Aliases expanded, the tree must stay within the node bound: counted before it is built.
+    super::limits::count_yaml_nodes(text, super::limits::MAX_YAML_NODES).map_err(invalid)?;
+    let mut yaml: yaml_serde::Value = yaml_serde::from_str(text).map_err(invalid)?;
     yaml.apply_merge().map_err(|error| Problem {
         pointer: "/".to_string(),
         message: format!("invalid YAML merge key: {error}"),

@@ -11,6 +11,8 @@
 //! - an export writes back everything the model holds, so import → export → import is lossless.
 //!
 //! The module does no I/O: callers pass the text, the API id, the clock and an id generator.
+//! Its cost is bounded before parsing (`limits`: 6 MB, flow nesting, node count) because the
+//! management API feeds it documents from the network; callers run it on the blocking pool.
 //!
 //! ```text
 //!   text ──parse──▶ serde_json::Value ──$ref check──▶ walk (info, schemes, models,
@@ -22,6 +24,7 @@
 
 mod export;
 mod import;
+pub mod limits;
 mod pointer;
 
 use std::fmt;

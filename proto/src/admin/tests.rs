@@ -1512,3 +1512,169 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Quotas (issue #14): each bound refuses with a BadRequest that names the field, never the
+// value, and leaves the state as it was; the bound itself is accepted.
+
+#[test]
+fn rest_api_fields_are_bounded() {
+    let mut state = GatewayState::default();
+    let mut api = rest_api("b", "rb");
+    api.name = "n".repeat(quotas::API_NAME_MAX);
+    api.binary_media_types = (0..quotas::BINARY_MEDIA_TYPES_MAX)
+        .map(|i| format!("image/t{i}"))
+        .collect();
+    api.tags = (0..quotas::TAGS_MAX)
+        .map(|i| (format!("k{i}"), "v".repeat(quotas::TAG_VALUE_MAX)))
+        .collect();
+    ok(&mut state, AdminOp::CreateRestApi { api: api.clone() });
+
+    let too_big: [fn(&mut RestApi); 8] = [
+        |api| api.name = "é".repeat(quotas::API_NAME_MAX + 1),
+        |api| api.description = Some("d".repeat(quotas::DESCRIPTION_MAX + 1)),
+        |api| api.version = Some("v".repeat(quotas::VERSION_MAX + 1)),
+        |api| api.binary_media_types.push("image/one-more".into()),
+        |api| api.binary_media_types[0] = "t".repeat(quotas::MEDIA_TYPE_MAX + 1),
+        |api| {
+            api.tags.insert("one-more".into(), "v".into());
+        },
+        |api| {
+            api.tags.insert("aws:reserved".into(), "v".into());
+        },
+        |api| api.policy = Some("p".repeat(quotas::POLICY_MAX + 1)),
+    ];
+    for (index, grow) in too_big.iter().enumerate() {
+        let mut bigger = api.clone();
+        bigger.id = format!("c{index}");
+        grow(&mut bigger);
+        let message = bad_request(refused(&mut state, AdminOp::CreateRestApi { api: bigger }));
+        assert!(message.len() < 100, "{message}");
+    }
+}
+
+#[test]
+fn patches_cannot_grow_fields_past_their_bounds() {
+    let mut state = fresh();
+    let patch = vec![PatchOperation::new(
+        "replace",
+        "/name",
+        Some(&"n".repeat(quotas::API_NAME_MAX + 1)),
+    )];
+    bad_request(refused(
+        &mut state,
+        AdminOp::UpdateRestApi {
+            api_id: "a".into(),
+            patch,
+        },
+    ));
+    let adds: Vec<String> = (0..=quotas::BINARY_MEDIA_TYPES_MAX)
+        .map(|i| format!("/binaryMediaTypes/image~1t{i}"))
+        .collect();
+    let patch = adds
+        .iter()
+        .map(|path| PatchOperation::new("add", path, None))
+        .collect();
+    bad_request(refused(
+        &mut state,
+        AdminOp::UpdateRestApi {
+            api_id: "a".into(),
+            patch,
+        },
+    ));
+}
+
+#[test]
+fn an_api_has_at_most_300_resources() {
+    let mut state = fresh();
+    for i in 1..quotas::RESOURCES_MAX {
+        create_resource(&mut state, "r", &format!("p{i}"), &format!("id{i}"));
+    }
+    let message = bad_request(refused(
+        &mut state,
+        create_resource_op("r", "last", "idlast"),
+    ));
+    assert!(
+        message.starts_with("Maximum number of Resources"),
+        "{message}"
+    );
+}
+
+#[test]
+fn stage_variables_are_bounded_on_every_path() {
+    let mut state = deployed();
+    let variables = |count: usize, value: usize| -> StringMap {
+        (0..count)
+            .map(|i| (format!("v{i}"), "x".repeat(value)))
+            .collect()
+    };
+    ok(
+        &mut state,
+        AdminOp::CreateDeployment {
+            api_id: "a".into(),
+            deployment_id: "d2".into(),
+            description: None,
+            created_date: 300,
+            stage: Some(NewStage {
+                stage_name: "prod".into(),
+                description: None,
+                variables: variables(
+                    quotas::STAGE_VARIABLES_MAX,
+                    quotas::STAGE_VARIABLE_VALUE_MAX,
+                ),
+            }),
+        },
+    );
+    // One more on top of the stage's 100, through a deployment or a patch.
+    let mut extra = StringMap::new();
+    extra.insert("another".into(), "x".into());
+    let message = bad_request(refused(
+        &mut state,
+        AdminOp::CreateDeployment {
+            api_id: "a".into(),
+            deployment_id: "d3".into(),
+            description: None,
+            created_date: 400,
+            stage: Some(NewStage {
+                stage_name: "prod".into(),
+                description: None,
+                variables: extra,
+            }),
+        },
+    ));
+    assert!(message.contains("at most 100 stage variables"), "{message}");
+    let message = bad_request(refused(
+        &mut state,
+        AdminOp::UpdateStage {
+            api_id: "a".into(),
+            stage_name: "prod".into(),
+            patch: vec![PatchOperation::new(
+                "replace",
+                "/variables/another",
+                Some("x"),
+            )],
+            now: 500,
+        },
+    ));
+    assert!(message.contains("at most 100 stage variables"), "{message}");
+    let mut stage = Stage::new("long", "d1", 600);
+    stage.variables = variables(1, quotas::STAGE_VARIABLE_VALUE_MAX + 1);
+    bad_request(refused(
+        &mut state,
+        AdminOp::CreateStage {
+            api_id: "a".into(),
+            stage,
+        },
+    ));
+    let mut stage = Stage::new("named", "d1", 600);
+    stage
+        .variables
+        .insert("n".repeat(quotas::STAGE_VARIABLE_NAME_MAX + 1), "x".into());
+    bad_request(refused(
+        &mut state,
+        AdminOp::CreateStage {
+            api_id: "a".into(),
+            stage,
+        },
+    ));
+}
