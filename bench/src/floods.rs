@@ -75,7 +75,7 @@ paths:
 #[derive(clap::Args, Debug)]
 pub struct FloodArgs {
     /// Floods to run (repeatable; default all): slowloris, h2-streams, admin-uploads,
-    /// import-deep, import-aliases, import-wide.
+    /// import-deep, import-deep-yaml, import-aliases, import-wide.
     #[arg(long = "flood")]
     floods: Vec<String>,
     /// Seconds the well-behaved client measures during each flood (after the ramp).
@@ -113,6 +113,7 @@ enum Flood {
     H2Streams,
     AdminUploads,
     ImportDeep,
+    ImportDeepYaml,
     ImportAliases,
     ImportWide,
 }
@@ -122,6 +123,7 @@ const FLOODS: &[(&str, Flood)] = &[
     ("h2-streams", Flood::H2Streams),
     ("admin-uploads", Flood::AdminUploads),
     ("import-deep", Flood::ImportDeep),
+    ("import-deep-yaml", Flood::ImportDeepYaml),
     ("import-aliases", Flood::ImportAliases),
     ("import-wide", Flood::ImportWide),
 ];
@@ -381,13 +383,17 @@ async fn run_flood(
     let measure_from = started + ramp;
     let end = measure_from + window;
     let counters = Arc::new(Counters::default());
+    // The imports' calls, awaited (30 s at most) after the window so their answers are counted.
+    let mut import_task = None;
 
-    // The RSS sampler runs from the flood's first connection to its teardown.
+    // The RSS sampler runs from the flood's first connection until the node was checked.
     let pid = node.portico.pid();
-    let sampler_end = end + Duration::from_secs(2);
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler_on = sampling.clone();
     let sampler = tokio::spawn(async move {
         let mut peak = 0;
-        while Instant::now() < sampler_end {
+        let give_up = Instant::now() + Duration::from_secs(600);
+        while sampler_on.load(Ordering::Relaxed) && Instant::now() < give_up {
             peak = peak.max(procs::rss_of(pid));
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -455,9 +461,12 @@ async fn run_flood(
                 )
             })
         }
-        Flood::ImportDeep | Flood::ImportAliases | Flood::ImportWide => {
+        Flood::ImportDeep | Flood::ImportDeepYaml | Flood::ImportAliases | Flood::ImportWide => {
             let (document, content_type) = match flood {
-                Flood::ImportDeep => (deep_document(args.import_bytes), "application/json"),
+                Flood::ImportDeep => (deep_document(args.import_bytes, false), "application/json"),
+                Flood::ImportDeepYaml => {
+                    (deep_document(args.import_bytes, true), "application/yaml")
+                }
                 Flood::ImportAliases => (alias_document(args.import_bytes), "application/yaml"),
                 _ => (wide_document(args.import_bytes), "application/json"),
             };
@@ -468,7 +477,7 @@ async fn run_flood(
             let task_counters = counters.clone();
             let messages = Arc::new(Mutex::new(Vec::<String>::new()));
             let task_messages = messages.clone();
-            tokio::task::spawn_blocking(move || {
+            import_task = Some(tokio::task::spawn_blocking(move || {
                 // Repeated while the window lasts (at most 20 times): the node must take the
                 // import's cost more than once without growing.
                 for _ in 0..20 {
@@ -477,7 +486,7 @@ async fn run_flood(
                     }
                     task_counters.opened.fetch_add(1, Ordering::Relaxed);
                     let call_started = Instant::now();
-                    match curl_signed(admin, "PUT", &path, Some((content_type, &file)), 120) {
+                    match curl_signed(admin, "PUT", &path, Some((content_type, &file)), 60) {
                         Ok((status, body)) => {
                             task_counters.status(status);
                             task_counters.answered.fetch_add(1, Ordering::Relaxed);
@@ -501,7 +510,7 @@ async fn run_flood(
                         }
                     }
                 }
-            });
+            }));
             let size = args.import_bytes;
             Box::new(move |c: &Counters| {
                 let first = messages
@@ -509,11 +518,12 @@ async fn run_flood(
                     .ok()
                     .and_then(|m| m.first().cloned())
                     .unwrap_or_default();
+                let calls = Counters::get(&c.opened);
                 format!(
-                    "{size}-byte PUT x{}: answers {}, {} failed; first: {first}",
-                    Counters::get(&c.opened),
+                    "{size}-byte PUT x{calls}: answers {}, {} failed, {} unanswered 30 s after the window; first: {first}",
                     c.statuses(),
-                    Counters::get(&c.errors)
+                    Counters::get(&c.errors),
+                    calls.saturating_sub(Counters::get(&c.answered) + Counters::get(&c.errors))
                 )
             })
         }
@@ -525,9 +535,13 @@ async fn run_flood(
     let (admin_ok, admin_total) = admin_task.await.unwrap_or((0, 0));
     // Let the hostile tasks see the end and close; then the node should be itself again.
     tokio::time::sleep_until((end + Duration::from_secs(1)).into()).await;
+    if let Some(task) = import_task {
+        let _ = timeout(Duration::from_secs(30), task).await;
+    }
     let hostile = describe(&counters);
-    let peak_rss = sampler.await.unwrap_or(0);
     let alive = check_alive(node).await;
+    sampling.store(false, Ordering::Relaxed);
+    let peak_rss = sampler.await.unwrap_or(0);
 
     let sent = latencies.len();
     let mut answered: Vec<f64> = latencies
@@ -805,21 +819,26 @@ async fn get(addr: SocketAddr, path: &str) -> anyhow::Result<u16> {
     Ok(status)
 }
 
-/// The admin's signed GetRestApis, once a second until `end`; (2xx answers, calls).
+/// The admin's signed GetRestApis, one started every second until `end` whether or not the
+/// last one answered (a wedged management API shows as failures, not as fewer calls);
+/// (2xx answers, calls).
 async fn admin_calls(admin: SocketAddr, end: Instant) -> (usize, usize) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    let mut calls = Vec::new();
+    while Instant::now() < end && calls.len() < 1000 {
+        ticker.tick().await;
+        calls.push(tokio::task::spawn_blocking(move || {
+            curl_signed(admin, "GET", "/restapis", None, 10)
+        }));
+    }
+    let total = calls.len();
     let mut ok = 0;
-    let mut total = 0;
-    while Instant::now() < end && total < 1000 {
-        let started = Instant::now();
-        total += 1;
-        let call =
-            tokio::task::spawn_blocking(move || curl_signed(admin, "GET", "/restapis", None, 10));
+    for call in calls {
         if let Ok(Ok((status, _))) = call.await
             && (200..300).contains(&status)
         {
             ok += 1;
         }
-        tokio::time::sleep_until((started + Duration::from_secs(1)).into()).await;
     }
     (ok, total)
 }
@@ -899,17 +918,26 @@ fn curl_signed(
     Ok((status, body.to_string()))
 }
 
-/// An OpenAPI document whose `x-deep` extension is `bytes` of nested arrays: a parser that
-/// recurses per level without a limit overflows its stack.
-fn deep_document(bytes: usize) -> Vec<u8> {
-    let prefix =
-        br#"{"openapi":"3.0.1","info":{"title":"deep","version":"1"},"paths":{},"x-deep":"#;
-    let depth = bytes.saturating_sub(prefix.len() + 1) / 2;
+/// An OpenAPI document (JSON, or YAML with flow sequences) whose `x-deep` extension is `bytes`
+/// of nested arrays: a parser that recurses per level without a limit overflows its stack.
+fn deep_document(bytes: usize, yaml: bool) -> Vec<u8> {
+    let (prefix, suffix): (&[u8], &[u8]) = if yaml {
+        (
+            b"openapi: 3.0.1\ninfo:\n  title: deep\n  version: \"1\"\npaths: {}\nx-deep: ",
+            b"\n",
+        )
+    } else {
+        (
+            br#"{"openapi":"3.0.1","info":{"title":"deep","version":"1"},"paths":{},"x-deep":"#,
+            b"}",
+        )
+    };
+    let depth = bytes.saturating_sub(prefix.len() + suffix.len()) / 2;
     let mut document = Vec::with_capacity(bytes);
     document.extend_from_slice(prefix);
     document.extend(std::iter::repeat_n(b'[', depth));
     document.extend(std::iter::repeat_n(b']', depth));
-    document.push(b'}');
+    document.extend_from_slice(suffix);
     document
 }
 
@@ -1089,7 +1117,10 @@ mod tests {
 
     #[test]
     fn hostile_documents_have_the_asked_size_and_shape() {
-        let deep = deep_document(1000);
+        let yaml = deep_document(1000, true);
+        assert!(yaml.len() <= 1000 && yaml.len() > 990, "{}", yaml.len());
+        assert!(yaml.starts_with(b"openapi: 3.0.1\n"));
+        let deep = deep_document(1000, false);
         assert!(deep.len() <= 1000 && deep.len() > 990, "{}", deep.len());
         let text = String::from_utf8(deep).unwrap();
         assert!(text.contains(&"[".repeat(400)));
