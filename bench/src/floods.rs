@@ -491,7 +491,7 @@ async fn run_flood(
                             task_counters.status(status);
                             task_counters.answered.fetch_add(1, Ordering::Relaxed);
                             if let Ok(mut messages) = task_messages.lock()
-                                && messages.len() < 1
+                                && messages.is_empty()
                             {
                                 let body: String = body.chars().take(120).collect();
                                 messages.push(format!(
@@ -503,7 +503,7 @@ async fn run_flood(
                         Err(error) => {
                             task_counters.errors.fetch_add(1, Ordering::Relaxed);
                             if let Ok(mut messages) = task_messages.lock()
-                                && messages.len() < 1
+                                && messages.is_empty()
                             {
                                 messages.push(format!("{error:#}"));
                             }
