@@ -12,6 +12,7 @@
 //! ```
 
 mod cluster;
+mod floods;
 mod load;
 mod procs;
 mod scenario;
@@ -33,7 +34,7 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Internal>,
     /// The portico binary (default: target/release/portico, else target/debug/portico).
-    #[arg(long)]
+    #[arg(long, global = true)]
     portico: Option<PathBuf>,
     /// Do not install missing tools with apt-get.
     #[arg(long)]
@@ -65,19 +66,39 @@ enum Internal {
     Upstream {
         #[arg(long)]
         listen: SocketAddr,
+        /// How long `/slow` waits before answering, in milliseconds.
+        #[arg(long, default_value_t = 20_000)]
+        slow_ms: u64,
     },
+    /// Issue #14's floods, one at a time against a fresh `portico dev`, with a well-behaved
+    /// client and the admin's signed calls measured during each (see bench/README.md).
+    Floods(floods::FloodArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Internal::Upstream { listen }) = cli.command {
-        return match upstream::serve(listen) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
-                eprintln!("upstream: {error:#}");
-                ExitCode::FAILURE
-            }
-        };
+    match cli.command {
+        Some(Internal::Upstream { listen, slow_ms }) => {
+            return match upstream::serve(listen, Duration::from_millis(slow_ms)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("upstream: {error:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Some(Internal::Floods(args)) => {
+            let portico = cli.portico.unwrap_or_else(default_portico);
+            return match floods::run(&portico, &args) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
+                Err(error) => {
+                    eprintln!("portico-bench floods: {error:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        None => {}
     }
     if cli.list {
         for scenario in scenario::ALL {

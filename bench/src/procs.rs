@@ -60,6 +60,11 @@ impl Process {
         self.child.id()
     }
 
+    /// True once the process has exited (or cannot be waited for).
+    pub fn exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Waits until `addr` accepts connections; fails (with the process's stderr) if it exits
     /// or `timeout` passes.
     pub fn wait_for_port(
@@ -223,6 +228,16 @@ fn status_field(path: &str, key: &str) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{path}/status")).ok()?;
     let line = text.lines().find(|line| line.starts_with(key))?;
     line[key.len()..].split_whitespace().next()?.parse().ok()
+}
+
+/// `VmRSS` of one process, in bytes (0 once it is gone).
+pub fn rss_of(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:").unwrap_or(0) * 1024
+}
+
+/// `VmHWM` (peak resident set) of one process, in bytes (0 once it is gone).
+pub fn hwm_of(pid: u32) -> u64 {
+    status_kib(pid, "VmHWM:").unwrap_or(0) * 1024
 }
 
 /// A free loopback port (bound, then released).

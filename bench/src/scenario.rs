@@ -31,8 +31,8 @@ const BENCH_TOKEN: &str = "Bearer portico-bench-token";
 /// API's credentials it gives `portico dev`.
 const BENCH_API_KEY: &str = "portico-bench-api-key-0123456789";
 const BENCH_API_KEY_NOQUOTA: &str = "portico-bench-api-key-noquota-0123456789";
-const ADMIN_ACCESS_KEY_ID: &str = "AKIAPORTICOBENCH0001";
-const ADMIN_SECRET: &str = "portico-bench-admin-secret-0000000000000";
+pub(crate) const ADMIN_ACCESS_KEY_ID: &str = "AKIAPORTICOBENCH0001";
+pub(crate) const ADMIN_SECRET: &str = "portico-bench-admin-secret-0000000000000";
 /// Limits that never reject: a rate of 1e9 req/s, a burst of 2e9, a daily quota of 2e9.
 const HUGE_RATE: &str = "1000000000";
 const HUGE_BURST: &str = "2000000000";
@@ -430,7 +430,7 @@ pub fn run_all(options: &Options) -> anyhow::Result<bool> {
     Ok(ok)
 }
 
-fn load_average() -> String {
+pub(crate) fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|text| {
             text.split_whitespace()
@@ -442,7 +442,7 @@ fn load_average() -> String {
 }
 
 /// One self-signed certificate for every TLS target, so they all do the same handshake work.
-fn write_certificate(dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn write_certificate(dir: &Path) -> anyhow::Result<()> {
     let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])?;
     let cert = generated.cert.pem();
     let key = generated.signing_key.serialize_pem();
@@ -727,7 +727,7 @@ fn keys_usage(keys: &KeysSetup) -> anyhow::Result<u64> {
 }
 
 /// The only API's id (dev serves one).
-fn only_api_id(admin: SocketAddr) -> anyhow::Result<String> {
+pub(crate) fn only_api_id(admin: SocketAddr) -> anyhow::Result<String> {
     let apis = admin_ok(admin, "GET", "/restapis", None)?;
     apis.get("item")
         .and_then(|items| items.get(0))

@@ -3,7 +3,8 @@
 //! `/large` (any path containing `large`) answers 16 KiB, everything else the ~100-byte body,
 //! so the same server backs every proxy and every route of the 10,000-route API. It also
 //! answers the Lambda Invoke API for the authorizers scenario's function (an allow-all policy)
-//! and serves the JWKS of its Cognito user pool.
+//! and serves the JWKS of its Cognito user pool. `/slow` answers the small body after a delay
+//! (the floods' stalled backend).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -98,7 +99,7 @@ pub fn large_body() -> Bytes {
 
 /// Serves until the process is killed. Runs on a current-thread runtime: the runner pins it to
 /// the load generator's core, away from the target's.
-pub fn serve(listen: SocketAddr) -> anyhow::Result<()> {
+pub fn serve(listen: SocketAddr, slow: std::time::Duration) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -116,6 +117,7 @@ pub fn serve(listen: SocketAddr) -> anyhow::Result<()> {
             tokio::spawn(async move {
                 let service = service_fn(move |request: Request<Incoming>| {
                     let path = request.uri().path();
+                    let delay = path.contains("slow").then_some(slow);
                     let body = if path.starts_with("/2015-03-31/functions/") {
                         Bytes::from_static(AUTHORIZER_ANSWER.as_bytes())
                     } else if path.ends_with("/.well-known/jwks.json") {
@@ -126,6 +128,9 @@ pub fn serve(listen: SocketAddr) -> anyhow::Result<()> {
                         small.clone()
                     };
                     async move {
+                        if let Some(delay) = delay {
+                            tokio::time::sleep(delay).await;
+                        }
                         Ok::<_, Infallible>(
                             Response::builder()
                                 .header("content-type", "application/json")

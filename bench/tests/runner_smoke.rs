@@ -61,3 +61,52 @@ fn smoke_pass_of_the_authorizers_scenario() {
     assert!(stdout.contains("| 8 | portico-lambda |"), "{stdout}");
     assert!(stdout.contains("| 8 | portico-cognito |"), "{stdout}");
 }
+
+#[test]
+fn smoke_pass_of_the_floods() {
+    // A few connections for two seconds each: checks that every kind of flood runs, is torn
+    // down, and that the node is still alive afterwards. Whether the targets were met is a
+    // timing under a debug build and a shared machine, so the exit status is not asserted.
+    let portico = PathBuf::from(RUNNER).with_file_name("portico");
+    let output = Command::new(RUNNER)
+        .args(["--portico"])
+        .arg(&portico)
+        .args([
+            "floods",
+            "--window",
+            "2",
+            "--ramp",
+            "1",
+            "--rate",
+            "5",
+            "--slowloris",
+            "20",
+            "--streams",
+            "20",
+            "--uploads",
+            "2",
+            "--import-bytes",
+            "20000",
+            "--slow-seconds",
+            "5",
+        ])
+        .args(["--flood", "slowloris", "--flood", "h2-streams"])
+        .args(["--flood", "admin-uploads", "--flood", "import-deep"])
+        .output()
+        .expect("runs portico-bench floods");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for flood in ["slowloris", "h2-streams", "admin-uploads", "import-deep"] {
+        let row = stdout
+            .lines()
+            .find(|line| line.starts_with(&format!("| {flood} |")))
+            .unwrap_or_else(|| panic!("no row for {flood}\nstdout:\n{stdout}\nstderr:\n{stderr}"));
+        assert!(
+            row.contains("| yes |"),
+            "{flood}: not alive after\n{stdout}"
+        );
+    }
+    assert!(stdout.contains("20 conns: 20 opened"), "{stdout}");
+    assert!(stdout.contains("20 streams on 1 conns"), "{stdout}");
+    assert!(stdout.contains("answers 400x"), "{stdout}");
+}
