@@ -210,7 +210,14 @@ impl BackendClient {
         if target.https
             && let Some(sender) = pool::checkout_h2(&target.key)
         {
-            return send_h2(sender, request).await;
+            match send_h2(sender, request).await {
+                Exchange::Done(result) => return result,
+                // The connection went away (GOAWAY, close) before taking the request.
+                Exchange::Refused(returned, _) => {
+                    pool::forget_h2(&target.key);
+                    request = returned;
+                }
+            }
         }
         if let Some(idle) = pool::checkout_h1(&target.key, limits) {
             let absolute = request.uri().clone();
@@ -227,7 +234,10 @@ impl BackendClient {
         match self.connect(&target, insecure_skip_verification).await? {
             Fresh::H2(sender) => {
                 pool::store_h2(target.key.clone(), sender.clone());
-                send_h2(sender, request).await
+                match send_h2(sender, request).await {
+                    Exchange::Done(result) => result,
+                    Exchange::Refused(_, error) => Err(UpstreamError::Exchange(error)),
+                }
             }
             Fresh::H1(connection) => {
                 prepare_h1(&mut request, &target);
@@ -409,20 +419,21 @@ pub fn host_header(authority: &Authority, https: bool) -> Option<HeaderValue> {
     }
 }
 
-async fn send_h2(
-    mut sender: http2::SendRequest<Body>,
-    request: Request<Body>,
-) -> Result<Response<UpstreamBody>, UpstreamError> {
+async fn send_h2(mut sender: http2::SendRequest<Body>, request: Request<Body>) -> Exchange {
     // Waits for a free stream when the backend's concurrency limit is reached.
-    sender.ready().await.map_err(UpstreamError::Exchange)?;
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(UpstreamError::Exchange)?;
-    Ok(response.map(|body| UpstreamBody {
-        inner: body,
-        held: None,
-    }))
+    if let Err(error) = sender.ready().await {
+        return Exchange::Refused(request, error);
+    }
+    match sender.try_send_request(request).await {
+        Ok(response) => Exchange::Done(Ok(response.map(|body| UpstreamBody {
+            inner: body,
+            held: None,
+        }))),
+        Err(mut error) => match error.take_message() {
+            Some(request) => Exchange::Refused(request, error.into_error()),
+            None => Exchange::Done(Err(UpstreamError::Exchange(error.into_error()))),
+        },
+    }
 }
 
 type H1Connection = http1::Connection<TokioIo<Stream>, Body>;
@@ -454,7 +465,8 @@ enum Fresh {
 
 enum Exchange {
     Done(Result<Response<UpstreamBody>, UpstreamError>),
-    /// The connection refused the request before writing it; here it is back.
+    /// The connection refused the request before sending any of it; here it is back, to be
+    /// sent once more on a fresh connection.
     Refused(Request<Body>, hyper::Error),
 }
 
@@ -705,6 +717,10 @@ mod pool {
             })
             .ok()
             .flatten()
+    }
+
+    pub(super) fn forget_h2(key: &Key) {
+        let _ = POOLS.try_with(|pools| pools.borrow_mut().h2.remove(key));
     }
 
     pub(super) fn store_h2(key: Key, sender: http2::SendRequest<Body>) {
