@@ -261,11 +261,7 @@ impl BackendClient {
             let (sender, connection) = http1::handshake(TokioIo::new(Stream::Plain(stream)))
                 .await
                 .map_err(UpstreamError::Handshake)?;
-            return Ok(Fresh::H1(Idle {
-                sender,
-                connection,
-                since: Instant::now(),
-            }));
+            return Ok(Fresh::H1(Idle::new(sender, connection)));
         }
         let name = rustls_pki_types::ServerName::try_from(target.host.clone()).map_err(|_| {
             UpstreamError::ServerName {
@@ -306,11 +302,7 @@ impl BackendClient {
         let (sender, connection) = http1::handshake(TokioIo::new(Stream::Tls(Box::new(tls))))
             .await
             .map_err(UpstreamError::Handshake)?;
-        Ok(Fresh::H1(Idle {
-            sender,
-            connection,
-            since: Instant::now(),
-        }))
+        Ok(Fresh::H1(Idle::new(sender, connection)))
     }
 }
 
@@ -438,7 +430,11 @@ async fn send_h2(mut sender: http2::SendRequest<Body>, request: Request<Body>) -
 
 type H1Connection = http1::Connection<TokioIo<Stream>, Body>;
 
-/// An HTTP/1.1 connection between two requests.
+/// An HTTP/1.1 connection, boxed once when it is made: it is about 700 bytes (hyper's
+/// dispatcher and buffers), and moves between the pool, the exchange and the response body.
+type Conn = Box<Idle>;
+
+/// An HTTP/1.1 connection and when it last went idle.
 struct Idle {
     sender: http1::SendRequest<Body>,
     connection: H1Connection,
@@ -446,20 +442,28 @@ struct Idle {
 }
 
 impl Idle {
+    fn new(sender: http1::SendRequest<Body>, connection: H1Connection) -> Conn {
+        Box::new(Idle {
+            sender,
+            connection,
+            since: Instant::now(),
+        })
+    }
+
     /// Polls the connection once without a waker that matters: `true` if it is still open and
     /// ready for a request. Costs a system call only when the runtime saw the socket readable
     /// (a close, or bytes the backend should not have sent).
-    fn poll_idle(sender: &http1::SendRequest<Body>, connection: &mut H1Connection) -> bool {
+    fn poll_idle(&mut self) -> bool {
         let mut context = Context::from_waker(Waker::noop());
-        match Pin::new(connection).poll(&mut context) {
-            Poll::Pending => sender.is_ready(),
+        match Pin::new(&mut self.connection).poll(&mut context) {
+            Poll::Pending => self.sender.is_ready(),
             Poll::Ready(_) => false,
         }
     }
 }
 
 enum Fresh {
-    H1(Idle),
+    H1(Conn),
     H2(http2::SendRequest<Body>),
 }
 
@@ -470,36 +474,35 @@ enum Exchange {
     Refused(Request<Body>, hyper::Error),
 }
 
-/// Sends `request` on `idle`, driving the connection in this task until the response head.
-async fn exchange_h1(idle: Idle, request: Request<Body>, key: &Key, limits: &Limits) -> Exchange {
-    let Idle {
-        mut sender,
-        connection,
-        ..
-    } = idle;
-    let mut connection = Some(connection);
-    let mut response = std::pin::pin!(sender.try_send_request(request));
+/// Sends `request` on `conn`, driving the connection in this task until the response head.
+async fn exchange_h1(
+    mut conn: Conn,
+    request: Request<Body>,
+    key: &Key,
+    limits: &Limits,
+) -> Exchange {
+    // The future owns what it needs: hyper's `SendRequest` lends nothing to it.
+    let response = conn.sender.try_send_request(request);
+    let mut response = std::pin::pin!(response);
+    let mut conn = Some(conn);
     let result = std::future::poll_fn(|context| {
-        if let Some(driven) = connection.as_mut()
-            && Pin::new(driven).poll(context).is_ready()
+        if let Some(driven) = conn.as_mut()
+            && Pin::new(&mut driven.connection).poll(context).is_ready()
         {
             // Ended (closed or failed): dropping it settles the response future, with the
             // response if one came, else the error or the unsent request.
-            connection = None;
+            conn = None;
         }
         response.as_mut().poll(context)
     })
     .await;
     match result {
         Ok(response) => {
-            let held = connection.map(|connection| {
-                Box::new(Held {
-                    sender,
-                    connection,
-                    key: key.clone(),
-                    max_idle: limits.max_idle_per_host,
-                    idle_timeout: limits.idle_timeout,
-                })
+            let held = conn.map(|conn| Held {
+                conn,
+                key: key.clone(),
+                max_idle: limits.max_idle_per_host,
+                idle_timeout: limits.idle_timeout,
             });
             Exchange::Done(Ok(response.map(|body| UpstreamBody { inner: body, held })))
         }
@@ -512,8 +515,7 @@ async fn exchange_h1(idle: Idle, request: Request<Body>, key: &Key, limits: &Lim
 
 /// The connection an HTTP/1.1 response body is read from, and where it goes back.
 struct Held {
-    sender: http1::SendRequest<Body>,
-    connection: H1Connection,
+    conn: Conn,
     key: Key,
     max_idle: usize,
     idle_timeout: Duration,
@@ -523,7 +525,7 @@ struct Held {
 /// read, and returns it to the worker's pool after a clean end of body.
 pub struct UpstreamBody {
     inner: Incoming,
-    held: Option<Box<Held>>,
+    held: Option<Held>,
 }
 
 impl UpstreamBody {
@@ -533,24 +535,9 @@ impl UpstreamBody {
         let Some(mut held) = self.held.take() else {
             return;
         };
-        if Idle::poll_idle(&held.sender, &mut held.connection) {
-            let Held {
-                sender,
-                connection,
-                key,
-                max_idle,
-                idle_timeout,
-            } = *held;
-            pool::checkin(
-                key,
-                Idle {
-                    sender,
-                    connection,
-                    since: Instant::now(),
-                },
-                max_idle,
-                idle_timeout,
-            );
+        if held.conn.poll_idle() {
+            held.conn.since = Instant::now();
+            pool::checkin(held.key, held.conn, held.max_idle, held.idle_timeout);
         }
     }
 }
@@ -565,7 +552,7 @@ impl http_body::Body for UpstreamBody {
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, hyper::Error>>> {
         let this = &mut *self;
         if let Some(held) = this.held.as_mut()
-            && Pin::new(&mut held.connection).poll(context).is_ready()
+            && Pin::new(&mut held.conn.connection).poll(context).is_ready()
         {
             // The connection ended: what it read is in the body's channel (or the body's
             // error is); it is never reused.
@@ -630,7 +617,7 @@ mod pool {
 
     #[derive(Default)]
     struct Pools {
-        h1: HashMap<Key, VecDeque<Idle>, FxBuild>,
+        h1: HashMap<Key, VecDeque<Conn>, FxBuild>,
         h2: HashMap<Key, http2::SendRequest<Body>, FxBuild>,
         next_sweep: Option<Instant>,
     }
@@ -640,7 +627,7 @@ mod pool {
     }
 
     /// Takes the most recently used live idle connection for `key`; stale ones are dropped.
-    pub(super) fn checkout_h1(key: &Key, limits: &Limits) -> Option<Idle> {
+    pub(super) fn checkout_h1(key: &Key, limits: &Limits) -> Option<Conn> {
         let now = Instant::now();
         let mut dropped = Vec::new();
         let found = POOLS
@@ -649,7 +636,7 @@ mod pool {
                 let idle = pools.h1.get_mut(key)?;
                 while let Some(mut candidate) = idle.pop_back() {
                     if now.saturating_duration_since(candidate.since) < limits.idle_timeout
-                        && Idle::poll_idle(&candidate.sender, &mut candidate.connection)
+                        && candidate.poll_idle()
                     {
                         return Some(candidate);
                     }
@@ -665,7 +652,7 @@ mod pool {
     }
 
     /// Returns a connection after a clean exchange, closing the oldest past the limit.
-    pub(super) fn checkin(key: Key, idle: Idle, max_idle: usize, idle_timeout: Duration) {
+    pub(super) fn checkin(key: Key, idle: Conn, max_idle: usize, idle_timeout: Duration) {
         let now = idle.since;
         let mut dropped = Vec::new();
         // A thread being torn down has no pool left: the connection is closed instead.
@@ -689,7 +676,7 @@ mod pool {
     }
 
     /// Closes idle connections older than `idle_timeout` under every key.
-    fn sweep(pools: &mut Pools, now: Instant, idle_timeout: Duration, dropped: &mut Vec<Idle>) {
+    fn sweep(pools: &mut Pools, now: Instant, idle_timeout: Duration, dropped: &mut Vec<Conn>) {
         pools.h1.retain(|_, list| {
             while list
                 .front()
@@ -729,7 +716,7 @@ mod pool {
 
     /// The most recent idle connection for `key`, as it is (tests of the exchange's refusal).
     #[cfg(test)]
-    pub(super) fn take_unprobed(key: &Key) -> Option<Idle> {
+    pub(super) fn take_unprobed(key: &Key) -> Option<Conn> {
         POOLS.with(|pools| pools.borrow_mut().h1.get_mut(key)?.pop_back())
     }
 
