@@ -199,7 +199,22 @@ impl BackendClient {
 
     /// Sends `request` (absolute URI, `http` or `https`) and returns the response with its body
     /// still streaming. `insecure_skip_verification` accepts any server certificate.
-    pub async fn request(
+    ///
+    /// The future is boxed: it is about 1.4 KB (the request, its target, the exchange's state),
+    /// and it is part of every proxied request's future, which hyper boxes and the pipeline
+    /// moves several times; inline, those copies cost more than this client saves
+    /// (callgrind: 99k instructions per proxied request inline, against 64k for the legacy
+    /// client, whose future was boxed too).
+    pub fn request(
+        &self,
+        insecure_skip_verification: bool,
+        request: Request<Body>,
+    ) -> Pin<Box<dyn Future<Output = Result<Response<UpstreamBody>, UpstreamError>> + Send + '_>>
+    {
+        Box::pin(self.exchange(insecure_skip_verification, request))
+    }
+
+    async fn exchange(
         &self,
         insecure_skip_verification: bool,
         mut request: Request<Body>,
@@ -231,7 +246,9 @@ impl BackendClient {
                 }
             }
         }
-        match self.connect(&target, insecure_skip_verification).await? {
+        // Boxed: connecting is rare, and its future (TLS and HTTP/2 handshakes, several KB)
+        // would otherwise be part of every request's future, copied whenever that moves.
+        match Box::pin(self.connect(&target, insecure_skip_verification)).await? {
             Fresh::H2(sender) => {
                 pool::store_h2(target.key.clone(), sender.clone());
                 match send_h2(sender, request).await {

@@ -480,3 +480,19 @@ fn host_header_keeps_only_non_default_ports() {
     assert_eq!(host("backend.internal:443", true), "backend.internal");
     assert_eq!(host("[::1]:8080", true), "[::1]:8080");
 }
+
+#[test]
+fn the_exchange_future_is_boxed_and_its_connect_path_too() {
+    // The request future is part of every proxied request's future, which hyper boxes and the
+    // pipeline moves: it must stay a pointer. The exchange inside it must not hold the connect
+    // path's TLS and HTTP/2 handshakes inline either (3 KB in a debug build).
+    let client = client(Limits::default());
+    let future = client.request(false, get("http://127.0.0.1:1/"));
+    assert_eq!(
+        std::mem::size_of_val(&future),
+        2 * std::mem::size_of::<usize>()
+    );
+    let inner = client.exchange(false, get("http://127.0.0.1:1/"));
+    let size = std::mem::size_of_val(&inner);
+    assert!(size <= 2048, "the exchange future is {size} bytes");
+}
