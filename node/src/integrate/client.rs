@@ -271,7 +271,7 @@ impl BackendClient {
         let stream = tokio::time::timeout(limits.connect_timeout, connect_tcp(target))
             .await
             .map_err(|_| UpstreamError::ConnectTimeout {
-                host: target.host.clone(),
+                host: target.host().to_string(),
                 timeout: limits.connect_timeout,
             })??;
         if !target.https {
@@ -280,11 +280,12 @@ impl BackendClient {
                 .map_err(UpstreamError::Handshake)?;
             return Ok(Fresh::H1(Idle::new(sender, connection)));
         }
-        let name = rustls_pki_types::ServerName::try_from(target.host.clone()).map_err(|_| {
-            UpstreamError::ServerName {
-                host: target.host.clone(),
-            }
-        })?;
+        let name =
+            rustls_pki_types::ServerName::try_from(target.host().to_string()).map_err(|_| {
+                UpstreamError::ServerName {
+                    host: target.host().to_string(),
+                }
+            })?;
         let connector = if insecure {
             &self.inner.insecure
         } else {
@@ -296,11 +297,11 @@ impl BackendClient {
         )
         .await
         .map_err(|_| UpstreamError::TlsTimeout {
-            host: target.host.clone(),
+            host: target.host().to_string(),
             timeout: limits.tls_handshake_timeout,
         })?
         .map_err(|source| UpstreamError::Tls {
-            host: target.host.clone(),
+            host: target.host().to_string(),
             source,
         })?;
         if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
@@ -327,12 +328,19 @@ impl BackendClient {
 struct Target {
     key: Key,
     https: bool,
-    /// The host without IPv6 brackets (for DNS, connect and the TLS server name).
-    host: String,
     port: u16,
 }
 
 impl Target {
+    /// The host without IPv6 brackets (for DNS, connect and the TLS server name). Borrowed:
+    /// only a connect needs it, and an owned copy per request was a malloc and a free.
+    fn host(&self) -> &str {
+        let host = self.key.authority.host();
+        host.strip_prefix('[')
+            .and_then(|inner| inner.strip_suffix(']'))
+            .unwrap_or(host)
+    }
+
     fn of(uri: &Uri, client: u64, insecure: bool) -> Result<Target, UpstreamError> {
         let bad = || UpstreamError::BadUri(uri.clone());
         let https = match uri.scheme() {
@@ -341,15 +349,9 @@ impl Target {
             _ => return Err(bad()),
         };
         let authority = uri.authority().ok_or_else(bad)?.clone();
-        let host = authority.host();
-        if host.is_empty() {
+        if authority.host().is_empty() {
             return Err(bad());
         }
-        let host = host
-            .strip_prefix('[')
-            .and_then(|inner| inner.strip_suffix(']'))
-            .unwrap_or(host)
-            .to_string();
         let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
         Ok(Target {
             key: Key {
@@ -359,19 +361,18 @@ impl Target {
                 authority,
             },
             https,
-            host,
             port,
         })
     }
 }
 
 async fn connect_tcp(target: &Target) -> Result<TcpStream, UpstreamError> {
-    let addresses: Vec<SocketAddr> = match target.host.parse::<std::net::IpAddr>() {
+    let addresses: Vec<SocketAddr> = match target.host().parse::<std::net::IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, target.port)],
-        Err(_) => tokio::net::lookup_host((target.host.as_str(), target.port))
+        Err(_) => tokio::net::lookup_host((target.host(), target.port))
             .await
             .map_err(|source| UpstreamError::Resolve {
-                host: target.host.clone(),
+                host: target.host().to_string(),
                 source,
             })?
             .collect(),
@@ -387,7 +388,7 @@ async fn connect_tcp(target: &Target) -> Result<TcpStream, UpstreamError> {
         }
     }
     Err(last_error.unwrap_or_else(|| UpstreamError::NoAddress {
-        host: target.host.clone(),
+        host: target.host().to_string(),
     }))
 }
 
