@@ -944,11 +944,12 @@ async fn fetch_jwks(client: &BackendClient, url: &str) -> Result<KeySet, String>
         .body(crate::body::empty())
         .map_err(|error| format!("bad JWKS URL: {error}"))?;
     let work = async {
-        let response = client
-            .pool(false)
-            .request(request)
-            .await
-            .map_err(|error| format!("request failed: {error}"))?;
+        let response = client.request(false, request).await.map_err(|error| {
+            format!(
+                "request failed: {}",
+                crate::integrate::http::error_chain(&error)
+            )
+        })?;
         if response.status() != StatusCode::OK {
             return Err(format!("answered {}", response.status()));
         }

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response};
 
+use super::client::UpstreamBody;
 use super::params::{self, Mapped};
 use super::{Integrations, MAX_REQUEST_BODY_BYTES};
 use crate::request::{Failure, RequestView};
@@ -162,12 +163,12 @@ async fn send(
     integration: &HttpIntegration,
     request: Request<Body>,
     deadline: tokio::time::Instant,
-) -> Result<Response<hyper::body::Incoming>, Failure> {
+) -> Result<Response<UpstreamBody>, Failure> {
     let uri = request.uri().clone();
-    let pool = integrations
+    let exchange = integrations
         .client
-        .pool(integration.insecure_skip_verification);
-    match tokio::time::timeout_at(deadline, pool.request(request)).await {
+        .request(integration.insecure_skip_verification, request);
+    match tokio::time::timeout_at(deadline, exchange).await {
         Err(_) => Err(timed_out(
             format_args!("no response from {uri}"),
             integration.timeout,
@@ -219,10 +220,9 @@ async fn proxy(
     let mut headers = view.parts.headers.clone();
     strip_hop_by_hop(&mut headers);
     headers.remove(header::HOST);
-    // For a plain-HTTP backend (always HTTP/1.1) the Host header is set here rather than by
-    // the client pool, which formats it with `format!` on every request; the same value, host
-    // and non-default port. An HTTPS backend may turn out to speak HTTP/2, which carries the
-    // authority instead, so the pool decides there.
+    // For a plain-HTTP backend (always HTTP/1.1) the Host header is set here; the same value
+    // the client would set (host and non-default port). An HTTPS backend may turn out to speak
+    // HTTP/2, which carries the authority instead, so the client decides there.
     if uri.scheme() == Some(&http::uri::Scheme::HTTP)
         && let Some(host) = backend_host(&uri)
     {
@@ -248,7 +248,7 @@ async fn proxy(
 }
 
 /// The `Host` a backend request carries: the URI's host, with its port unless it is the
-/// scheme's default (what hyper-util's pool would set, so the backend sees the same header).
+/// scheme's default (what `client::host_header` sets for HTTPS over HTTP/1.1).
 fn backend_host(uri: &http::Uri) -> Option<HeaderValue> {
     let host = uri.host()?;
     let secure = matches!(uri.scheme_str(), Some("https" | "wss"));

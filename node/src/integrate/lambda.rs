@@ -455,9 +455,9 @@ pub async fn call_function(
         HeaderValue::from_static("RequestResponse"),
     );
 
-    let pool = integrations.client.pool(false);
     let deadline = tokio::time::Instant::now() + timeout;
-    let response = match tokio::time::timeout_at(deadline, pool.request(request)).await {
+    let exchange = integrations.client.request(false, request);
+    let response = match tokio::time::timeout_at(deadline, exchange).await {
         Err(_) => {
             return Err(super::http::timed_out(
                 format_args!("function {name} did not answer"),
