@@ -81,7 +81,9 @@ impl ApiError {
     /// `ValidationException` and everything else as `BadRequestException` (AWS-FACTS §1).
     fn bad_request(message: impl Into<String>) -> Self {
         let message = message.into();
-        let error_type = if message.contains("validation error detected") {
+        let error_type = if message.contains("validation error detected")
+            || message.contains("validation errors detected")
+        {
             "ValidationException"
         } else {
             "BadRequestException"
