@@ -2239,3 +2239,60 @@ fn update_deployment_patches_the_description_only() {
         "Invalid Deployment identifier specified nope"
     );
 }
+
+proptest! {
+    /// Random creates, renames and moves: a refused op changes nothing and is refused for one
+    /// of AWS's reasons, never by the final tree check; after every op the tree keeps its
+    /// invariants (parents first, each path its parent's path plus its part,
+    /// no two siblings with one name), which routing relies on.
+    #[test]
+    fn resource_moves_and_renames_keep_the_tree_whole(
+        steps in proptest::collection::vec(
+            (0u8..3, 0usize..8, 0usize..8, prop_oneof![
+                Just("a".to_string()), Just("b".to_string()), Just("{id}".to_string()),
+                Just("{proxy+}".to_string()), Just("c".to_string()),
+            ]),
+            1..24,
+        )
+    ) {
+        let mut state = fresh();
+        let mut ids = vec!["r".to_string()];
+        for (index, (kind, target, other, part)) in steps.into_iter().enumerate() {
+            let target = ids[target % ids.len()].clone();
+            let other = ids[other % ids.len()].clone();
+            let op = match kind {
+                0 => {
+                    let id = format!("n{index}");
+                    create_resource_op(&target, &part, &id)
+                }
+                1 => update_resource(&target, one_op("replace", "/pathPart", Some(&part))),
+                _ => update_resource(&target, one_op("replace", "/parentId", Some(&other))),
+            };
+            let before = state.clone();
+            match apply(&mut state, &op) {
+                Ok(()) => {
+                    if let AdminOp::CreateResource { resource_id, .. } = &op {
+                        ids.push(resource_id.clone());
+                    }
+                }
+                Err(refusal) => {
+                    prop_assert_eq!(&state, &before);
+                    // The safety net's refusal would mean the op built a broken tree.
+                    prop_assert!(
+                        !refusal.to_string().contains("Invalid API definition"),
+                        "{}",
+                        refusal
+                    );
+                }
+            }
+            let definition = definition(&state);
+            prop_assert!(check_tree(definition).is_ok(), "{:?}", check_tree(definition));
+            let mut siblings = BTreeSet::new();
+            for resource in &definition.resources {
+                if let Some(parent) = &resource.parent_id {
+                    prop_assert!(siblings.insert((parent.clone(), resource.path_part.clone())));
+                }
+            }
+        }
+    }
+}
