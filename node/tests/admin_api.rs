@@ -413,6 +413,70 @@ async fn every_operation_answers_bad_requests_with_aws_errors() {
             400,
         ),
         (
+            "UpdateResource",
+            "PATCH",
+            format!("{r}/resources/0000000000"),
+            r#"{"patchOperations":[]}"#.into(),
+            404,
+        ),
+        (
+            "UpdateResource",
+            "PATCH",
+            format!("{r}/resources/{res_id}"),
+            r#"{"patchOperations":[{"op":"replace","path":"/pathPart","value":"bad/part"}]}"#
+                .into(),
+            400,
+        ),
+        (
+            "UpdateIntegration",
+            "PATCH",
+            format!("{method}/integration"),
+            r#"{"patchOperations":[]}"#.into(),
+            404,
+        ),
+        (
+            "UpdateMethodResponse",
+            "PATCH",
+            format!("{method}/responses/200"),
+            r#"{"patchOperations":[]}"#.into(),
+            404,
+        ),
+        (
+            "UpdateMethodResponse",
+            "PATCH",
+            format!("{method}/responses/600"),
+            r#"{"patchOperations":[]}"#.into(),
+            400,
+        ),
+        (
+            "UpdateIntegrationResponse",
+            "PATCH",
+            format!("{method}/integration/responses/200"),
+            r#"{"patchOperations":[{"op":"fly","path":"/selectionPattern"}]}"#.into(),
+            400,
+        ),
+        (
+            "DeleteMethodResponse",
+            "DELETE",
+            format!("{method}/responses/200"),
+            "".into(),
+            404,
+        ),
+        (
+            "DeleteIntegrationResponse",
+            "DELETE",
+            format!("{method}/integration/responses/200"),
+            "".into(),
+            404,
+        ),
+        (
+            "UpdateDeployment",
+            "PATCH",
+            format!("{r}/deployments/0000000000"),
+            r#"{"patchOperations":[]}"#.into(),
+            404,
+        ),
+        (
             "CreateRestApi",
             "POST",
             "/restapis".into(),
@@ -634,4 +698,221 @@ async fn unsigned_requests_are_refused_before_their_body_is_read() {
     let (status, _, _) = admin.call("GET", "/restapis", "").await;
     assert_eq!(status, 200);
     admin.node.shutdown().await;
+}
+
+/// Issue 15's operations over HTTP: botocore's status codes, AWS's shapes and error types.
+#[tokio::test]
+async fn control_plane_updates_and_deletes_answer_as_aws() {
+    let admin = Admin::start().await;
+    let api = admin.ok("POST", "/restapis", json!({"name": "cp"})).await;
+    let api_id = api["id"].as_str().unwrap().to_string();
+    let root = api["rootResourceId"].as_str().unwrap().to_string();
+    let r = format!("/restapis/{api_id}");
+    let pets = admin
+        .ok(
+            "POST",
+            &format!("{r}/resources/{root}"),
+            json!({"pathPart": "pets"}),
+        )
+        .await;
+    let pets_id = pets["id"].as_str().unwrap().to_string();
+    let sub = admin
+        .ok(
+            "POST",
+            &format!("{r}/resources/{pets_id}"),
+            json!({"pathPart": "subpets"}),
+        )
+        .await;
+    let sub_id = sub["id"].as_str().unwrap().to_string();
+    let method = format!("{r}/resources/{pets_id}/methods/GET");
+    admin
+        .ok("PUT", &method, json!({"authorizationType": "NONE"}))
+        .await;
+    admin
+        .ok(
+            "PUT",
+            &format!("{method}/integration"),
+            json!({"type": "MOCK", "requestTemplates": {"application/json": "{\"statusCode\": 200}"}}),
+        )
+        .await;
+    admin
+        .ok("PUT", &format!("{method}/responses/200"), json!({}))
+        .await;
+    admin
+        .ok(
+            "PUT",
+            &format!("{method}/integration/responses/200"),
+            json!({"selectionPattern": "", "responseTemplates": {"application/json": "\"created\""}}),
+        )
+        .await;
+
+    // UpdateMethodResponse answers 201 (botocore's responseCode), recorded shape.
+    let (status, _, body) = admin
+        .call(
+            "PATCH",
+            &format!("{method}/responses/200"),
+            &json!({"patchOperations": [
+                {"op": "add", "path": "/responseParameters/method.response.header.my-header", "value": "true"},
+                {"op": "add", "path": "/responseModels/application~1json", "value": "Empty"}
+            ]})
+            .to_string(),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        body,
+        json!({"statusCode": "200", "responseModels": {"application/json": "Empty"},
+               "responseParameters": {"method.response.header.my-header": true}})
+    );
+    // A wrong op and a wrong status code in one ValidationException (recorded text).
+    let (status, kind, body) = admin
+        .call(
+            "PATCH",
+            &format!("{method}/responses/wrong"),
+            r#"{"patchOperations":[{"op":"wrong_op","path":"/x"}]}"#,
+        )
+        .await;
+    assert_eq!(
+        (status, kind.as_deref()),
+        (400, Some("ValidationException"))
+    );
+    assert_eq!(
+        body["message"],
+        "2 validation errors detected: Value 'wrong_op' at 'updateMethodResponseInput.patchOperations.1.member.op' failed to satisfy constraint: Member must satisfy enum value set: [add, remove, move, test, replace, copy]; Value 'wrong' at 'statusCode' failed to satisfy constraint: Member must satisfy regular expression pattern: [1-5]\\d\\d"
+    );
+
+    // UpdateIntegrationResponse (recorded `update-integration-response`).
+    let (status, _, body) = admin
+        .call(
+            "PATCH",
+            &format!("{method}/integration/responses/200"),
+            r#"{"patchOperations":[{"op":"replace","path":"/selectionPattern","value":"updated-pattern"}]}"#,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"statusCode": "200", "selectionPattern": "updated-pattern",
+               "responseTemplates": {"application/json": "\"created\""}})
+    );
+
+    // UpdateIntegration answers the whole integration.
+    let (status, _, body) = admin
+        .call(
+            "PATCH",
+            &format!("{method}/integration"),
+            r#"{"patchOperations":[{"op":"replace","path":"/timeoutInMillis","value":"1000"}]}"#,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["timeoutInMillis"], 1000);
+    assert_eq!(body["type"], "MOCK");
+    assert_eq!(
+        body["integrationResponses"]["200"]["selectionPattern"],
+        "updated-pattern"
+    );
+    let (status, kind, body) = admin
+        .call(
+            "PATCH",
+            &format!("{method}/integration"),
+            r#"{"patchOperations":[{"op":"replace","path":"/nothing","value":"x"}]}"#,
+        )
+        .await;
+    assert_eq!(
+        (status, kind.as_deref()),
+        (400, Some("BadRequestException"))
+    );
+    assert_eq!(body["message"], "Invalid patch path /nothing");
+
+    // The deletes: 204, then 404 with AWS's text.
+    for path in [
+        format!("{method}/integration/responses/200"),
+        format!("{method}/responses/200"),
+    ] {
+        let (status, _, _) = admin.call("DELETE", &path, "").await;
+        assert_eq!(status, 204, "{path}");
+        let (status, kind, body) = admin.call("DELETE", &path, "").await;
+        assert_eq!((status, kind.as_deref()), (404, Some("NotFoundException")));
+        assert_eq!(body["message"], "Invalid Response status code specified");
+    }
+    let (status, _, method_now) = admin.call("GET", &method, "").await;
+    assert_eq!(status, 200);
+    assert!(method_now.get("methodResponses").is_none(), "{method_now}");
+
+    // UpdateResource: a move answers the resource with its new path; a clash is a 409.
+    let (status, _, body) = admin
+        .call(
+            "PATCH",
+            &format!("{r}/resources/{sub_id}"),
+            &json!({"patchOperations": [{"op": "replace", "path": "/parentId", "value": root}]})
+                .to_string(),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"id": sub_id, "parentId": root, "path": "/subpets", "pathPart": "subpets"})
+    );
+    let (status, kind, body) = admin
+        .call(
+            "PATCH",
+            &format!("{r}/resources/{sub_id}"),
+            r#"{"patchOperations":[{"op":"replace","path":"/pathPart","value":"pets"}]}"#,
+        )
+        .await;
+    assert_eq!((status, kind.as_deref()), (409, Some("ConflictException")));
+    assert_eq!(
+        body["message"],
+        "Another resource with the same parent already has this name: pets"
+    );
+
+    // Deployments: UpdateDeployment, GetStages' filter, DeleteDeployment refused while used.
+    let first = admin
+        .ok(
+            "POST",
+            &format!("{r}/deployments"),
+            json!({"stageName": "stage1"}),
+        )
+        .await;
+    let first_id = first["id"].as_str().unwrap().to_string();
+    let second = admin
+        .ok(
+            "POST",
+            &format!("{r}/deployments"),
+            json!({"stageName": "stage2"}),
+        )
+        .await;
+    let second_id = second["id"].as_str().unwrap().to_string();
+    let (status, _, body) = admin
+        .call(
+            "PATCH",
+            &format!("{r}/deployments/{first_id}"),
+            r#"{"patchOperations":[{"op":"replace","path":"/description","value":"renamed"}]}"#,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["description"], "renamed");
+    assert_eq!(body["id"], first_id.as_str());
+    for (id, name) in [(&first_id, "stage1"), (&second_id, "stage2")] {
+        let (status, _, body) = admin
+            .call("GET", &format!("{r}/stages?deploymentId={id}"), "")
+            .await;
+        assert_eq!(status, 200);
+        let items = body["item"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{body}");
+        assert_eq!(items[0]["stageName"], name);
+    }
+    let (_, _, all) = admin.call("GET", &format!("{r}/stages"), "").await;
+    assert_eq!(all["item"].as_array().unwrap().len(), 2);
+    let (status, kind, body) = admin
+        .call("DELETE", &format!("{r}/deployments/{first_id}"), "")
+        .await;
+    assert_eq!(
+        (status, kind.as_deref()),
+        (400, Some("BadRequestException"))
+    );
+    assert_eq!(
+        body["message"],
+        "Active stages pointing to this deployment must be moved or deleted"
+    );
 }

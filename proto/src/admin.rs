@@ -29,6 +29,7 @@ use crate::model::{
 
 mod auth;
 mod keys;
+mod methods;
 pub mod quotas;
 
 pub use auth::{
@@ -231,6 +232,51 @@ pub enum AdminOp {
     FlushStageAuthorizersCache {
         api_id: String,
         stage_name: String,
+    },
+    // ---- The rest of the REST control plane (issue 15), appended ----
+    DeleteMethodResponse {
+        api_id: String,
+        resource_id: String,
+        http_method: String,
+        status_code: String,
+    },
+    DeleteIntegrationResponse {
+        api_id: String,
+        resource_id: String,
+        http_method: String,
+        status_code: String,
+    },
+    UpdateIntegration {
+        api_id: String,
+        resource_id: String,
+        http_method: String,
+        patch: Vec<PatchOperation>,
+    },
+    UpdateMethodResponse {
+        api_id: String,
+        resource_id: String,
+        http_method: String,
+        status_code: String,
+        patch: Vec<PatchOperation>,
+    },
+    UpdateIntegrationResponse {
+        api_id: String,
+        resource_id: String,
+        http_method: String,
+        status_code: String,
+        patch: Vec<PatchOperation>,
+    },
+    /// Renames (`/pathPart`) or moves (`/parentId`) a resource with its descendants.
+    UpdateResource {
+        api_id: String,
+        resource_id: String,
+        patch: Vec<PatchOperation>,
+    },
+    /// Patches a deployment's description (its frozen definition never changes).
+    UpdateDeployment {
+        api_id: String,
+        deployment_id: String,
+        patch: Vec<PatchOperation>,
     },
 }
 
@@ -673,6 +719,105 @@ pub fn apply(state: &mut GatewayState, op: &AdminOp) -> Result<(), Refusal> {
         AdminOp::FlushStageAuthorizersCache { api_id, stage_name } => {
             auth::flush_stage_authorizers_cache(state, api_id, stage_name)
         }
+        // Under a resource path an unknown API is an unknown resource, as for PutMethod
+        // (recorded, LS api `test_delete_integration_response_errors` `non-existent-api-id`).
+        AdminOp::DeleteMethodResponse {
+            api_id,
+            resource_id,
+            http_method,
+            status_code,
+        } => edit_definition(
+            state,
+            api_id,
+            |_| resource_not_found(),
+            |definition| {
+                methods::delete_method_response(definition, resource_id, http_method, status_code)
+            },
+        ),
+        AdminOp::DeleteIntegrationResponse {
+            api_id,
+            resource_id,
+            http_method,
+            status_code,
+        } => edit_definition(
+            state,
+            api_id,
+            |_| resource_not_found(),
+            |definition| {
+                methods::delete_integration_response(
+                    definition,
+                    resource_id,
+                    http_method,
+                    status_code,
+                )
+            },
+        ),
+        AdminOp::UpdateIntegration {
+            api_id,
+            resource_id,
+            http_method,
+            patch,
+        } => edit_definition(
+            state,
+            api_id,
+            |_| resource_not_found(),
+            |definition| methods::update_integration(definition, resource_id, http_method, patch),
+        ),
+        AdminOp::UpdateMethodResponse {
+            api_id,
+            resource_id,
+            http_method,
+            status_code,
+            patch,
+        } => edit_definition(
+            state,
+            api_id,
+            |_| resource_not_found(),
+            |definition| {
+                methods::update_method_response(
+                    definition,
+                    resource_id,
+                    http_method,
+                    status_code,
+                    patch,
+                )
+            },
+        ),
+        AdminOp::UpdateIntegrationResponse {
+            api_id,
+            resource_id,
+            http_method,
+            status_code,
+            patch,
+        } => edit_definition(
+            state,
+            api_id,
+            |_| resource_not_found(),
+            |definition| {
+                methods::update_integration_response(
+                    definition,
+                    resource_id,
+                    http_method,
+                    status_code,
+                    patch,
+                )
+            },
+        ),
+        AdminOp::UpdateResource {
+            api_id,
+            resource_id,
+            patch,
+        } => edit_definition(
+            state,
+            api_id,
+            |_| resource_not_found(),
+            |definition| methods::update_resource(definition, resource_id, patch),
+        ),
+        AdminOp::UpdateDeployment {
+            api_id,
+            deployment_id,
+            patch,
+        } => methods::update_deployment(api_mut(state, api_id)?, deployment_id, patch),
     }
 }
 

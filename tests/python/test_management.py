@@ -186,6 +186,76 @@ def test_build_deploy_update_and_roll_back(client, portico):
     client.delete_deployment(restApiId=api_id, deploymentId=second["id"])
 
 
+def test_patching_methods_integrations_resources_and_deployments(client, portico):
+    """Issue 15: the Update*/Delete* calls of existing scripts, served after a redeploy."""
+    api = client.create_rest_api(name="patched")
+    api_id, root = api["id"], api["rootResourceId"]
+    items = client.create_resource(restApiId=api_id, parentId=root, pathPart="items")
+    mock_route(client, api_id, items["id"], '{"version": 1}')
+    first = client.create_deployment(restApiId=api_id, stageName="live", description="v1")
+    assert edge_get(portico, api_id, "/live/items") == (200, '{"version": 1}')
+
+    method = client.update_method(restApiId=api_id, resourceId=items["id"], httpMethod="GET",
+                                  patchOperations=[{"op": "replace", "path": "/operationName",
+                                                    "value": "ListItems"}])
+    assert method["operationName"] == "ListItems"
+    integration = client.update_integration(
+        restApiId=api_id, resourceId=items["id"], httpMethod="GET",
+        patchOperations=[{"op": "replace", "path": "/timeoutInMillis", "value": "1000"}])
+    assert integration["timeoutInMillis"] == 1000 and integration["type"] == "MOCK"
+    response = client.update_integration_response(
+        restApiId=api_id, resourceId=items["id"], httpMethod="GET", statusCode="200",
+        patchOperations=[{"op": "replace", "path": "/responseTemplates/application~1json",
+                          "value": '{"version": 2}'}])
+    assert response["responseTemplates"] == {"application/json": '{"version": 2}'}
+    method_response = client.update_method_response(
+        restApiId=api_id, resourceId=items["id"], httpMethod="GET", statusCode="200",
+        patchOperations=[{"op": "add", "path": "/responseModels/application~1json",
+                          "value": "Empty"}])
+    assert method_response["ResponseMetadata"]["HTTPStatusCode"] == 201
+    assert method_response["responseModels"] == {"application/json": "Empty"}
+    with pytest.raises(client.exceptions.BadRequestException) as refused:
+        client.update_integration(restApiId=api_id, resourceId=items["id"], httpMethod="GET",
+                                  patchOperations=[{"op": "replace", "path": "/nothing",
+                                                    "value": "x"}])
+    assert refused.value.response["Error"]["Message"] == "Invalid patch path /nothing"
+
+    # A rename changes nothing served until the API is deployed again.
+    renamed = client.update_resource(restApiId=api_id, resourceId=items["id"], patchOperations=[
+        {"op": "replace", "path": "/pathPart", "value": "things"}])
+    assert renamed["path"] == "/things"
+    assert edge_get(portico, api_id, "/live/items") == (200, '{"version": 1}')
+    second = client.create_deployment(restApiId=api_id, stageName="live", description="v2")
+    assert edge_get(portico, api_id, "/live/things") == (200, '{"version": 2}')
+    assert edge_get(portico, api_id, "/live/items")[0] == 403
+
+    client.create_stage(restApiId=api_id, stageName="old", deploymentId=first["id"])
+    stages = client.get_stages(restApiId=api_id, deploymentId=first["id"])["item"]
+    assert [stage["stageName"] for stage in stages] == ["old"]
+    updated = client.update_deployment(restApiId=api_id, deploymentId=first["id"],
+                                       patchOperations=[{"op": "replace", "path": "/description",
+                                                         "value": "the first"}])
+    assert updated["description"] == "the first"
+    with pytest.raises(client.exceptions.BadRequestException) as refused:
+        client.delete_deployment(restApiId=api_id, deploymentId=first["id"])
+    assert refused.value.response["Error"]["Message"] == (
+        "Active stages pointing to this deployment must be moved or deleted")
+    client.delete_stage(restApiId=api_id, stageName="old")
+    client.delete_deployment(restApiId=api_id, deploymentId=first["id"])
+    assert [d["id"] for d in client.get_deployments(restApiId=api_id)["items"]] == [second["id"]]
+
+    client.delete_integration_response(restApiId=api_id, resourceId=items["id"],
+                                       httpMethod="GET", statusCode="200")
+    client.delete_method_response(restApiId=api_id, resourceId=items["id"], httpMethod="GET",
+                                  statusCode="200")
+    method = client.get_method(restApiId=api_id, resourceId=items["id"], httpMethod="GET")
+    assert "methodResponses" not in method
+    assert "integrationResponses" not in method["methodIntegration"]
+    with pytest.raises(client.exceptions.NotFoundException):
+        client.delete_method_response(restApiId=api_id, resourceId=items["id"],
+                                      httpMethod="GET", statusCode="200")
+
+
 def test_import_export_and_serve(client, portico):
     with open(os.path.join(FIXTURES, "localstack-openapi", "openapi-mock.json"), "rb") as f:
         document = f.read()

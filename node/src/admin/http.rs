@@ -39,6 +39,7 @@ mod auth;
 pub mod gate;
 mod iam;
 mod keys;
+mod methods;
 
 /// Bodies above this are refused (413) before they are read: AWS's limit for API definitions,
 /// the largest bodies the management API takes.
@@ -80,7 +81,9 @@ impl ApiError {
     /// `ValidationException` and everything else as `BadRequestException` (AWS-FACTS §1).
     fn bad_request(message: impl Into<String>) -> Self {
         let message = message.into();
-        let error_type = if message.contains("validation error detected") {
+        let error_type = if message.contains("validation error detected")
+            || message.contains("validation errors detected")
+        {
             "ValidationException"
         } else {
             "BadRequestException"
@@ -117,6 +120,10 @@ impl From<ControlError> for ApiError {
 }
 
 type Outcome = Result<Response<Body>, ApiError>;
+
+fn verb_is_patch(call: &Call<'_>) -> bool {
+    call.method == Method::PATCH
+}
 
 fn unknown_operation(call: &Call<'_>) -> ApiError {
     ApiError::new(
@@ -1047,6 +1054,80 @@ impl AdminApi {
                     &render::render_integration_response(response),
                 ))
             }
+            ("PATCH", ["restapis", api_id, "resources", resource_id]) => {
+                self.update_resource(call, api_id, resource_id).await
+            }
+            (
+                "PATCH",
+                [
+                    "restapis",
+                    api_id,
+                    "resources",
+                    resource_id,
+                    "methods",
+                    verb,
+                    "integration",
+                ],
+            ) => {
+                let at = methods::Target {
+                    api_id,
+                    resource_id,
+                    verb,
+                };
+                self.update_integration(call, at).await
+            }
+            (
+                "PATCH" | "DELETE",
+                [
+                    "restapis",
+                    api_id,
+                    "resources",
+                    resource_id,
+                    "methods",
+                    verb,
+                    "responses",
+                    status,
+                ],
+            ) => {
+                let at = methods::Target {
+                    api_id,
+                    resource_id,
+                    verb,
+                };
+                if verb_is_patch(call) {
+                    self.update_method_response(call, at, status).await
+                } else {
+                    self.delete_method_response(at, status).await
+                }
+            }
+            (
+                "PATCH" | "DELETE",
+                [
+                    "restapis",
+                    api_id,
+                    "resources",
+                    resource_id,
+                    "methods",
+                    verb,
+                    "integration",
+                    "responses",
+                    status,
+                ],
+            ) => {
+                let at = methods::Target {
+                    api_id,
+                    resource_id,
+                    verb,
+                };
+                if verb_is_patch(call) {
+                    self.update_integration_response(call, at, status).await
+                } else {
+                    self.delete_integration_response(at, status).await
+                }
+            }
+            ("PATCH", ["restapis", api_id, "deployments", deployment_id]) => {
+                self.update_deployment(call, api_id, deployment_id).await
+            }
             ("GET", ["restapis", api_id, "deployments"]) => {
                 let state = self.read().await?;
                 let items = api(&state, api_id)?
@@ -1078,9 +1159,13 @@ impl AdminApi {
             }
             ("GET", ["restapis", api_id, "stages"]) => {
                 let state = self.read().await?;
+                // GetStages' `deploymentId` filter (recorded, LS api
+                // `test_get_stages_filters_by_deployment_id`).
+                let deployment_id = call.query("deploymentId").filter(|id| !id.is_empty());
                 let items: Vec<Value> = api(&state, api_id)?
                     .stages
                     .iter()
+                    .filter(|stage| deployment_id.is_none_or(|id| stage.deployment_id == id))
                     .map(render::render_stage)
                     .collect();
                 Ok(json_response(StatusCode::OK, &json!({ "item": items })))

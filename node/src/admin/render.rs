@@ -646,10 +646,40 @@ pub fn parse_patch(body: &Value) -> Result<Vec<PatchOperation>, String> {
 /// (`input` = `"updateStageInput"` gives `updateStageInput.patchOperations.1.member.op`).
 /// All bad ops are reported at once, as AWS does.
 pub fn parse_patch_for(input: &str, body: &Value) -> Result<Vec<PatchOperation>, String> {
+    parse_patch_checking(input, body, None)
+}
+
+/// As [`parse_patch_for`] for an operation whose path carries a status code: AWS reports an
+/// invalid code after the patch's own violations, in one message (recorded, LS api
+/// `test_update_method_response_negative_tests`).
+pub fn parse_patch_with_status(
+    input: &str,
+    body: &Value,
+    status_code: &str,
+) -> Result<Vec<PatchOperation>, String> {
+    let bytes = status_code.as_bytes();
+    let valid = bytes.len() == 3
+        && (b'1'..=b'5').contains(&bytes[0])
+        && bytes[1].is_ascii_digit()
+        && bytes[2].is_ascii_digit();
+    let violation = (!valid).then(|| {
+        format!(
+            "Value '{status_code}' at 'statusCode' failed to satisfy constraint: Member must satisfy regular expression pattern: [1-5]\\d\\d"
+        )
+    });
+    parse_patch_checking(input, body, violation)
+}
+
+fn parse_patch_checking(
+    input: &str,
+    body: &Value,
+    extra_violation: Option<String>,
+) -> Result<Vec<PatchOperation>, String> {
     let empty = Object::new();
     let map = object(body, &empty)?;
+    let none = Vec::new();
     let items = match map.get("patchOperations") {
-        None | Some(Value::Null) => return Ok(Vec::new()),
+        None | Some(Value::Null) => &none,
         Some(Value::Array(items)) => items,
         Some(other) => return Err(wrong_type(other, "List")),
     };
@@ -686,6 +716,7 @@ pub fn parse_patch_for(input: &str, body: &Value) -> Result<Vec<PatchOperation>,
             from: opt_string(entry, "from")?,
         });
     }
+    errors.extend(extra_violation);
     if !errors.is_empty() {
         let count = errors.len();
         let noun = if count == 1 { "error" } else { "errors" };

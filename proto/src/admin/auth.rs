@@ -196,7 +196,7 @@ pub(super) fn update_gateway_response(
     Ok(())
 }
 
-fn invalid_patch_path(path: &str) -> Refusal {
+pub(super) fn invalid_patch_path(path: &str) -> Refusal {
     let shown = if path.is_empty() { "null" } else { path };
     bad(format!("Invalid patch path {shown}"))
 }
@@ -724,7 +724,7 @@ pub(super) fn settle_method_authorization(
 
 /// Java's `Boolean.parseBoolean`: AWS turns `/apiKeyRequired = "whatever"` into false
 /// (recorded, LS api `test_update_method_validation` `wrong-value-type`).
-fn java_bool(operation: &PatchOperation) -> bool {
+pub(super) fn java_bool(operation: &PatchOperation) -> bool {
     operation
         .value
         .as_deref()

@@ -1678,3 +1678,621 @@ fn stage_variables_are_bounded_on_every_path() {
         },
     ));
 }
+
+// ---- Issue 15: the rest of the REST control plane ----
+
+fn one_op(op: &str, path: &str, value: Option<&str>) -> Vec<PatchOperation> {
+    vec![PatchOperation::new(op, path, value)]
+}
+
+fn not_found(refusal: Refusal) -> String {
+    match refusal {
+        Refusal::NotFound(message) => message,
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+}
+
+fn conflict(refusal: Refusal) -> String {
+    match refusal {
+        Refusal::Conflict(message) => message,
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+}
+
+/// `deployed()` plus a 200 method response and a 200 integration response on `GET /pets`.
+fn with_responses() -> GatewayState {
+    let mut state = deployed();
+    ok(
+        &mut state,
+        AdminOp::PutMethodResponse {
+            api_id: "a".into(),
+            resource_id: "p".into(),
+            http_method: "GET".into(),
+            response: MethodResponse {
+                status_code: "200".into(),
+                response_parameters: BTreeMap::new(),
+                response_models: BTreeMap::new(),
+            },
+        },
+    );
+    ok(
+        &mut state,
+        AdminOp::PutIntegrationResponse {
+            api_id: "a".into(),
+            resource_id: "p".into(),
+            http_method: "GET".into(),
+            response: IntegrationResponse {
+                status_code: "200".into(),
+                selection_pattern: Some(String::new()),
+                response_parameters: BTreeMap::new(),
+                response_templates: BTreeMap::from([(
+                    "application/json".to_string(),
+                    "\"created\"".to_string(),
+                )]),
+                content_handling: None,
+            },
+        },
+    );
+    state
+}
+
+fn get_pets(state: &GatewayState) -> &Method {
+    &definition(state)
+        .resource("p")
+        .expect("/pets")
+        .resource_methods["GET"]
+}
+
+fn response_op(delete_integration: bool, api: &str, verb: &str, status: &str) -> AdminOp {
+    let (api_id, resource_id, http_method, status_code) =
+        (api.into(), "p".into(), verb.into(), status.into());
+    if delete_integration {
+        AdminOp::DeleteIntegrationResponse {
+            api_id,
+            resource_id,
+            http_method,
+            status_code,
+        }
+    } else {
+        AdminOp::DeleteMethodResponse {
+            api_id,
+            resource_id,
+            http_method,
+            status_code,
+        }
+    }
+}
+
+#[test]
+fn delete_method_and_integration_responses_with_aws_texts() {
+    let mut state = with_responses();
+    // Recorded, LS api `test_delete_integration_response_errors`.
+    assert_eq!(
+        not_found(refused(&mut state, response_op(true, "zz", "GET", "200"))),
+        "Invalid Resource identifier specified"
+    );
+    assert_eq!(
+        not_found(refused(&mut state, response_op(true, "a", "POST", "200"))),
+        "Invalid Integration identifier specified"
+    );
+    assert_eq!(
+        not_found(refused(&mut state, response_op(true, "a", "GET", "404"))),
+        "Invalid Response status code specified"
+    );
+    assert_eq!(
+        not_found(refused(&mut state, response_op(false, "a", "POST", "200"))),
+        "Invalid Method identifier specified"
+    );
+    assert_eq!(
+        not_found(refused(&mut state, response_op(false, "a", "GET", "404"))),
+        "Invalid Response status code specified"
+    );
+    ok(&mut state, response_op(true, "a", "GET", "200"));
+    ok(&mut state, response_op(false, "a", "GET", "200"));
+    let method = get_pets(&state);
+    assert!(method.method_responses.is_empty());
+    let integration = method.method_integration.as_ref().expect("integration");
+    assert!(integration.integration_responses.is_empty());
+    // A second delete finds nothing.
+    refused(&mut state, response_op(false, "a", "GET", "200"));
+}
+
+fn update_integration(patch: Vec<PatchOperation>) -> AdminOp {
+    AdminOp::UpdateIntegration {
+        api_id: "a".into(),
+        resource_id: "p".into(),
+        http_method: "GET".into(),
+        patch,
+    }
+}
+
+#[test]
+fn update_integration_patches_the_working_definition_only() {
+    let mut state = deployed();
+    let mut http = Integration::new(IntegrationType::Http);
+    http.http_method = Some("GET".into());
+    http.uri = Some("http://one.example/".into());
+    put_integration(&mut state, "p", "GET", http);
+    ok(
+        &mut state,
+        update_integration(vec![
+            PatchOperation::new("replace", "/uri", Some("http://two.example/{id}")),
+            PatchOperation::new("replace", "/timeoutInMillis", Some("5000")),
+            PatchOperation::new("replace", "/passthroughBehavior", Some("NEVER")),
+            PatchOperation::new("add", "/requestTemplates/application~1json", Some("{}")),
+            PatchOperation::new(
+                "add",
+                "/requestParameters/integration.request.path.id",
+                Some("method.request.path.id"),
+            ),
+            PatchOperation::new("add", "/cacheKeyParameters/method.request.path.id", None),
+        ]),
+    );
+    let integration = get_pets(&state)
+        .method_integration
+        .clone()
+        .expect("integration");
+    assert_eq!(integration.uri.as_deref(), Some("http://two.example/{id}"));
+    assert_eq!(integration.timeout_in_millis, 5000);
+    assert_eq!(
+        integration.passthrough_behavior,
+        crate::model::PassthroughBehavior::Never
+    );
+    assert_eq!(integration.request_templates["application/json"], "{}");
+    assert_eq!(
+        integration.request_parameters["integration.request.path.id"],
+        "method.request.path.id"
+    );
+    assert_eq!(integration.cache_key_parameters, ["method.request.path.id"]);
+    // The stage serves its deployment's snapshot: still the MOCK of d1.
+    let deployed_method = &state.apis["a"].deployments[0]
+        .definition
+        .resource("p")
+        .expect("p")
+        .resource_methods["GET"];
+    assert_eq!(
+        deployed_method
+            .method_integration
+            .as_ref()
+            .map(|integration| integration.integration_type),
+        Some(IntegrationType::Mock)
+    );
+
+    assert_eq!(
+        bad_request(refused(
+            &mut state,
+            update_integration(one_op("replace", "/nothing", Some("x")))
+        )),
+        "Invalid patch path /nothing"
+    );
+    assert_eq!(
+        bad_request(refused(
+            &mut state,
+            update_integration(one_op("replace", "/timeoutInMillis", Some("10")))
+        )),
+        "Timeout should be between 50 ms and 29000 ms"
+    );
+    assert_eq!(
+        bad_request(refused(
+            &mut state,
+            update_integration(one_op("replace", "/uri", Some("ftp://x")))
+        )),
+        "Invalid HTTP endpoint specified for URI"
+    );
+    assert_eq!(
+        bad_request(refused(
+            &mut state,
+            update_integration(one_op("add", "/uri", Some("http://x/")))
+        )),
+        "Invalid patch operation specified. Must be one of: [replace]"
+    );
+    assert_eq!(
+        not_found(refused(
+            &mut state,
+            update_integration(one_op("remove", "/requestTemplates/text~1plain", None))
+        )),
+        "Content-Type specified was not found"
+    );
+    ok(
+        &mut state,
+        update_integration(one_op(
+            "remove",
+            "/requestTemplates/application~1json",
+            None,
+        )),
+    );
+    assert!(
+        get_pets(&state)
+            .method_integration
+            .as_ref()
+            .is_some_and(|integration| integration.request_templates.is_empty())
+    );
+}
+
+fn update_method_response(patch: Vec<PatchOperation>) -> AdminOp {
+    AdminOp::UpdateMethodResponse {
+        api_id: "a".into(),
+        resource_id: "p".into(),
+        http_method: "GET".into(),
+        status_code: "200".into(),
+        patch,
+    }
+}
+
+#[test]
+fn update_method_response_with_aws_texts() {
+    let mut state = with_responses();
+    ok(
+        &mut state,
+        update_method_response(vec![
+            PatchOperation::new(
+                "add",
+                "/responseParameters/method.response.header.my-header",
+                Some("true"),
+            ),
+            PatchOperation::new("add", "/responseModels/application~1json", Some("Empty")),
+        ]),
+    );
+    let response = &get_pets(&state).method_responses["200"];
+    assert!(response.response_parameters["method.response.header.my-header"]);
+    assert_eq!(response.response_models["application/json"], "Empty");
+    // Recorded, LS api `test_update_method_lack_response_parameters_and_models` and
+    // `test_update_method_wrong_param_names`.
+    assert_eq!(
+        not_found(refused(
+            &mut state,
+            update_method_response(one_op(
+                "remove",
+                "/responseParameters/method.response.header.other",
+                None
+            ))
+        )),
+        "Invalid parameter name specified"
+    );
+    assert_eq!(
+        not_found(refused(
+            &mut state,
+            update_method_response(one_op("remove", "/responseModels/text~1plain", None))
+        )),
+        "Content-Type specified was not found"
+    );
+    assert_eq!(
+        bad_request(refused(
+            &mut state,
+            update_method_response(one_op(
+                "add",
+                "/wrong/method.response.header.my-header",
+                Some("true")
+            ))
+        )),
+        "Invalid patch path /wrong/method.response.header.my-header"
+    );
+    assert_eq!(
+        bad_request(refused(
+            &mut state,
+            update_method_response(one_op(
+                "add",
+                "/responseModels/application~1xml",
+                Some("Nope")
+            ))
+        )),
+        "Invalid model identifier specified: Nope"
+    );
+    // Recorded, LS api `test_update_method_response_negative_tests`.
+    let mut unknown_status = update_method_response(vec![]);
+    if let AdminOp::UpdateMethodResponse { status_code, .. } = &mut unknown_status {
+        *status_code = "404".into();
+    }
+    assert_eq!(
+        not_found(refused(&mut state, unknown_status)),
+        "Invalid Response status code specified"
+    );
+    ok(
+        &mut state,
+        update_method_response(one_op(
+            "remove",
+            "/responseParameters/method.response.header.my-header",
+            None,
+        )),
+    );
+    assert!(
+        get_pets(&state).method_responses["200"]
+            .response_parameters
+            .is_empty()
+    );
+}
+
+#[test]
+fn update_integration_response_patches_pattern_and_maps() {
+    let mut state = with_responses();
+    let op = |patch: Vec<PatchOperation>| AdminOp::UpdateIntegrationResponse {
+        api_id: "a".into(),
+        resource_id: "p".into(),
+        http_method: "GET".into(),
+        status_code: "200".into(),
+        patch,
+    };
+    // Recorded, LS api `test_lifecycle_integration_response` `update-integration-response`.
+    ok(
+        &mut state,
+        op(one_op(
+            "replace",
+            "/selectionPattern",
+            Some("updated-pattern"),
+        )),
+    );
+    ok(
+        &mut state,
+        op(vec![
+            PatchOperation::new(
+                "replace",
+                "/responseTemplates/application~1json",
+                Some("ok"),
+            ),
+            PatchOperation::new(
+                "add",
+                "/responseParameters/method.response.header.x",
+                Some("'v'"),
+            ),
+        ]),
+    );
+    let integration = get_pets(&state)
+        .method_integration
+        .clone()
+        .expect("integration");
+    let response = &integration.integration_responses["200"];
+    assert_eq!(
+        response.selection_pattern.as_deref(),
+        Some("updated-pattern")
+    );
+    assert_eq!(response.response_templates["application/json"], "ok");
+    assert_eq!(
+        response.response_parameters["method.response.header.x"],
+        "'v'"
+    );
+    assert_eq!(
+        bad_request(refused(
+            &mut state,
+            op(one_op("replace", "/statusCode", Some("201")))
+        )),
+        "Invalid patch path /statusCode"
+    );
+    assert_eq!(
+        bad_request(refused(
+            &mut state,
+            op(one_op(
+                "replace",
+                "/contentHandling",
+                Some("CONVERT_TO_NOTHING")
+            ))
+        )),
+        "Invalid value 'CONVERT_TO_NOTHING' for path /contentHandling. Must be one of: [CONVERT_TO_BINARY, CONVERT_TO_TEXT]"
+    );
+}
+
+fn update_resource(resource: &str, patch: Vec<PatchOperation>) -> AdminOp {
+    AdminOp::UpdateResource {
+        api_id: "a".into(),
+        resource_id: resource.into(),
+        patch,
+    }
+}
+
+fn path_of(state: &GatewayState, id: &str) -> String {
+    definition(state)
+        .resource(id)
+        .expect("resource")
+        .path
+        .clone()
+}
+
+/// The sequence of LS api `test_update_resource_behaviour` and `test_update_resource_on_root`,
+/// with AWS's recorded answers.
+#[test]
+fn update_resource_renames_and_moves_with_aws_texts() {
+    let mut state = fresh();
+    create_resource(&mut state, "r", "pets", "p");
+    create_resource(&mut state, "p", "subpets", "s");
+    create_resource(&mut state, "s", "pets", "c");
+    put_method(&mut state, "c", "GET");
+    assert_eq!(path_of(&state, "c"), "/pets/subpets/pets");
+
+    assert_eq!(
+        not_found(refused(
+            &mut state,
+            update_resource("nope", one_op("replace", "/pathPart", Some("x")))
+        )),
+        "Invalid Resource identifier specified"
+    );
+    assert_eq!(
+        bad_request(refused(
+            &mut state,
+            update_resource("s", one_op("replace", "/invalid", Some("x")))
+        )),
+        "Invalid patch path  '/invalid' specified for op 'replace'. Must be one of: [/parentId, /pathPart]"
+    );
+    assert_eq!(
+        not_found(refused(
+            &mut state,
+            update_resource("s", one_op("replace", "/parentId", Some("nope")))
+        )),
+        "Invalid Resource identifier specified"
+    );
+    assert_eq!(
+        conflict(refused(
+            &mut state,
+            update_resource("c", one_op("replace", "/parentId", Some("r")))
+        )),
+        "Another resource with the same parent already has this name: pets"
+    );
+    assert_eq!(
+        bad_request(refused(
+            &mut state,
+            update_resource("p", one_op("replace", "/parentId", Some("c")))
+        )),
+        "Resources cannot be cyclical."
+    );
+    assert_eq!(
+        bad_request(refused(
+            &mut state,
+            update_resource("s", one_op("remove", "/pathPart", None))
+        )),
+        "Invalid patch path  '/pathPart' specified for op 'remove'. Please choose supported operations"
+    );
+    assert_eq!(
+        bad_request(refused(
+            &mut state,
+            update_resource("s", one_op("add", "/pathPart", Some("x")))
+        )),
+        "Invalid patch path  '/pathPart' specified for op 'add'. Please choose supported operations"
+    );
+    assert_eq!(
+        bad_request(refused(
+            &mut state,
+            update_resource("r", one_op("replace", "/pathPart", Some("x")))
+        )),
+        "Root resource cannot update its pathPart."
+    );
+    assert_eq!(
+        bad_request(refused(
+            &mut state,
+            update_resource("r", one_op("replace", "/parentId", Some("p")))
+        )),
+        "Root resource cannot update its parentId."
+    );
+
+    // Move /pets/subpets to the root: its child follows, methods and ids kept.
+    ok(
+        &mut state,
+        update_resource("s", one_op("replace", "/parentId", Some("r"))),
+    );
+    assert_eq!(path_of(&state, "s"), "/subpets");
+    assert_eq!(path_of(&state, "c"), "/subpets/pets");
+    assert!(
+        definition(&state)
+            .resource("c")
+            .expect("c")
+            .resource_methods
+            .contains_key("GET")
+    );
+    assert_eq!(
+        conflict(refused(
+            &mut state,
+            update_resource("s", one_op("replace", "/pathPart", Some("pets")))
+        )),
+        "Another resource with the same parent already has this name: pets"
+    );
+
+    // Move /pets under a resource created after it: the list keeps parents first.
+    ok(
+        &mut state,
+        update_resource("p", one_op("replace", "/parentId", Some("c"))),
+    );
+    assert_eq!(path_of(&state, "p"), "/subpets/pets/pets");
+    check_tree(definition(&state)).expect("parents come first");
+    ok(
+        &mut state,
+        update_resource("c", one_op("replace", "/pathPart", Some("{id}"))),
+    );
+    assert_eq!(path_of(&state, "p"), "/subpets/{id}/pets");
+    assert_eq!(
+        bad_request(refused(
+            &mut state,
+            update_resource("c", one_op("replace", "/pathPart", Some("{proxy+}")))
+        )),
+        "Cannot create a child of a resource with a greedy path variable: {proxy+}"
+    );
+}
+
+#[test]
+fn update_deployment_patches_the_description_only() {
+    let mut state = deployed();
+    let op = |patch: Vec<PatchOperation>| AdminOp::UpdateDeployment {
+        api_id: "a".into(),
+        deployment_id: "d1".into(),
+        patch,
+    };
+    ok(
+        &mut state,
+        op(one_op("replace", "/description", Some("second"))),
+    );
+    assert_eq!(
+        state.apis["a"].deployments[0].description.as_deref(),
+        Some("second")
+    );
+    assert_eq!(
+        bad_request(refused(
+            &mut state,
+            op(one_op("replace", "/definition", Some("x")))
+        )),
+        "Invalid patch path /definition"
+    );
+    assert_eq!(
+        not_found(refused(
+            &mut state,
+            AdminOp::UpdateDeployment {
+                api_id: "a".into(),
+                deployment_id: "nope".into(),
+                patch: vec![],
+            }
+        )),
+        "Invalid Deployment identifier specified nope"
+    );
+}
+
+proptest! {
+    /// Random creates, renames and moves: a refused op changes nothing and is refused for one
+    /// of AWS's reasons, never by the final tree check; after every op the tree keeps its
+    /// invariants (parents first, each path its parent's path plus its part,
+    /// no two siblings with one name), which routing relies on.
+    #[test]
+    fn resource_moves_and_renames_keep_the_tree_whole(
+        steps in proptest::collection::vec(
+            (0u8..3, 0usize..8, 0usize..8, prop_oneof![
+                Just("a".to_string()), Just("b".to_string()), Just("{id}".to_string()),
+                Just("{proxy+}".to_string()), Just("c".to_string()),
+            ]),
+            1..24,
+        )
+    ) {
+        let mut state = fresh();
+        let mut ids = vec!["r".to_string()];
+        for (index, (kind, target, other, part)) in steps.into_iter().enumerate() {
+            let target = ids[target % ids.len()].clone();
+            let other = ids[other % ids.len()].clone();
+            let op = match kind {
+                0 => {
+                    let id = format!("n{index}");
+                    create_resource_op(&target, &part, &id)
+                }
+                1 => update_resource(&target, one_op("replace", "/pathPart", Some(&part))),
+                _ => update_resource(&target, one_op("replace", "/parentId", Some(&other))),
+            };
+            let before = state.clone();
+            match apply(&mut state, &op) {
+                Ok(()) => {
+                    if let AdminOp::CreateResource { resource_id, .. } = &op {
+                        ids.push(resource_id.clone());
+                    }
+                }
+                Err(refusal) => {
+                    prop_assert_eq!(&state, &before);
+                    // The safety net's refusal would mean the op built a broken tree.
+                    prop_assert!(
+                        !refusal.to_string().contains("Invalid API definition"),
+                        "{}",
+                        refusal
+                    );
+                }
+            }
+            let definition = definition(&state);
+            prop_assert!(check_tree(definition).is_ok(), "{:?}", check_tree(definition));
+            let mut siblings = BTreeSet::new();
+            for resource in &definition.resources {
+                if let Some(parent) = &resource.parent_id {
+                    prop_assert!(siblings.insert((parent.clone(), resource.path_part.clone())));
+                }
+            }
+        }
+    }
+}

@@ -871,6 +871,35 @@ fn patch_parsing() {
     );
 }
 
+/// Recorded, LS api `test_update_method_response_negative_tests`: the status code's violation
+/// follows the patch's, in one message; alone it is one violation.
+#[test]
+fn patch_with_an_invalid_status_code() {
+    let status_only =
+        parse_patch_with_status("updateMethodResponseInput", &json!({}), "wrong").unwrap_err();
+    assert_eq!(
+        status_only,
+        "1 validation error detected: Value 'wrong' at 'statusCode' failed to satisfy constraint: Member must satisfy regular expression pattern: [1-5]\\d\\d"
+    );
+    let both = parse_patch_with_status(
+        "updateMethodResponseInput",
+        &json!({"patchOperations": [{"op": "wrong_op", "path": "/x"}]}),
+        "wrong",
+    )
+    .unwrap_err();
+    assert_eq!(
+        both,
+        "2 validation errors detected: Value 'wrong_op' at 'updateMethodResponseInput.patchOperations.1.member.op' failed to satisfy constraint: Member must satisfy enum value set: [add, remove, move, test, replace, copy]; Value 'wrong' at 'statusCode' failed to satisfy constraint: Member must satisfy regular expression pattern: [1-5]\\d\\d"
+    );
+    let fine = parse_patch_with_status(
+        "updateMethodResponseInput",
+        &json!({"patchOperations": [{"op": "add", "path": "/x", "value": "v"}]}),
+        "200",
+    )
+    .unwrap();
+    assert_eq!(fine.len(), 1);
+}
+
 #[test]
 fn stage_create_parsing() {
     let stage = parse_stage_create(
