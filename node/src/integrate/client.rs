@@ -49,7 +49,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -83,6 +83,12 @@ pub struct Limits {
     pub connect_timeout: Duration,
     /// The TLS handshake, after the TCP connect.
     pub tls_handshake_timeout: Duration,
+    /// Connections open at once per key on one worker (in use and idle; an HTTP/2 connection
+    /// counts one). A request that finds them all busy waits for one to go idle or close,
+    /// within its integration timeout: HTTP/2 clients multiplex up to 256 requests on one
+    /// connection, so without this a slow backend could make one client connection cost
+    /// hundreds of file descriptors.
+    pub max_connections_per_host: usize,
 }
 
 impl Default for Limits {
@@ -92,6 +98,7 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(90),
             connect_timeout: Duration::from_secs(10),
             tls_handshake_timeout: Duration::from_secs(10),
+            max_connections_per_host: 4096,
         }
     }
 }
@@ -234,21 +241,36 @@ impl BackendClient {
                 }
             }
         }
-        if let Some(idle) = pool::checkout_h1(&target.key, limits) {
-            let absolute = request.uri().clone();
-            prepare_h1(&mut request, &target);
-            match exchange_h1(idle, request, &target.key, limits).await {
-                Exchange::Done(result) => return result,
-                // Refused before a byte was written: the connection had closed while idle.
-                Exchange::Refused(mut returned, _) => {
-                    *returned.uri_mut() = absolute;
-                    request = returned;
+        let slot = loop {
+            if let Some(idle) = pool::checkout_h1(&target.key, limits) {
+                let absolute = request.uri().clone();
+                prepare_h1(&mut request, &target);
+                match exchange_h1(idle, request, &target.key, limits).await {
+                    Exchange::Done(result) => return result,
+                    // Refused before a byte was written: the connection had closed while idle.
+                    Exchange::Refused(mut returned, _) => {
+                        *returned.uri_mut() = absolute;
+                        request = returned;
+                    }
                 }
             }
-        }
+            let opened = pool::opened(&target.key);
+            if let Some(slot) = OpenSlot::take(&opened, limits.max_connections_per_host) {
+                break slot;
+            }
+            // Every connection this worker may hold to the backend is busy: wait until one
+            // goes idle or closes (the caller's deadline bounds the wait).
+            let freed = opened.freed.notified();
+            let mut freed = std::pin::pin!(freed);
+            freed.as_mut().enable();
+            if opened.open() < limits.max_connections_per_host || pool::has_idle(&target.key) {
+                continue;
+            }
+            freed.await;
+        };
         // Boxed: connecting is rare, and its future (TLS and HTTP/2 handshakes, several KB)
         // would otherwise be part of every request's future, copied whenever that moves.
-        match Box::pin(self.connect(&target, insecure_skip_verification)).await? {
+        match Box::pin(self.connect(&target, insecure_skip_verification, slot)).await? {
             Fresh::H2(sender) => {
                 pool::store_h2(target.key.clone(), sender.clone());
                 match send_h2(sender, request).await {
@@ -266,7 +288,12 @@ impl BackendClient {
         }
     }
 
-    async fn connect(&self, target: &Target, insecure: bool) -> Result<Fresh, UpstreamError> {
+    async fn connect(
+        &self,
+        target: &Target,
+        insecure: bool,
+        slot: OpenSlot,
+    ) -> Result<Fresh, UpstreamError> {
         let limits = &self.inner.limits;
         let stream = tokio::time::timeout(limits.connect_timeout, connect_tcp(target))
             .await
@@ -278,7 +305,7 @@ impl BackendClient {
             let (sender, connection) = http1::handshake(TokioIo::new(Stream::Plain(stream)))
                 .await
                 .map_err(UpstreamError::Handshake)?;
-            return Ok(Fresh::H1(Idle::new(sender, connection)));
+            return Ok(Fresh::H1(Idle::new(sender, connection, slot)));
         }
         let name =
             rustls_pki_types::ServerName::try_from(target.host().to_string()).map_err(|_| {
@@ -311,6 +338,8 @@ impl BackendClient {
                 .await
                 .map_err(UpstreamError::Handshake)?;
             tokio::spawn(async move {
+                // The slot is held for as long as the connection lives.
+                let _slot = slot;
                 if let Err(error) = connection.await {
                     tracing::debug!(%error, "an upstream HTTP/2 connection ended");
                 }
@@ -320,7 +349,7 @@ impl BackendClient {
         let (sender, connection) = http1::handshake(TokioIo::new(Stream::Tls(Box::new(tls))))
             .await
             .map_err(UpstreamError::Handshake)?;
-        Ok(Fresh::H1(Idle::new(sender, connection)))
+        Ok(Fresh::H1(Idle::new(sender, connection, slot)))
     }
 }
 
@@ -457,14 +486,16 @@ struct Idle {
     sender: http1::SendRequest<Body>,
     connection: H1Connection,
     since: Instant,
+    slot: OpenSlot,
 }
 
 impl Idle {
-    fn new(sender: http1::SendRequest<Body>, connection: H1Connection) -> Conn {
+    fn new(sender: http1::SendRequest<Body>, connection: H1Connection, slot: OpenSlot) -> Conn {
         Box::new(Idle {
             sender,
             connection,
             since: Instant::now(),
+            slot,
         })
     }
 
@@ -477,6 +508,49 @@ impl Idle {
             Poll::Pending => self.sender.is_ready(),
             Poll::Ready(_) => false,
         }
+    }
+}
+
+/// The connections open to one key on one worker, and a wake-up for a request waiting for one
+/// of them to go idle or close. Shared with the connections' slots, which may drop on another
+/// thread (a task that migrated on a multi-thread runtime).
+#[derive(Debug, Default)]
+struct Opened {
+    count: AtomicUsize,
+    freed: tokio::sync::Notify,
+}
+
+impl Opened {
+    fn open(&self) -> usize {
+        self.count.load(Ordering::Acquire)
+    }
+}
+
+/// One open connection's place in its key's count, given back when the connection closes.
+#[derive(Debug)]
+struct OpenSlot(Arc<Opened>);
+
+impl OpenSlot {
+    fn take(opened: &Arc<Opened>, max: usize) -> Option<OpenSlot> {
+        opened
+            .count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+                (open < max).then_some(open + 1)
+            })
+            .ok()
+            .map(|_| OpenSlot(opened.clone()))
+    }
+
+    /// Wakes one request waiting for this key's connections (one just went idle).
+    fn notify_freed(&self) {
+        self.0.freed.notify_one();
+    }
+}
+
+impl Drop for OpenSlot {
+    fn drop(&mut self) {
+        self.0.count.fetch_sub(1, Ordering::AcqRel);
+        self.0.freed.notify_one();
     }
 }
 
@@ -637,6 +711,7 @@ mod pool {
     struct Pools {
         h1: HashMap<Key, VecDeque<Conn>, FxBuild>,
         h2: HashMap<Key, http2::SendRequest<Body>, FxBuild>,
+        opened: HashMap<Key, Arc<Opened>, FxBuild>,
         next_sweep: Option<Instant>,
     }
 
@@ -669,6 +744,35 @@ mod pool {
         found
     }
 
+    /// The count of `key`'s open connections on this worker.
+    pub(super) fn opened(key: &Key) -> Arc<Opened> {
+        POOLS
+            .try_with(|pools| {
+                let mut pools = pools.borrow_mut();
+                if let Some(opened) = pools.opened.get(key) {
+                    return opened.clone();
+                }
+                let opened = Arc::new(Opened::default());
+                pools.opened.insert(key.clone(), opened.clone());
+                opened
+            })
+            // A thread being torn down: a count of its own, which bounds nothing for long.
+            .unwrap_or_default()
+    }
+
+    /// Whether this worker holds an idle connection for `key`.
+    pub(super) fn has_idle(key: &Key) -> bool {
+        POOLS
+            .try_with(|pools| {
+                pools
+                    .borrow()
+                    .h1
+                    .get(key)
+                    .is_some_and(|list| !list.is_empty())
+            })
+            .unwrap_or(false)
+    }
+
     /// Returns a connection after a clean exchange, closing the oldest past the limit.
     pub(super) fn checkin(key: Key, idle: Conn, max_idle: usize, idle_timeout: Duration) {
         let now = idle.since;
@@ -684,6 +788,7 @@ mod pool {
             while list.len() >= max_idle {
                 dropped.extend(list.pop_front());
             }
+            idle.slot.notify_freed();
             list.push_back(idle);
             if pools.next_sweep.is_none_or(|next| now >= next) {
                 pools.next_sweep = Some(now + SWEEP_INTERVAL);
@@ -705,6 +810,10 @@ mod pool {
             !list.is_empty()
         });
         pools.h2.retain(|_, sender| !sender.is_closed());
+        // Counts no connection holds any more.
+        pools
+            .opened
+            .retain(|_, opened| Arc::strong_count(opened) > 1 || opened.open() > 0);
     }
 
     pub(super) fn checkout_h2(key: &Key) -> Option<http2::SendRequest<Body>> {

@@ -496,3 +496,71 @@ fn the_exchange_future_is_boxed_and_its_connect_path_too() {
     let size = std::mem::size_of_val(&inner);
     assert!(size <= 2048, "the exchange future is {size} bytes");
 }
+
+#[tokio::test]
+async fn a_request_over_the_per_host_cap_waits_for_a_connection_to_free() {
+    let backend = Backend::start(Script::Partial).await;
+    let client = client(Limits {
+        max_connections_per_host: 1,
+        ..Limits::default()
+    });
+    let url = backend.url("/held");
+    // The first response's body never ends: its connection stays busy while it is held.
+    let first = tokio::time::timeout(STEP, client.request(false, get(&url)))
+        .await
+        .unwrap()
+        .unwrap();
+    let second = tokio::spawn({
+        let client = client.clone();
+        let url = url.clone();
+        async move {
+            client
+                .request(false, get(&url))
+                .await
+                .map(|response| response.status())
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!second.is_finished(), "the second request did not wait");
+    assert_eq!(backend.accepted(), 1);
+    // Dropping the first body closes its connection: the waiting request gets the slot.
+    drop(first);
+    let status = tokio::time::timeout(STEP, second)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(status, http::StatusCode::OK);
+    assert_eq!(backend.accepted(), 2);
+}
+
+#[tokio::test]
+async fn a_waiting_request_takes_a_connection_that_went_idle() {
+    let backend = Backend::start(Script::KeepAlive).await;
+    let client = client(Limits {
+        max_connections_per_host: 1,
+        ..Limits::default()
+    });
+    let url = backend.url("/ok");
+    let first = tokio::time::timeout(STEP, client.request(false, get(&url)))
+        .await
+        .unwrap()
+        .unwrap();
+    let second = tokio::spawn({
+        let client = client.clone();
+        let url = url.clone();
+        async move { fetch(&client, &url).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!second.is_finished());
+    // Reading the first body to its end puts the connection back idle, for the waiter.
+    let body = first.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body.as_ref(), b"ok");
+    let (status, body) = tokio::time::timeout(STEP, second).await.unwrap().unwrap();
+    assert_eq!((status, body.as_ref()), (http::StatusCode::OK, &b"ok"[..]));
+    assert_eq!(
+        backend.accepted(),
+        1,
+        "the waiter should reuse the idle connection"
+    );
+}
