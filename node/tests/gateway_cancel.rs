@@ -66,29 +66,56 @@ async fn silent_backend() -> (
     (addr, receiver)
 }
 
+/// The gateway on one request worker, proxying `/prod/slow` to `backend`.
+struct GatewayUnderTest {
+    addr: std::net::SocketAddr,
+    shutdown: Shutdown,
+    listeners: Vec<portico::accept::Listener>,
+    _workers: Workers,
+}
+
+impl GatewayUnderTest {
+    fn start(backend: std::net::SocketAddr) -> GatewayUnderTest {
+        let text = API.replace("BACKEND", &backend.to_string());
+        let (state, _) = portico::dev::build_state("api.yaml", &text, "prod", &[], 0).unwrap();
+        let snapshot = compile::compile(&state, true).unwrap();
+        let integrations = Integrations {
+            client: BackendClient::new(None).unwrap(),
+            settings: IntegrationSettings::default(),
+        };
+        let gateway = Arc::new(Gateway::new(snapshot, integrations));
+        let shutdown = Shutdown::new();
+        let workers = Workers::start(1).unwrap();
+        let listeners = portico::serve::serve_gateway(
+            &workers,
+            "127.0.0.1:0".parse().unwrap(),
+            None,
+            &gateway,
+            &shutdown,
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        GatewayUnderTest {
+            addr: listeners[0].local_addr,
+            shutdown,
+            listeners,
+            _workers: workers,
+        }
+    }
+
+    async fn stop(self) {
+        self.shutdown.trigger();
+        for listener in self.listeners {
+            listener.stopped().await;
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_backend_connection_closes_when_the_client_goes_away() {
     let (backend, mut events) = silent_backend().await;
-    let text = API.replace("BACKEND", &backend.to_string());
-    let (state, _) = portico::dev::build_state("api.yaml", &text, "prod", &[], 0).unwrap();
-    let snapshot = compile::compile(&state, true).unwrap();
-    let integrations = Integrations {
-        client: BackendClient::new(None).unwrap(),
-        settings: IntegrationSettings::default(),
-    };
-    let gateway = Arc::new(Gateway::new(snapshot, integrations));
-    let shutdown = Shutdown::new();
-    let workers = Workers::start(1).unwrap();
-    let listeners = portico::serve::serve_gateway(
-        &workers,
-        "127.0.0.1:0".parse().unwrap(),
-        None,
-        &gateway,
-        &shutdown,
-        Duration::from_secs(1),
-    )
-    .unwrap();
-    let addr = listeners[0].local_addr;
+    let gateway = GatewayUnderTest::start(backend);
+    let addr = gateway.addr;
 
     let mut client = TcpStream::connect(addr).await.unwrap();
     client
@@ -112,35 +139,14 @@ async fn the_backend_connection_closes_when_the_client_goes_away() {
     println!("backend connection closed {after:?} after the client left");
     assert!(after < Duration::from_secs(3), "{after:?}");
 
-    shutdown.trigger();
-    for listener in listeners {
-        listener.stopped().await;
-    }
+    gateway.stop().await;
 }
 
 #[tokio::test]
 async fn the_backend_connection_closes_when_an_http2_client_goes_away() {
     let (backend, mut events) = silent_backend().await;
-    let text = API.replace("BACKEND", &backend.to_string());
-    let (state, _) = portico::dev::build_state("api.yaml", &text, "prod", &[], 0).unwrap();
-    let snapshot = compile::compile(&state, true).unwrap();
-    let integrations = Integrations {
-        client: BackendClient::new(None).unwrap(),
-        settings: IntegrationSettings::default(),
-    };
-    let gateway = Arc::new(Gateway::new(snapshot, integrations));
-    let shutdown = Shutdown::new();
-    let workers = Workers::start(1).unwrap();
-    let listeners = portico::serve::serve_gateway(
-        &workers,
-        "127.0.0.1:0".parse().unwrap(),
-        None,
-        &gateway,
-        &shutdown,
-        Duration::from_secs(1),
-    )
-    .unwrap();
-    let addr = listeners[0].local_addr;
+    let gateway = GatewayUnderTest::start(backend);
+    let addr = gateway.addr;
 
     // HTTP/2 with prior knowledge: one stream, then the whole connection goes.
     let stream = TcpStream::connect(addr).await.unwrap();
@@ -173,8 +179,5 @@ async fn the_backend_connection_closes_when_an_http2_client_goes_away() {
     println!("backend connection closed {after:?} after the HTTP/2 client left");
     assert!(after < Duration::from_secs(3), "{after:?}");
 
-    shutdown.trigger();
-    for listener in listeners {
-        listener.stopped().await;
-    }
+    gateway.stop().await;
 }
