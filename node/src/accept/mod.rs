@@ -223,6 +223,16 @@ async fn run<H, F>(
             // clients that come next an answer, not a hang in the backlog.
             if !is_tls {
                 let _ = stream.try_write(REFUSAL);
+                // Closing a socket with unread bytes sends a reset, which makes the client's
+                // kernel drop the answer unread: read what has arrived (the request, usually)
+                // first, without waiting, up to a bound.
+                let mut sink = [0u8; 4096];
+                for _ in 0..16 {
+                    match stream.try_read(&mut sink) {
+                        Ok(read) if read > 0 => {}
+                        _ => break,
+                    }
+                }
             }
             tracing::debug!(%remote, limit = slots.limit(), "connection refused: at the limit");
             continue;

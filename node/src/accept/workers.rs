@@ -108,6 +108,12 @@ impl Workers {
     /// Binds one listening socket per worker on `addr` (port 0: one free port for all of them),
     /// each registered with its worker's runtime.
     pub fn bind(&self, addr: SocketAddr) -> io::Result<Vec<(Handle, TcpListener, Arc<Slots>)>> {
+        // `SO_REUSEPORT` would let this bind share a port another process already serves
+        // (and split its traffic with it): an explicit port is first bound without it, so a
+        // port in use fails here as a plain bind would.
+        if addr.port() != 0 {
+            drop(std::net::TcpListener::bind(addr)?);
+        }
         let mut bound = Vec::with_capacity(self.workers.len());
         let mut addr = addr;
         for worker in &self.workers {
@@ -243,6 +249,17 @@ fn raise_fd_limit() -> u64 {
     }
 }
 
+impl Drop for Workers {
+    fn drop(&mut self) {
+        // Every worker is told to stop before any is waited for, so they stop together.
+        for worker in &mut self.workers {
+            if let Some(stop) = worker.stop.take() {
+                let _ = stop.send(());
+            }
+        }
+    }
+}
+
 impl Drop for Worker {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
@@ -324,6 +341,19 @@ mod tests {
         drop(first);
         assert_eq!(slots.open(), 1);
         assert!(slots.try_take().is_some());
+    }
+
+    #[test]
+    fn an_explicit_port_another_socket_listens_on_is_refused() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let workers = Workers::start(2).unwrap();
+        let error = workers.bind(taken.local_addr().unwrap()).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::AddrInUse);
+        // A port the workers bound is not shared with a second set of workers either.
+        let bound = workers.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let port = bound[0].1.local_addr().unwrap();
+        let others = Workers::start(1).unwrap();
+        assert!(others.bind(port).is_err());
     }
 
     #[test]
