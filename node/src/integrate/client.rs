@@ -229,19 +229,21 @@ impl BackendClient {
         let target = Target::of(request.uri(), self.inner.id, insecure_skip_verification)?;
         let limits = &self.inner.limits;
 
-        if target.https
-            && let Some(sender) = pool::checkout_h2(&target.key)
-        {
-            match send_h2(sender, request).await {
-                Exchange::Done(result) => return result,
-                // The connection went away (GOAWAY, close) before taking the request.
-                Exchange::Refused(returned, _) => {
-                    pool::forget_h2(&target.key);
-                    request = returned;
+        let slot = loop {
+            // Checked on every turn: a request that waited for a slot may find that another
+            // one has opened a (shared) HTTP/2 connection meanwhile.
+            if target.https
+                && let Some(sender) = pool::checkout_h2(&target.key)
+            {
+                match send_h2(sender, request).await {
+                    Exchange::Done(result) => return result,
+                    // The connection went away (GOAWAY, close) before taking the request.
+                    Exchange::Refused(returned, _) => {
+                        pool::forget_h2(&target.key);
+                        request = returned;
+                    }
                 }
             }
-        }
-        let slot = loop {
             if let Some(idle) = pool::checkout_h1(&target.key, limits) {
                 let absolute = request.uri().clone();
                 prepare_h1(&mut request, &target);
@@ -715,6 +717,9 @@ mod pool {
         next_sweep: Option<Instant>,
     }
 
+    /// How many backends' connection counts a worker keeps before pruning unused ones.
+    const OPENED_PRUNE_AT: usize = 64;
+
     thread_local! {
         static POOLS: RefCell<Pools> = RefCell::new(Pools::default());
     }
@@ -751,6 +756,13 @@ mod pool {
                 let mut pools = pools.borrow_mut();
                 if let Some(opened) = pools.opened.get(key) {
                     return opened.clone();
+                }
+                // Keys no connection holds any more go before a new one comes in (the sweep
+                // does it too, but only runs on an HTTP/1.1 check-in).
+                if pools.opened.len() >= OPENED_PRUNE_AT {
+                    pools
+                        .opened
+                        .retain(|_, opened| Arc::strong_count(opened) > 1 || opened.open() > 0);
                 }
                 let opened = Arc::new(Opened::default());
                 pools.opened.insert(key.clone(), opened.clone());
