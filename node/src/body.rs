@@ -55,10 +55,13 @@ pub struct DeadlineBody<B> {
 
 impl<B> DeadlineBody<B> {
     pub fn new(inner: B, deadline: tokio::time::Instant) -> Self {
-        DeadlineBody {
-            inner,
-            sleep: Box::pin(tokio::time::sleep_until(deadline)),
-        }
+        Self::with_timer(inner, Box::pin(tokio::time::sleep_until(deadline)))
+    }
+
+    /// Reuses the timer that already bounded the wait for the response head: one timer entry
+    /// per request instead of two (registering one is a lock and a wheel insert).
+    pub fn with_timer(inner: B, sleep: std::pin::Pin<Box<tokio::time::Sleep>>) -> Self {
+        DeadlineBody { inner, sleep }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Identifiers: API Gateway's 10-character ids and per-request ids.
 
 use base64::Engine as _;
+use http::HeaderValue;
 
 /// A fresh id in API Gateway's shape: 10 characters of `[a-z0-9]`.
 pub fn new_id() -> String {
@@ -87,6 +88,45 @@ pub fn request_ids(epoch_seconds: i64) -> (String, String, String) {
     (request_id, extended, trace)
 }
 
+/// A request's three ids as header values, built once: the response headers, the
+/// integration's `X-Amzn-Trace-Id` and every `&str` reader (events, logs, templates) share
+/// these bytes instead of copying a `String` into a fresh `HeaderValue` each time.
+pub struct RequestIds {
+    pub request_id: HeaderValue,
+    pub extended: HeaderValue,
+    pub trace: HeaderValue,
+}
+
+impl RequestIds {
+    pub fn new(epoch_seconds: i64) -> Self {
+        let (request_id, extended, trace) = request_ids(epoch_seconds);
+        RequestIds {
+            request_id: header_value(request_id),
+            extended: header_value(extended),
+            trace: header_value(trace),
+        }
+    }
+
+    pub fn request_id(&self) -> &str {
+        self.request_id.to_str().unwrap_or_default()
+    }
+
+    pub fn extended(&self) -> &str {
+        self.extended.to_str().unwrap_or_default()
+    }
+
+    pub fn trace(&self) -> &str {
+        self.trace.to_str().unwrap_or_default()
+    }
+}
+
+/// The ids are hex, base64url and `Root=1-…`: always valid header values. `Bytes::from` takes
+/// the `String`'s buffer without copying it.
+fn header_value(text: String) -> HeaderValue {
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(text))
+        .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
 /// `Root=1-` + 8 hex digits + `-` + 24 hex digits.
 const TRACE_ID_LEN: usize = 7 + 8 + 1 + 24;
 
@@ -124,6 +164,20 @@ mod tests {
         // Version 4, RFC 4122 variant, as `Uuid::new_v4` made them.
         assert_eq!(uuid.get_version_num(), 4);
         assert_eq!(uuid.get_variant(), uuid::Variant::RFC4122);
+    }
+
+    #[test]
+    fn header_values_carry_the_same_ids() {
+        let ids = RequestIds::new(1_700_000_000);
+        assert_eq!(ids.request_id().len(), 36);
+        assert_eq!(ids.request_id.as_bytes(), ids.request_id().as_bytes());
+        assert_eq!(ids.extended().len(), 16);
+        assert!(
+            ids.trace().starts_with("Root=1-6553f100-"),
+            "{}",
+            ids.trace()
+        );
+        assert_eq!(ids.trace().len(), TRACE_ID_LEN);
     }
 
     #[test]

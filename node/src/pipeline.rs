@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use arc_swap::ArcSwap;
-use http::{HeaderName, HeaderValue, Request, Response};
+use http::{HeaderName, Request, Response};
 use hyper::body::Incoming;
 
 use crate::authorize::Authorizers;
@@ -140,8 +140,9 @@ impl Gateway {
         let remote = connection.remote;
         let started = Instant::now();
         let received_at = SystemTime::now();
+        let ids = crate::ids::RequestIds::new(crate::time::epoch_seconds(received_at));
         let (request_id, extended_request_id, trace_id) =
-            crate::ids::request_ids(crate::time::epoch_seconds(received_at));
+            (ids.request_id(), ids.extended(), ids.trace());
         let (parts, body) = request.into_parts();
         let body = crate::body::ClientBody::new(
             body,
@@ -184,7 +185,7 @@ impl Gateway {
                 // reads this answer rather than a reset.
                 drop(body);
                 (
-                    self.render_unrouted(&failure, host, path, &request_id),
+                    self.render_unrouted(&failure, host, path, request_id),
                     Some(failure),
                     None,
                 )
@@ -196,16 +197,17 @@ impl Gateway {
                     Err(error) => {
                         let failure = Failure::new(error, "no route");
                         (
-                            self.render_unrouted(&failure, host, path, &request_id),
+                            self.render_unrouted(&failure, host, path, request_id),
                             Some(failure),
                             None,
                         )
                     }
                     Ok(routed) => {
                         let view = RequestView {
-                            request_id: &request_id,
-                            extended_request_id: &extended_request_id,
-                            trace_id: &trace_id,
+                            request_id,
+                            extended_request_id,
+                            trace_id,
+                            trace_header: &ids.trace,
                             routed: &routed,
                             parts: &parts,
                             path,
@@ -237,20 +239,14 @@ impl Gateway {
         };
 
         let headers = response.headers_mut();
-        if let Ok(value) = HeaderValue::from_str(&request_id) {
-            headers.insert(X_AMZN_REQUESTID, value);
-        }
-        if let Ok(value) = HeaderValue::from_str(&extended_request_id) {
-            headers.insert(X_AMZ_APIGW_ID, value);
-        }
-        if let Ok(value) = HeaderValue::from_str(&trace_id) {
-            headers
-                .entry(integrate::http::X_AMZN_TRACE_ID)
-                .or_insert(value);
-        }
+        headers.insert(X_AMZN_REQUESTID, ids.request_id.clone());
+        headers.insert(X_AMZ_APIGW_ID, ids.extended.clone());
+        headers
+            .entry(integrate::http::X_AMZN_TRACE_ID)
+            .or_insert_with(|| ids.trace.clone());
 
         observe::log_access(&AccessRecord {
-            request_id: &request_id,
+            request_id,
             source_ip: remote.ip(),
             method: parts.method.as_str(),
             resource_path: routed

@@ -101,6 +101,8 @@ pub struct RequestView<'a> {
     pub request_id: &'a str,
     pub extended_request_id: &'a str,
     pub trace_id: &'a str,
+    /// `trace_id` as the header value it already is (`ids::RequestIds`).
+    pub trace_header: &'a http::HeaderValue,
     pub routed: &'a Routed,
     pub parts: &'a Parts,
     /// The request path (with the stage prefix), undecoded.

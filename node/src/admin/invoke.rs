@@ -90,12 +90,13 @@ pub async fn test_invoke(
         .unwrap_or("")
         .to_string();
 
-    let (request_id, extended_request_id, trace_id) =
-        crate::ids::request_ids(crate::time::epoch_seconds(received_at));
+    let ids = crate::ids::RequestIds::new(crate::time::epoch_seconds(received_at));
+    let request_id = ids.request_id();
     let view = RequestView {
-        request_id: &request_id,
-        extended_request_id: &extended_request_id,
-        trace_id: &trace_id,
+        request_id,
+        extended_request_id: ids.extended(),
+        trace_id: ids.trace(),
+        trace_header: &ids.trace,
         routed: &routed,
         parts: &parts,
         path: &full_path,
@@ -253,12 +254,13 @@ pub async fn test_invoke_authorizer(
         .map_err(|_| bad(format!("{path_with_query} is not a valid request path")))?;
     let parts = request_parts("GET", &full_path, query.as_deref(), input)?;
     let received_at = SystemTime::now();
-    let (request_id, extended_request_id, trace_id) =
-        crate::ids::request_ids(crate::time::epoch_seconds(received_at));
+    let ids = crate::ids::RequestIds::new(crate::time::epoch_seconds(received_at));
+    let request_id = ids.request_id();
     let view = RequestView {
-        request_id: &request_id,
-        extended_request_id: &extended_request_id,
-        trace_id: &trace_id,
+        request_id,
+        extended_request_id: ids.extended(),
+        trace_id: ids.trace(),
+        trace_header: &ids.trace,
         routed: &routed,
         parts: &parts,
         path: &full_path,

@@ -37,6 +37,9 @@ pub struct CompiledApi {
 #[derive(Debug)]
 pub struct CompiledStage {
     pub api_id: Arc<str>,
+    /// `x-amzn-apigateway-api-id` for every HTTP integration request, built once here rather
+    /// than per request.
+    pub api_id_header: Option<http::HeaderValue>,
     pub name: Arc<str>,
     pub deployment_id: Arc<str>,
     pub variables: BTreeMap<String, String>,
@@ -488,6 +491,7 @@ pub fn compile_stage(
     }
     Ok(CompiledStage {
         api_id: api_id.clone(),
+        api_id_header: http::HeaderValue::from_str(api_id).ok(),
         name: Arc::from(stage.stage_name.as_str()),
         deployment_id: Arc::from(stage.deployment_id.as_str()),
         variables: stage.variables.clone(),

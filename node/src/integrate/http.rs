@@ -126,12 +126,10 @@ fn backend_method(integration: &HttpIntegration, view: &RequestView<'_>) -> http
 
 /// Headers API Gateway adds to every HTTP integration request.
 fn add_gateway_headers(headers: &mut HeaderMap, view: &RequestView<'_>) {
-    if let Ok(value) = HeaderValue::from_str(&view.stage().api_id) {
-        headers.insert(X_AMZN_APIGATEWAY_API_ID, value);
+    if let Some(value) = &view.stage().api_id_header {
+        headers.insert(X_AMZN_APIGATEWAY_API_ID, value.clone());
     }
-    if let Ok(value) = HeaderValue::from_str(view.trace_id) {
-        headers.insert(X_AMZN_TRACE_ID, value);
-    }
+    headers.insert(X_AMZN_TRACE_ID, view.trace_header.clone());
 }
 
 fn apply_mapped_headers(headers: &mut HeaderMap, mapped: &Mapped) {
@@ -158,23 +156,32 @@ pub fn timed_out(what: std::fmt::Arguments<'_>, timeout: Duration) -> Failure {
     )
 }
 
+/// The one timer of an HTTP integration: it bounds the response head, then moves into the
+/// response body (`DeadlineBody::with_timer`) or the collection of a non-proxy body.
+type Timer = std::pin::Pin<Box<tokio::time::Sleep>>;
+
 async fn send(
     integrations: &Integrations,
     integration: &HttpIntegration,
     request: Request<Body>,
-    deadline: tokio::time::Instant,
+    timer: &mut Timer,
 ) -> Result<Response<UpstreamBody>, Failure> {
     let uri = request.uri().clone();
     let exchange = integrations
         .client
         .request(integration.insecure_skip_verification, request);
-    match tokio::time::timeout_at(deadline, exchange).await {
-        Err(_) => Err(timed_out(
+    let outcome = tokio::select! {
+        biased;
+        outcome = exchange => Some(outcome),
+        () = timer.as_mut() => None,
+    };
+    match outcome {
+        None => Err(timed_out(
             format_args!("no response from {uri}"),
             integration.timeout,
         )),
-        Ok(Ok(response)) => Ok(response),
-        Ok(Err(error)) => {
+        Some(Ok(response)) => Ok(response),
+        Some(Err(error)) => {
             // The client's upload failing (too large, stalled, malformed chunks) surfaces
             // here, wrapped in the client pool's error: it is answered as the client's fault.
             if let Some(failure) = super::request_body_failure(&error) {
@@ -237,13 +244,13 @@ async fn proxy(
     *request.uri_mut() = uri;
     *request.headers_mut() = headers;
 
-    let deadline = tokio::time::Instant::now() + integration.timeout;
-    let response = send(integrations, integration, request, deadline).await?;
+    let mut timer = Box::pin(tokio::time::sleep(integration.timeout));
+    let response = send(integrations, integration, request, &mut timer).await?;
     let (mut parts, body) = response.into_parts();
     sanitize_response_headers(&mut parts.headers);
     Ok(Response::from_parts(
         parts,
-        body::boxed(body::DeadlineBody::new(body, deadline)),
+        body::boxed(body::DeadlineBody::with_timer(body, timer)),
     ))
 }
 
@@ -367,16 +374,20 @@ async fn non_proxy(
     *request.uri_mut() = uri;
     *request.headers_mut() = headers;
 
-    let deadline = tokio::time::Instant::now() + integration.timeout;
-    let response = send(integrations, integration, request, deadline).await?;
+    let mut timer = Box::pin(tokio::time::sleep(integration.timeout));
+    let response = send(integrations, integration, request, &mut timer).await?;
     let (parts, backend_body) = response.into_parts();
     let collect = http_body_util::BodyExt::collect(http_body_util::Limited::new(
         backend_body,
         MAX_INTEGRATION_RESPONSE_BYTES,
     ));
-    let backend_body = tokio::time::timeout_at(deadline, collect)
-        .await
-        .map_err(|_| {
+    let collected = tokio::select! {
+        biased;
+        collected = collect => Some(collected),
+        () = timer.as_mut() => None,
+    };
+    let backend_body = collected
+        .ok_or_else(|| {
             timed_out(
                 format_args!("the backend body was not complete"),
                 integration.timeout,
