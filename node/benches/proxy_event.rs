@@ -71,6 +71,7 @@ fn encode_proxy_event(bencher: divan::Bencher) {
         request_id: "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
         extended_request_id: "BIGjCFdUoAMEc8w=",
         trace_id: "Root=1-5f84c7a9-0123456789abcdef01234567",
+        trace_header: &http::HeaderValue::from_static("Root=1-5f84c7a9-0123456789abcdef01234567"),
         routed: &routed,
         parts: &parts,
         path,
